@@ -1,0 +1,37 @@
+# Set-up and everyday targets. `make demo` runs the main job end to end on the embedded
+# default (local CPU, local disk); `make test` runs the test suite. Both create the
+# virtualenv and install everything from scratch when needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	@# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
+	$(PY) -m pytest -q || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+
+demo: $(STAMP)
+	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/train --games 48 --seed 1
+	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/test --games 8 --seed 2
+	$(VENV)/bin/lc0-train run configs/tiny.textproto --out runs/tiny
+
+# Regenerates the checked-in Python code from proto/lc0train/*.proto.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto proto/lc0train/*.proto
+
+bench: $(STAMP)
+	$(PY) bench/loader.py
+	$(PY) bench/train_step.py --preset small
+
+clean:
+	rm -rf $(VENV) runs

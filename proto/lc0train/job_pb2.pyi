@@ -1,0 +1,33 @@
+from lc0train import data_pb2 as _data_pb2
+from lc0train import model_pb2 as _model_pb2
+from lc0train import training_pb2 as _training_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResourceConfig(_message.Message):
+    __slots__ = ("hosts", "devices_per_host")
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_PER_HOST_FIELD_NUMBER: _ClassVar[int]
+    hosts: int
+    devices_per_host: int
+    def __init__(self, hosts: _Optional[int] = ..., devices_per_host: _Optional[int] = ...) -> None: ...
+
+class JobSpec(_message.Message):
+    __slots__ = ("name", "seed", "model", "training", "dataset", "resources")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    seed: int
+    model: _model_pb2.ModelConfig
+    training: _training_pb2.TrainingConfig
+    dataset: _data_pb2.DataConfig
+    resources: ResourceConfig
+    def __init__(self, name: _Optional[str] = ..., seed: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelConfig, _Mapping]] = ..., training: _Optional[_Union[_training_pb2.TrainingConfig, _Mapping]] = ..., dataset: _Optional[_Union[_data_pb2.DataConfig, _Mapping]] = ..., resources: _Optional[_Union[ResourceConfig, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,88 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Activation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTIVATION_DEFAULT: _ClassVar[Activation]
+    MISH: _ClassVar[Activation]
+    RELU: _ClassVar[Activation]
+    NONE: _ClassVar[Activation]
+    TANH: _ClassVar[Activation]
+    SIGMOID: _ClassVar[Activation]
+    SELU: _ClassVar[Activation]
+    SWISH: _ClassVar[Activation]
+    RELU_2: _ClassVar[Activation]
+
+class InputType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INPUT_TYPE_UNSPECIFIED: _ClassVar[InputType]
+    INPUT_CLASSICAL_112_PLANE: _ClassVar[InputType]
+    INPUT_112_WITH_CASTLING_PLANE: _ClassVar[InputType]
+    INPUT_112_WITH_CANONICALIZATION: _ClassVar[InputType]
+    INPUT_112_WITH_CANONICALIZATION_HECTOPLIES: _ClassVar[InputType]
+    INPUT_112_WITH_CANONICALIZATION_V2: _ClassVar[InputType]
+    INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: _ClassVar[InputType]
+    INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: _ClassVar[InputType]
+ACTIVATION_DEFAULT: Activation
+MISH: Activation
+RELU: Activation
+NONE: Activation
+TANH: Activation
+SIGMOID: Activation
+SELU: Activation
+SWISH: Activation
+RELU_2: Activation
+INPUT_TYPE_UNSPECIFIED: InputType
+INPUT_CLASSICAL_112_PLANE: InputType
+INPUT_112_WITH_CASTLING_PLANE: InputType
+INPUT_112_WITH_CANONICALIZATION: InputType
+INPUT_112_WITH_CANONICALIZATION_HECTOPLIES: InputType
+INPUT_112_WITH_CANONICALIZATION_V2: InputType
+INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: InputType
+INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: InputType
+
+class ModelConfig(_message.Message):
+    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size")
+    INPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DENSE_SZ_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DFF_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_HEADS_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_D_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_DFF_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    FFN_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    USE_SMOLGEN_FIELD_NUMBER: _ClassVar[int]
+    SMOLGEN_HIDDEN_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SMOLGEN_HIDDEN_SZ_FIELD_NUMBER: _ClassVar[int]
+    SMOLGEN_GEN_SZ_FIELD_NUMBER: _ClassVar[int]
+    SMOLGEN_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_D_MODEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MOVES_LEFT_EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    input_type: InputType
+    embedding_size: int
+    embedding_dense_sz: int
+    embedding_dff: int
+    encoder_layers: int
+    encoder_heads: int
+    encoder_d_model: int
+    encoder_dff: int
+    default_activation: Activation
+    ffn_activation: Activation
+    use_smolgen: bool
+    smolgen_hidden_channels: int
+    smolgen_hidden_sz: int
+    smolgen_gen_sz: int
+    smolgen_activation: Activation
+    policy_embedding_size: int
+    policy_d_model: int
+    value_embedding_size: int
+    moves_left_embedding_size: int
+    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,92 @@
+"""Textproto loading, overrides and validation of JobSpec."""
+
+from pathlib import Path
+
+import pytest
+
+from lc0train import training_pb2
+from workers.config import ConfigError, apply_override, load_spec, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.textproto"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.textproto")), ids=lambda p: p.name)
+def test_every_shipped_config_validates(path: Path) -> None:
+    job = resolve(load_spec(path), source=str(path))
+    assert job.batch_size > 0 and job.total_steps > 0
+
+
+def test_parse_error_names_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.textproto"
+    bad.write_text('name: "x"\ntraining {\n  batch_sise: 3\n}\n')
+    with pytest.raises(ConfigError, match=r"bad\.textproto: line 3: .*no field named \"batch_sise\""):
+        load_spec(bad)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_spec(tmp_path / "nope.textproto")
+
+
+def test_validation_names_every_bad_field_path() -> None:
+    spec = load_spec(TINY, ["training.batch_size=0", "model.encoder_heads=3", "training.lr_boundaries=[10]"])
+    with pytest.raises(ConfigError) as info:
+        resolve(spec)
+    paths = {path for path, _ in info.value.problems}
+    assert {"training.batch_size", "model.encoder_heads", "training.lr_values"} <= paths
+    assert "must be > 0 (got 0)" in str(info.value)
+
+
+def test_cross_field_rules() -> None:
+    spec = load_spec(TINY, ["training.optimizer=SGD"])
+    with pytest.raises(ConfigError, match=r"training\.weight_decay: requires optimizer ADAMW or NADAMW"):
+        resolve(spec)
+    spec = load_spec(TINY, ["training.validation_steps=10"])
+    with pytest.raises(ConfigError, match=r"training\.validation_steps: requires dataset\.input_validation"):
+        resolve(spec)
+    spec = load_spec(TINY, ["dataset.input=a", "dataset.train_ratio=1.5"])
+    with pytest.raises(ConfigError, match=r"dataset\.input: use either"):
+        resolve(spec)
+
+
+def test_overrides_set_scalars_enums_lists_and_strings() -> None:
+    spec = load_spec(TINY, [
+        "training.batch_size=32",
+        "training.optimizer=ADAM",
+        "training.weight_decay=0",
+        "training.lr_values=[0.1, 0.01]",
+        "training.lr_boundaries=100",
+        "dataset.input_train=/a/b,/c/*.gz",
+    ])
+    assert spec.training.batch_size == 32
+    assert spec.training.optimizer == training_pb2.ADAM
+    assert list(spec.training.lr_boundaries) == [100]
+    assert list(spec.dataset.input_train) == ["/a/b", "/c/*.gz"]
+    job = resolve(spec)
+    assert job.lr_values == pytest.approx((0.1, 0.01))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.batch_sise=3", r"training\.batch_sise: no such field"),
+        ("training.batch_size=abc", r"training\.batch_size: bad value 'abc'"),
+        ("training=3", r"training: is a message"),
+        ("nonsense", r"expected field\.path=value"),
+    ],
+)
+def test_bad_overrides_name_the_field(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_override(load_spec(TINY), override)
+
+
+def test_resolve_fills_defaults_without_touching_the_spec() -> None:
+    spec = load_spec(TINY)
+    before = spec.SerializeToString()
+    job = resolve(spec)
+    assert spec.SerializeToString() == before
+    assert job.model.encoder_d_model == spec.model.embedding_size
+    assert job.model.policy_d_model == spec.model.embedding_size
+    assert job.optimizer.epsilon == pytest.approx(1e-7)
+    assert job.loss_weights.policy == 1.0

@@ -1,0 +1,106 @@
+"""`lc0-train`: the command line of the trainer (run, gen-data, data stats).
+
+Entry points stay thin: each command parses arguments, calls the library and maps
+configuration errors to exit code 2 with the offending field path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from workers.config import ConfigError, load_spec, resolve
+
+log = logging.getLogger("lc0-train")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train a job in this process")
+    run.add_argument("config", type=Path, help="JobSpec textproto")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD.PATH=VALUE", help="override a config field (repeatable)")
+    run.add_argument("--out", type=Path, help="job directory (default: runs/<name>)")
+    run.set_defaults(func=_run)
+
+    gen = commands.add_parser("gen-data", help="write V6 training chunks from games played with python-chess")
+    gen.add_argument("--out", type=Path, required=True, help="output directory")
+    gen.add_argument("--games", type=int, default=32, help="number of games (one chunk file each)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--max-plies", type=int, default=200, help="games longer than this end as draws")
+    gen.add_argument("--input-format", choices=sorted(_INPUT_FORMATS), default="classical")
+    gen.set_defaults(func=_gen_data)
+
+    data = commands.add_parser("data", help="inspect training data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    stats = data_commands.add_parser("stats", help="summarise chunk files")
+    stats.add_argument("paths", nargs="+", help="files, directories or globs")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(func=_data_stats)
+    return parser
+
+
+_INPUT_FORMATS = {"classical": 1, "canonical": 3}
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workers.console import ConsoleReporter
+    from workers.events import EventBus, JsonlSink
+    from workers.trainer import JobPaths, run_training
+
+    spec = load_spec(args.config, args.overrides)
+    job = resolve(spec, source=str(args.config))
+    paths = JobPaths(args.out or Path("runs") / (spec.name or args.config.stem))
+    bus = EventBus()
+    sink = JsonlSink(paths.events)
+    bus.subscribe(sink)
+    with ConsoleReporter(job.total_steps) as console:
+        bus.subscribe(console)
+        try:
+            run_training(job, paths, bus)
+        finally:
+            sink.close()
+    print(f"job directory: {paths.root}\ncheckpoints:   {paths.checkpoints}\nevents:        {paths.events}")
+    return 0
+
+
+def _gen_data(args: argparse.Namespace) -> int:
+    from workers.data.v6 import InputFormat
+    from workers.data.writer import write_games
+
+    files = write_games(args.out, args.games, args.seed, InputFormat(_INPUT_FORMATS[args.input_format]), args.max_plies)
+    print(f"wrote {len(files)} chunk files to {args.out}")
+    return 0
+
+
+def _data_stats(args: argparse.Namespace) -> int:
+    from workers.data.stats import dataset_stats, format_stats_table
+
+    try:
+        stats = dataset_stats(args.paths)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(stats) if args.json else format_stats_table(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

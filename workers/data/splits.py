@@ -1,0 +1,37 @@
+"""Which chunk files feed training, testing and validation, and which of them this process reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from lc0train import data_pb2
+from workers.data.files import discover_chunks, shard_for_process
+from workers.seeds import derive_seed
+
+
+@dataclasses.dataclass(frozen=True)
+class DataFiles:
+    train: list[Path]
+    test: list[Path]
+    validation: list[Path]
+
+
+def resolve_data_files(config: data_pb2.DataConfig, seed: int) -> DataFiles:
+    """Expands the dataset specs; `input` + `train_ratio` splits one pool by file in a seeded order."""
+    validation = discover_chunks(config.input_validation) if config.input_validation else []
+    if not config.input:
+        return DataFiles(discover_chunks(config.input_train), discover_chunks(config.input_test), validation)
+    pool = discover_chunks(config.input)
+    order = np.random.default_rng(derive_seed(seed, "train-test-split")).permutation(len(pool))
+    n_train = int(len(pool) * config.train_ratio)
+    if n_train == 0 or n_train == len(pool):
+        raise ValueError(f"dataset.train_ratio: {config.train_ratio} of {len(pool)} chunk files leaves an empty train or test set")
+    return DataFiles([pool[i] for i in sorted(order[:n_train])], [pool[i] for i in sorted(order[n_train:])], validation)
+
+
+def shard(files: DataFiles, process_index: int, process_count: int) -> DataFiles:
+    """This process's disjoint share of every split."""
+    return DataFiles(*(shard_for_process(f, process_index, process_count) for f in dataclasses.astuple(files)))

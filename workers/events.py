@@ -1,0 +1,69 @@
+"""Structured training events on one in-process bus.
+
+The trainer publishes every report (train, test, validation, checkpoint, state) as an
+`Event`; consumers subscribe: the JSONL file of the job directory, the CLI's console,
+and later the service's stream and Prometheus exporter. No consumer has its own path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+Subscriber = Callable[["Event"], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One report. `step` is the global step after the update it describes."""
+
+    kind: str
+    step: int
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    time: str = dataclasses.field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
+
+    def to_json(self) -> str:
+        return json.dumps({"time": self.time, "step": self.step, "kind": self.kind, "metrics": self.metrics, **self.info})
+
+
+class EventBus:
+    """Synchronous fan-out of events to subscribers, in subscription order."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber(event)
+
+
+class JsonlSink:
+    """Appends each event as one JSON line and flushes, so readers see it at once."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def __call__(self, event: Event) -> None:
+        self._file.write(event.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Parses an events.jsonl file."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

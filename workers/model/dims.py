@@ -1,0 +1,115 @@
+"""Resolved network dimensions: a `ModelConfig` with defaults filled in and checked."""
+
+import dataclasses
+
+from lc0train import model_pb2
+
+from workers.model.activations import resolve_activation
+
+NUM_SQUARES = 64
+NUM_PLANES = 112
+# The current position's 12 piece planes feed the dense ("PE_DENSE") preprocessing.
+NUM_PIECE_PLANES = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class SmolgenDims:
+    """Widths of the per-block smolgen bias generator."""
+
+    hidden_channels: int
+    hidden_size: int
+    gen_size: int
+    activation: int
+
+
+@dataclasses.dataclass(frozen=True)
+class NetDims:
+    """Every width the BT network needs, with 0-means-default fields resolved."""
+
+    embedding: int
+    embedding_dense: int
+    embedding_dff: int
+    layers: int
+    heads: int
+    d_model: int
+    dff: int
+    smolgen: SmolgenDims | None
+    policy_embedding: int
+    policy_d_model: int
+    value_channels: int
+    moves_left_channels: int
+    default_activation: int
+    ffn_activation: int
+
+    @property
+    def deepnorm_alpha(self) -> float:
+        """Residual scale of every post-LN residual, (2·layers)^-1/4."""
+        return (2.0 * self.layers) ** -0.25
+
+    @property
+    def deepnorm_beta(self) -> float:
+        """Init scale of the v, out and FFN kernels, (8·layers)^-1/4."""
+        return (8.0 * self.layers) ** -0.25
+
+    @property
+    def head_depth(self) -> int:
+        return self.d_model // self.heads
+
+    @classmethod
+    def from_config(cls, config: model_pb2.ModelConfig) -> "NetDims":
+        """Resolves defaults; raises ValueError naming the offending field."""
+        e = config.embedding_size
+        default = resolve_activation(config.default_activation, config.default_activation)
+        smolgen = None
+        if config.use_smolgen:
+            smolgen = SmolgenDims(
+                hidden_channels=config.smolgen_hidden_channels,
+                hidden_size=config.smolgen_hidden_sz,
+                gen_size=config.smolgen_gen_sz,
+                activation=resolve_activation(config.smolgen_activation, default),
+            )
+        dims = cls(
+            embedding=e,
+            embedding_dense=config.embedding_dense_sz,
+            embedding_dff=config.embedding_dff or config.encoder_dff,
+            layers=config.encoder_layers,
+            heads=config.encoder_heads,
+            d_model=config.encoder_d_model or e,
+            dff=config.encoder_dff,
+            smolgen=smolgen,
+            policy_embedding=config.policy_embedding_size or e,
+            policy_d_model=config.policy_d_model or e,
+            value_channels=config.value_embedding_size,
+            moves_left_channels=config.moves_left_embedding_size,
+            default_activation=default,
+            ffn_activation=resolve_activation(config.ffn_activation, default),
+        )
+        dims._check()
+        return dims
+
+    def _check(self) -> None:
+        positive = {
+            "embedding_size": self.embedding,
+            "encoder_layers": self.layers,
+            "encoder_heads": self.heads,
+            "encoder_dff": self.dff,
+            "value_embedding_size": self.value_channels,
+            "moves_left_embedding_size": self.moves_left_channels,
+        }
+        if self.smolgen is not None:
+            positive |= {
+                "smolgen_hidden_channels": self.smolgen.hidden_channels,
+                "smolgen_hidden_sz": self.smolgen.hidden_size,
+                "smolgen_gen_sz": self.smolgen.gen_size,
+            }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"model.{name} is {value}: it must be positive")
+        if self.embedding_dense < 0:
+            raise ValueError(f"model.embedding_dense_sz is {self.embedding_dense}: it must be >= 0")
+        if self.d_model % self.heads:
+            raise ValueError(
+                f"model.encoder_d_model ({self.d_model}) must be divisible by "
+                f"model.encoder_heads ({self.heads})"
+            )
+

@@ -1,0 +1,109 @@
+"""Post-LN DeepNorm encoder tower with smolgen attention biases, on tokens [B·64, E]."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from workers.model.activations import activation_fn
+from workers.model.dims import NUM_SQUARES, NetDims, SmolgenDims
+from workers.model.layers import Ffn, Layers, deepnorm_init
+
+
+class Smolgen(nnx.Module):
+    """Per-position attention-logit biases [B, heads, 64, 64] generated from the tokens."""
+
+    def __init__(
+        self, embedding: int, heads: int, dims: SmolgenDims, *, layers: Layers, rngs: nnx.Rngs
+    ):
+        self.compress = layers.linear(embedding, dims.hidden_channels, use_bias=False, rngs=rngs)
+        self.dense1 = layers.linear(
+            NUM_SQUARES * dims.hidden_channels, dims.hidden_size, rngs=rngs
+        )
+        self.ln1 = layers.layer_norm(dims.hidden_size, rngs=rngs)
+        self.dense2 = layers.linear(dims.hidden_size, dims.gen_size * heads, rngs=rngs)
+        self.ln2 = layers.layer_norm(dims.gen_size * heads, rngs=rngs)
+        self.heads = heads
+        self.gen_size = dims.gen_size
+        self.activation = dims.activation
+
+    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear) -> jax.Array:
+        act = activation_fn(self.activation)
+        b = x_te.shape[0] // NUM_SQUARES
+        compressed_bf = self.compress(x_te).reshape(b, -1)
+        hidden_bh = self.ln1(act(self.dense1(compressed_bf)))
+        gen_bg = self.ln2(act(self.dense2(hidden_bh)))
+        bias_nk = weight_gen(gen_bg.reshape(b * self.heads, self.gen_size))
+        return bias_nk.reshape(b, self.heads, NUM_SQUARES, NUM_SQUARES)
+
+
+class MultiHeadAttention(nnx.Module):
+    """Scaled dot-product attention with optional smolgen logit biases."""
+
+    def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
+        e, d = dims.embedding, dims.d_model
+        init = deepnorm_init(dims.deepnorm_beta)
+        self.q = layers.linear(e, d, rngs=rngs)
+        self.k = layers.linear(e, d, rngs=rngs)
+        self.v = layers.linear(e, d, kernel_init=init, rngs=rngs)
+        self.out = layers.linear(d, e, kernel_init=init, rngs=rngs)
+        self.smolgen = (
+            Smolgen(e, dims.heads, dims.smolgen, layers=layers, rngs=rngs)
+            if dims.smolgen is not None
+            else None
+        )
+        self.heads = dims.heads
+        self.head_depth = dims.head_depth
+
+    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None) -> jax.Array:
+        b = x_te.shape[0] // NUM_SQUARES
+        shape = (b, NUM_SQUARES, self.heads, self.head_depth)
+        q_bshd = (self.q(x_te) * (1.0 / math.sqrt(self.head_depth))).reshape(shape)
+        k_bshd = self.k(x_te).reshape(shape)
+        v_bshd = self.v(x_te).reshape(shape)
+        logits_bhqk = jnp.einsum("bqhd,bkhd->bhqk", q_bshd, k_bshd)
+        if self.smolgen is not None:
+            logits_bhqk = logits_bhqk + self.smolgen(x_te, weight_gen)
+        weights_bhqk = jax.nn.softmax(logits_bhqk, axis=-1)
+        attended_bshd = jnp.einsum("bhqk,bkhd->bqhd", weights_bhqk, v_bshd)
+        return self.out(attended_bshd.reshape(b * NUM_SQUARES, -1))
+
+
+class EncoderBlock(nnx.Module):
+    """x ← LN1(x + α·MHA(x)); x ← LN2(x + α·FFN(x))."""
+
+    def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
+        self.mha = MultiHeadAttention(dims, layers=layers, rngs=rngs)
+        self.ln1 = layers.layer_norm(dims.embedding, rngs=rngs)
+        self.ffn = Ffn(
+            dims.embedding, dims.dff, dims.ffn_activation, beta=dims.deepnorm_beta,
+            layers=layers, rngs=rngs,
+        )
+        self.ln2 = layers.layer_norm(dims.embedding, rngs=rngs)
+        self.alpha = dims.deepnorm_alpha
+
+    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None) -> jax.Array:
+        x_te = self.ln1(x_te + self.alpha * self.mha(x_te, weight_gen))
+        return self.ln2(x_te + self.alpha * self.ffn(x_te))
+
+
+class Encoder(nnx.Module):
+    """The encoder blocks plus the smolgen weight generator they all share."""
+
+    def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
+        self.smolgen_gen = (
+            layers.linear(
+                dims.smolgen.gen_size, NUM_SQUARES * NUM_SQUARES, use_bias=False, rngs=rngs
+            )
+            if dims.smolgen is not None
+            else None
+        )
+        self.blocks = nnx.List(
+            [EncoderBlock(dims, layers=layers, rngs=rngs) for _ in range(dims.layers)]
+        )
+
+    def __call__(self, x_te: jax.Array) -> jax.Array:
+        for block in self.blocks:
+            x_te = block(x_te, self.smolgen_gen)
+        return x_te

@@ -1,0 +1,59 @@
+"""The BT4-style attention-body network lc0 runs (ATTENTIONBODY multi-head format)."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from lc0train import model_pb2
+
+from workers.model.dims import NetDims
+from workers.model.embedding import Embedding
+from workers.model.encoder import Encoder
+from workers.model.heads import FlatHead, PolicyHead
+from workers.model.layers import Layers
+
+
+class ModelOutput(NamedTuple):
+    """Raw network outputs for a batch of B positions (float32)."""
+
+    policy_logits: jax.Array  # [B, 1858], lc0 policy order
+    wdl_logits: jax.Array  # [B, 3], win / draw / loss logits (softmax belongs to the loss)
+    moves_left: jax.Array  # [B], plies, after ReLU
+
+
+class BTNet(nnx.Module):
+    """PE_DENSE embedding → post-LN encoder tower → policy, value and moves-left heads."""
+
+    def __init__(
+        self,
+        config: model_pb2.ModelConfig,
+        *,
+        rngs: nnx.Rngs,
+        param_dtype: jnp.dtype = jnp.float32,
+        compute_dtype: jnp.dtype | None = None,
+    ):
+        dims = NetDims.from_config(config)
+        layers = Layers(param_dtype=param_dtype, compute_dtype=compute_dtype)
+        self.dims = dims
+        self.embedding = Embedding(dims, layers=layers, rngs=rngs)
+        self.encoder = Encoder(dims, layers=layers, rngs=rngs)
+        self.policy = PolicyHead(dims, layers=layers, rngs=rngs)
+        self.value = FlatHead(
+            dims.embedding, dims.value_channels, 3, dims.default_activation,
+            layers=layers, rngs=rngs,
+        )
+        self.moves_left = FlatHead(
+            dims.embedding, dims.moves_left_channels, 1, dims.default_activation,
+            layers=layers, rngs=rngs,
+        )
+
+    def __call__(self, planes_bchw: jax.Array) -> ModelOutput:
+        """planes_bchw: float32 [B, 112, 8, 8], planes[b, p, rank, file]."""
+        x_te = self.encoder(self.embedding(planes_bchw))
+        return ModelOutput(
+            policy_logits=self.policy(x_te).astype(jnp.float32),
+            wdl_logits=self.value(x_te).astype(jnp.float32),
+            moves_left=jax.nn.relu(self.moves_left(x_te)[:, 0]).astype(jnp.float32),
+        )

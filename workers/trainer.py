@@ -1,0 +1,192 @@
+"""The training loop: data, state, cadence, checkpoints and reports of one job.
+
+Cadence follows the legacy trainer: a test before training whenever the step is a
+multiple of `total_steps`; a train report every `train_avg_report_steps`; a test every
+`test_steps`; validation every `validation_steps`; a checkpoint every `checkpoint_steps`;
+and all of them at the end, which is the next multiple of `total_steps`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Iterator
+
+import jax
+import numpy as np
+from google.protobuf import text_format
+
+from workers.checkpoint import Checkpointer
+from workers.config import ResolvedJob, check_devices
+from workers.data.pipeline import ChunkStream, DataCursor
+from workers.data.splits import DataFiles, resolve_data_files, shard
+from workers.events import Event, EventBus
+from workers.optim import make_optimizer, make_schedule
+from workers.seeds import derive_seed
+from workers.sharding import make_mesh, replicated, to_global_batch
+from workers.state import TrainState, init_params, init_state, parameter_count
+from workers.train_step import Batch, Metrics, make_step_functions
+
+log = logging.getLogger(__name__)
+
+TESTS_PER_CHUNK_FILE = 10  # legacy default of num_test_positions per test chunk
+
+
+@dataclasses.dataclass(frozen=True)
+class JobPaths:
+    """The job directory layout shared by `lc0-train run --out` and the service."""
+
+    root: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.textproto"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+
+def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus) -> TrainState:
+    """Trains `job` until the next multiple of total_steps, resuming from the latest checkpoint."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if not paths.spec.exists():
+        paths.spec.write_text(text_format.MessageToString(job.spec))
+    with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
+        return loop.run()
+
+
+class _TrainLoop:
+    def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus):
+        self.job, self.bus = job, bus
+        self.mesh = make_mesh(job.devices_per_host)
+        check_devices(job, self.mesh.size, jax.process_count())
+        self.local_batch = job.batch_size // jax.process_count()
+        files = shard(resolve_data_files(job.spec.dataset, job.seed), jax.process_index(), jax.process_count())
+        self.files = files
+        graphdef, params = init_params(job.model, job.seed)
+        self.schedule = make_schedule(job)
+        tx = make_optimizer(job.optimizer, self.schedule)
+        self.steps = make_step_functions(graphdef, tx, job.loss_weights, self.mesh)
+        state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(self.mesh))(params)
+        self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
+        cursors: dict[str, dict] = {}
+        if self.checkpointer.latest_step() is not None:
+            state, cursors = self.checkpointer.restore(state)
+        self.state = state
+        self.train_stream = self._stream(files.train, "train", cursors.get("train"))
+        self.test_stream = self._stream(files.test, "test", cursors.get("test"))
+        num_test_positions = job.num_test_positions or TESTS_PER_CHUNK_FILE * len(files.test)
+        self.test_batches = max(1, num_test_positions // job.batch_size)
+        bus.publish(Event("state", self.step, info={
+            "state": "RUNNING", "parameters": parameter_count(params), "devices": self.mesh.size,
+            "train_files": len(files.train), "test_files": len(files.test), "validation_files": len(files.validation),
+        }))
+
+    @property
+    def step(self) -> int:
+        return int(jax.device_get(self.state.step))
+
+    def _stream(self, files: list[Path], purpose: str, cursor: dict | None, *, repeat: bool = True, shuffle: bool = True) -> ChunkStream:
+        return ChunkStream(
+            files,
+            batch_size=self.local_batch,
+            shuffle_size=self.job.shuffle_size,
+            seed=derive_seed(self.job.seed, purpose),
+            input_format=self.job.model.input_type,
+            repeat=repeat,
+            shuffle=shuffle,
+            cursor=DataCursor.from_json(cursor) if cursor else None,
+            prefetch=self.job.prefetch_batches,
+        )
+
+    def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
+        for decoded in stream:
+            yield to_global_batch(self.mesh, Batch.from_decoded(decoded))
+
+    def run(self) -> TrainState:
+        job = self.job
+        start = self.step
+        end = (start // job.total_steps + 1) * job.total_steps
+        batches = self._device_batches(self.train_stream)
+        sums = self.steps.zero_sums()
+        window_start, window_steps = time.perf_counter(), 0
+        for s in range(start, end):
+            if s % job.total_steps == 0:
+                self._test(s)
+            self.state, sums = self.steps.train(self.state, sums, next(batches))
+            window_steps += 1
+            t = s + 1
+            if t % job.train_avg_report_steps == 0 or t == end:
+                elapsed = time.perf_counter() - window_start
+                self._report_train(t, sums, window_steps * job.batch_size / elapsed)
+                sums = self.steps.zero_sums()
+                window_start, window_steps = time.perf_counter(), 0
+            if t % job.test_steps == 0 or t == end:
+                self._test(t)
+            if self.files.validation and (t % job.validation_steps == 0 or t == end):
+                self._validate(t)
+            if t == end or (job.checkpoint_steps and t % job.checkpoint_steps == 0):
+                self._checkpoint(t)
+        self.checkpointer.wait()
+        self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
+        return self.state
+
+    def _report_train(self, step: int, sums: Metrics, positions_per_s: float) -> None:
+        host = jax.device_get(sums)
+        count = max(float(host.pop("count")), 1.0)
+        metrics = {name: float(value) / count for name, value in host.items()}
+        _check_finite(metrics, step, "train")
+        metrics["learning_rate"] = float(self.schedule(step - 1))
+        metrics["positions_per_s"] = positions_per_s
+        self.bus.publish(Event("train", step, metrics))
+
+    def _evaluate(self, batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            for name, value in jax.device_get(self.steps.evaluate(self.state.params, batch)).items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+            count += 1
+            if limit is not None and count >= limit:
+                break
+        return {name: total / max(count, 1) for name, total in totals.items()}, count
+
+    def _test(self, step: int) -> None:
+        metrics, count = self._evaluate(self._device_batches(self.test_stream), self.test_batches)
+        _check_finite(metrics, step, "test")
+        self.bus.publish(Event("test", step, metrics, info={"batches": count}))
+
+    def _validate(self, step: int) -> None:
+        with contextlib.closing(self._stream(self.files.validation, "validation", None, repeat=False, shuffle=False)) as stream:
+            metrics, count = self._evaluate(self._device_batches(stream), None)
+        self.bus.publish(Event("validation", step, metrics, info={"batches": count}))
+
+    def _checkpoint(self, step: int) -> None:
+        started = time.perf_counter()
+        self.checkpointer.save(self.state, {"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()})
+        stats = self.train_stream.stats
+        self.bus.publish(Event("checkpoint", step, {
+            "checkpoint_save_seconds": time.perf_counter() - started,
+            "skipped_files": float(len(stats.skipped_files)),
+        }))
+
+    def close(self) -> None:
+        for stream in (getattr(self, "train_stream", None), getattr(self, "test_stream", None)):
+            if stream is not None:
+                stream.close()
+        if hasattr(self, "checkpointer"):
+            self.checkpointer.close()
+
+
+def _check_finite(metrics: dict[str, float], step: int, kind: str) -> None:
+    bad = sorted(name for name, value in metrics.items() if not np.isfinite(value))
+    if bad:
+        raise FloatingPointError(f"non-finite {kind} metrics {bad} in the steps up to {step}")
