@@ -74,18 +74,13 @@ def _expand(spec: str) -> list[Path]:
 def shard_for_process(files: Sequence[Path], process_index: int, process_count: int) -> list[Path]:
     """The files process `process_index` of `process_count` reads (round-robin over `files`).
 
-    Shards are disjoint and together cover every file. Raises ValueError when the index is
-    out of range or some process would get no file at all.
+    Shards are disjoint and together cover every file; with fewer files than processes some
+    shards are empty (ChunkStream then refuses to start). Raises ValueError for a bad index.
     """
     if process_count < 1:
         raise ValueError(f"process_count must be >= 1, got {process_count}")
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index must be in [0, {process_count}), got {process_index}")
-    if len(files) < process_count:
-        raise ValueError(
-            f"{len(files)} chunk files cannot be shared by {process_count} processes: "
-            "every process needs at least one file"
-        )
     return list(files[process_index::process_count])
 
 

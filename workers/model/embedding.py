@@ -52,7 +52,7 @@ class Embedding(nnx.Module):
         x_te = self.norm(activation_fn(self.activation)(self.square(x_tc)))
         e = x_te.shape[-1]
         x_bse = x_te.reshape(b, NUM_SQUARES, e)
-        mult_se = jax.nn.relu(self.mult_gate.value).astype(x_bse.dtype)
-        x_bse = x_bse * mult_se + self.add_gate.value.astype(x_bse.dtype)
+        mult_se = jax.nn.relu(self.mult_gate[...]).astype(x_bse.dtype)
+        x_bse = x_bse * mult_se + self.add_gate[...].astype(x_bse.dtype)
         x_te = x_bse.reshape(b * NUM_SQUARES, e)
         return self.ffn_norm(x_te + self.alpha * self.ffn(x_te))

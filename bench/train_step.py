@@ -1,0 +1,184 @@
+"""Train-step throughput and model-FLOPs utilisation for the shared benchmark presets.
+
+Protocol (../shared/docs/benchmarks.md): 3 warm-up steps (the first compiles), then 20
+timed steps, each timed to `block_until_ready` of the new state and metrics; positions/s =
+batch / median step time; MFU against a dense f32 matmul peak (jit of a 2048² matmul)
+measured in the same process. A second measurement runs the step with the real data
+pipeline (ChunkStream over real lc0 chunks) and a metrics fetch every 10 steps attached.
+
+    python bench/train_step.py --preset tiny|small|medium [--batch-size N] [--json]
+
+For the numbers the benchmark quotes, start the process with tcmalloc preloaded
+(`make bench` does): LD_PRELOAD=libtcmalloc_minimal.so.4 TCMALLOC_RELEASE_RATE=0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lc0train import job_pb2, model_pb2, training_pb2  # noqa: E402
+from workers.config import resolve  # noqa: E402
+from workers.data.files import discover_chunks, read_chunk  # noqa: E402
+from workers.data.pipeline import ChunkStream  # noqa: E402
+from workers.data.v6 import decode_records  # noqa: E402
+from workers.optim import make_optimizer  # noqa: E402
+from workers.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
+from workers.state import init_params, init_state, parameter_count  # noqa: E402
+from workers.train_step import Batch, make_step_functions  # noqa: E402
+
+# embedding size, encoder blocks, heads, dff, dense embedding, smolgen (channels, hidden, gen) or None
+PRESETS = {
+    "tiny": (64, 2, 4, 128, 16, None),
+    "small": (128, 4, 4, 256, 32, (16, 128, 128)),
+    "medium": (256, 6, 8, 512, 64, (16, 128, 128)),
+}
+WARMUP_STEPS, TIMED_STEPS = 3, 20
+SELFPLAY = ROOT / "tests" / "data" / "lc0-selfplay"
+
+
+def preset_spec(name: str, batch_size: int) -> job_pb2.JobSpec:
+    """The preset as a JobSpec: Mish everywhere, NAdamW(0.9, 0.98, 1e-7, wd 1e-4), lr 1e-3, clip 10."""
+    e, blocks, heads, dff, dense, smolgen = PRESETS[name]
+    model = model_pb2.ModelConfig(
+        input_type=model_pb2.INPUT_CLASSICAL_112_PLANE, embedding_size=e, embedding_dense_sz=dense, embedding_dff=dff,
+        encoder_layers=blocks, encoder_heads=heads, encoder_dff=dff, default_activation=model_pb2.MISH,
+        value_embedding_size=32, moves_left_embedding_size=8,
+    )
+    if smolgen:
+        model.use_smolgen = True
+        model.smolgen_hidden_channels, model.smolgen_hidden_sz, model.smolgen_gen_sz = smolgen
+        model.smolgen_activation = model_pb2.SWISH
+    training = training_pb2.TrainingConfig(
+        batch_size=batch_size, total_steps=1000, test_steps=1000, train_avg_report_steps=10, lr_values=[1e-3],
+        optimizer=training_pb2.NADAMW, beta_1=0.9, beta_2=0.98, epsilon=1e-7, weight_decay=1e-4, max_grad_norm=10,
+    )
+    spec = job_pb2.JobSpec(name=f"bench-{name}", seed=0, model=model, training=training)
+    spec.dataset.input_train.append(str(SELFPLAY))
+    spec.dataset.input_test.append(str(SELFPLAY))
+    return spec
+
+
+def matmul_flops_per_position(m: model_pb2.ModelConfig) -> int:
+    """Training matmul FLOPs per position (3× forward; every Linear and attention einsum)."""
+    e, d, heads, tokens = m.embedding_size, m.encoder_d_model, m.encoder_heads, 64
+    dense = m.embedding_dense_sz
+    fwd = 2 * 12 * 64 * tokens * dense + 2 * tokens * (112 + dense) * e + 2 * tokens * 2 * e * m.embedding_dff
+    per_block = 2 * tokens * e * d * 4 + 2 * 2 * tokens * tokens * d + 2 * tokens * 2 * e * m.encoder_dff
+    if m.use_smolgen:
+        hc, hs, gen = m.smolgen_hidden_channels, m.smolgen_hidden_sz, m.smolgen_gen_sz
+        per_block += 2 * tokens * e * hc + 2 * tokens * hc * hs + 2 * hs * gen * heads + 2 * heads * gen * tokens * tokens
+    fwd += m.encoder_layers * per_block
+    pe, pd = m.policy_embedding_size, m.policy_d_model
+    fwd += 2 * tokens * e * pe + 2 * tokens * pe * pd * 2 + 2 * tokens * tokens * pd + 2 * 8 * pd * 4
+    for channels, outputs in ((m.value_embedding_size, 3), (m.moves_left_embedding_size, 1)):
+        fwd += 2 * tokens * e * channels + 2 * tokens * channels * 128 + 2 * 128 * outputs
+    return 3 * fwd
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Dense f32 matmul throughput of this process's default device."""
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
+    matmul = jax.jit(lambda x, y: x @ y)
+    matmul(a, a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, a).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def real_batch(batch_size: int) -> Batch:
+    """A batch of real lc0 self-play positions, tiled to batch_size."""
+    raw = np.concatenate([read_chunk(p) for p in discover_chunks([str(SELFPLAY)])])
+    return Batch.from_decoded(decode_records(np.resize(raw, (batch_size, raw.shape[1]))))
+
+
+def time_steps(step, state, sums, next_batch, fetch_every: int = 0) -> tuple[list[float], object]:
+    times = []
+    for i in range(WARMUP_STEPS + TIMED_STEPS):
+        start = time.perf_counter()
+        state, sums = step(state, sums, next_batch())
+        if fetch_every and (i + 1) % fetch_every == 0:
+            jax.device_get(sums)
+        jax.block_until_ready((state, sums))
+        if i >= WARMUP_STEPS:
+            times.append(time.perf_counter() - start)
+    return times, state
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    job = resolve(preset_spec(args.preset, args.batch_size))
+    mesh = make_mesh()
+    graphdef, params = init_params(job.model, job.seed)
+    tx = make_optimizer(job.optimizer, lambda step: job.lr_values[0])
+    steps = make_step_functions(graphdef, tx, job.loss_weights, mesh)
+    state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(mesh))(params)
+    peak = matmul_peak_gflops()
+
+    batch = to_global_batch(mesh, real_batch(args.batch_size))
+    bare, state = time_steps(steps.train, state, steps.zero_sums(), lambda: batch)
+
+    stream = ChunkStream(discover_chunks([str(SELFPLAY)]), batch_size=args.batch_size, shuffle_size=4096, seed=0,
+                         input_format=job.model.input_type, prefetch=2)
+    batches = (to_global_batch(mesh, Batch.from_decoded(b)) for b in stream)
+    piped, state = time_steps(steps.train, state, steps.zero_sums(), lambda: next(batches), fetch_every=10)
+    stream.close()
+
+    median = statistics.median(bare)
+    flops = matmul_flops_per_position(job.model) * args.batch_size / median
+    result = {
+        "preset": args.preset,
+        "batch_size": args.batch_size,
+        "params": parameter_count(params),
+        "devices": mesh.size,
+        "positions_per_s": args.batch_size / median,
+        "step_ms_median": median * 1e3,
+        "step_ms_min": min(bare) * 1e3,
+        "step_ms_max": max(bare) * 1e3,
+        "achieved_gflops": flops / 1e9,
+        "matmul_peak_gflops": peak,
+        "mfu": flops / 1e9 / peak,
+        "pipeline_positions_per_s": args.batch_size / statistics.median(piped),
+        "pipeline_step_ms_median": statistics.median(piped) * 1e3,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "allocator": _allocator(),
+        "jax": jax.__version__,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>26}: {value:.4g}" if isinstance(value, float) else f"{key:>26}: {value}")
+
+
+def _allocator() -> str:
+    preload = os.environ.get("LD_PRELOAD", "")
+    for name in ("tcmalloc", "jemalloc"):
+        if name in preload:
+            return name
+    return "glibc"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Shared fixtures: generated chunk data and the shipped tiny config, shrunk for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+TINY_CONFIG = ROOT / "configs" / "tiny.textproto"
+
+# Shrinks configs/tiny.textproto to a net and a run that take seconds on CPU.
+SHRINK = (
+    "model.embedding_size=16",
+    "model.embedding_dense_sz=4",
+    "model.embedding_dff=32",
+    "model.encoder_layers=1",
+    "model.encoder_heads=2",
+    "model.encoder_dff=32",
+    "model.smolgen_hidden_channels=4",
+    "model.smolgen_hidden_sz=16",
+    "model.smolgen_gen_sz=16",
+    "model.value_embedding_size=4",
+    "model.moves_left_embedding_size=2",
+    "training.batch_size=16",
+    "training.shuffle_size=256",
+    "training.warmup_steps=0",
+)
+
+
+@pytest.fixture(scope="session")
+def generated_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Train and test chunk directories written by our own writer (python-chess games)."""
+    from workers.data.writer import write_games
+
+    root = tmp_path_factory.mktemp("generated")
+    write_games(root / "train", num_games=12, seed=1, max_plies=80)
+    write_games(root / "test", num_games=3, seed=2, max_plies=80)
+    return {"train": root / "train", "test": root / "test"}
+
+
+def data_overrides(data: dict[str, Path]) -> list[str]:
+    return [f"dataset.input_train={data['train']}", f"dataset.input_test={data['test']}"]
