@@ -82,7 +82,6 @@ _REVERSED_BITS = np.packbits(
 ).ravel()
 # Planes 104-108 hold files on rank rows (not flat bytes) from these formats on.
 _ROW_FORMATS_FROM = np.array([2, 2, 2, 2, 3])
-_ARMAGEDDON_FORMATS = np.array([InputFormat.HECTOPLIES_ARMAGEDDON, InputFormat.CANONICAL_V2_ARMAGEDDON])
 # Slices of records unpacked at once: keeps the uint8 bits in cache (~10% faster).
 _UNPACK_SLICE = 32
 _KNOWN_FORMATS = np.zeros(256, bool)
@@ -120,23 +119,25 @@ def _packed_aux_planes(records: np.ndarray, fmt: np.ndarray) -> np.ndarray:
     Plane 109 (the rule-50 clock) is not binary and is left zero here.
     """
     aux_bytes = records[:, _AUX_BYTES_OFFSET : _AUX_BYTES_OFFSET + 5]
+    # Each plane as a little-endian uint64 whose byte r is rank r's packed row.
     # Format 1 broadcasts each castling byte, formats 1-2 the side-to-move byte.
-    flat = -(aux_bytes != 0).view(np.uint8)  # 0x00 or 0xFF
+    flat = -(aux_bytes != 0).astype("<u8")
     # Formats >= 2 store files as masks with bit f = file f, the opposite bit
     # order to the bit planes. Castling rooks go to rank 1 (ours) and rank 8
     # (theirs); formats >= 3 put the en-passant file on rank 8.
-    file_rows = _REVERSED_BITS[aux_bytes]
-    packed = np.zeros((len(records), 8, 8), np.uint8)
-    packed[:, 0:2, 0] = file_rows[:, 0:2]
-    packed[:, 0:2, 7] = file_rows[:, 2:4]
-    packed[:, 4, 7] = file_rows[:, 4]
-    use_rows = -(fmt[:, None] >= _ROW_FORMATS_FROM).view(np.uint8)
-    packed[:, 0:5] &= use_rows[:, :, None]
-    packed[:, 0:5] |= (flat & ~use_rows)[:, :, None]
+    files = _REVERSED_BITS[aux_bytes].astype("<u8")
+    no_rows = np.zeros(len(records), "<u8")
+    rows = np.stack(
+        [files[:, 0] | files[:, 2] << 56, files[:, 1] | files[:, 3] << 56, no_rows, no_rows, files[:, 4] << 56],
+        axis=1,
+    )
+    planes = np.zeros((len(records), 8), "<u8")
+    planes[:, :5] = np.where(fmt[:, None] >= _ROW_FORMATS_FROM, rows, flat)
+    armageddon = (fmt == InputFormat.HECTOPLIES_ARMAGEDDON.value) | (fmt == InputFormat.CANONICAL_V2_ARMAGEDDON.value)
     black_to_move = records[:, _AUX_BYTES_OFFSET + 6] >= 128
-    packed[:, 6] = -(np.isin(fmt, _ARMAGEDDON_FORMATS) & black_to_move).view(np.uint8)[:, None]
-    packed[:, 7] = 0xFF
-    return packed
+    planes[:, 6] = -(armageddon & black_to_move).astype("<u8")
+    planes[:, 7] = np.iinfo(np.uint64).max
+    return planes.view(np.uint8).reshape(-1, 8, 8)
 
 
 def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
