@@ -112,12 +112,19 @@ def test_one_device_and_four_devices_give_the_same_losses(tmp_path: Path, genera
 def test_cli_runs_the_shipped_tiny_config_shrunk(tmp_path: Path, generated_data: dict[str, Path]) -> None:
     out = tmp_path / "job"
     result = _run_cli(out, [*SHRINK, *data_overrides(generated_data), "training.total_steps=4", "training.train_avg_report_steps=2",
-                            "training.test_steps=2", "training.checkpoint_steps=2"])
+                            "training.test_steps=2", "training.checkpoint_steps=2", "training.validation_steps=3",
+                            f"dataset.input_validation={generated_data['test']}"])
     events = read_events(out / "events.jsonl")
     kinds = [(e["kind"], e["step"]) for e in events]
-    # Legacy cadence: a test before training, reports at 2 and 4, tests at 2 and 4, checkpoints at 2 and 4.
+    # Legacy cadence: a test before training, reports and tests at 2 and 4, validation at 3 and at the end,
+    # checkpoints at 2 and 4.
     assert [k for k in kinds if k[0] != "state"] == [
-        ("test", 0), ("train", 2), ("test", 2), ("checkpoint", 2), ("train", 4), ("test", 4), ("checkpoint", 4)]
+        ("test", 0), ("train", 2), ("test", 2), ("checkpoint", 2), ("validation", 3),
+        ("train", 4), ("test", 4), ("validation", 4), ("checkpoint", 4)]
+    validation = next(e for e in events if e["kind"] == "validation")
+    # One sequential pass over the validation files: every full batch of their records.
+    records = sum(len(read_chunk(p)) for p in sorted(generated_data["test"].iterdir()))
+    assert validation["batches"] == records // 16
     assert all({"time", "step", "kind", "metrics"} <= e.keys() for e in events)
     train = [e for e in events if e["kind"] == "train"]
     assert {"policy_loss", "value_loss", "moves_left_loss", "total_loss", "learning_rate", "grad_norm", "positions_per_s"} <= train[0]["metrics"].keys()
