@@ -9,6 +9,7 @@ from flax import nnx
 from lc0train import model_pb2
 from workers.data.policy_map import POLICY_INDEX, POLICY_MOVES
 from workers.model import BTNet, ModelOutput, build_model
+from workers.model.activations import mish
 from workers.model.dims import NetDims
 from workers.model.heads import PolicyHead
 from workers.model.layers import Layers
@@ -278,8 +279,26 @@ def test_same_seed_same_params_and_outputs():
         np.testing.assert_array_equal(a, b)
 
 
+def test_mish_value_and_gradient_match_the_textbook_formula():
+    x = jnp.linspace(-40.0, 40.0, 8001)
+    np.testing.assert_allclose(mish(x), jax.nn.mish(x), atol=2e-6, rtol=1e-5)
+    slope, textbook = (jax.vmap(jax.grad(f))(x) for f in (mish, jax.nn.mish))
+    np.testing.assert_allclose(slope, textbook, atol=2e-6, rtol=1e-5)
+
+
 def test_default_activation_must_be_concrete():
     config = odd_config()
     config.default_activation = model_pb2.ACTIVATION_DEFAULT
     with pytest.raises(ValueError, match="default_activation"):
         build_model(config, seed=0)
+
+
+def test_bfloat16_compute_stays_close_to_float32():
+    config = preset_config("tiny")
+    planes = jnp.asarray(random_planes(2))
+    forward = nnx.jit(lambda model, x: model(x))
+    exact = forward(BTNet(config, rngs=nnx.Rngs(params=0)), planes)
+    rough = forward(BTNet(config, rngs=nnx.Rngs(params=0), compute_dtype=jnp.bfloat16), planes)
+    for a, b in zip(exact, rough):
+        assert b.dtype == jnp.float32
+        np.testing.assert_allclose(b, a, atol=0.1, rtol=0.05)

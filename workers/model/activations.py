@@ -10,15 +10,31 @@ from lc0train import model_pb2
 ActivationFn = Callable[[jax.Array], jax.Array]
 
 
-def mish(x: jax.Array) -> jax.Array:
-    """Mish, x·tanh(softplus(x)), written with a single exp.
+def _mish_and_slope(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mish and its derivative from a single exp.
 
-    tanh(log(1 + eˣ)) = n / (n + 2) with n = eˣ(eˣ + 2); above 20 the ratio is 1 in f32,
-    so the exponent is clamped there to avoid overflow.
+    tanh(softplus(x)) = n / (n + 2) with n = eˣ(eˣ + 2), and its derivative is
+    4eˣ(eˣ + 1) / (n + 2)²; above x = 20 the ratio is 1 in f32, so the exponent is clamped
+    there to avoid overflow.
     """
     e = jnp.exp(jnp.minimum(x, 20.0))
     n = e * (e + 2.0)
-    return x * (n / (n + 2.0))
+    inv = 1.0 / (n + 2.0)
+    t = n * inv
+    return x * t, t + x * (4.0 * e * (e + 1.0)) * (inv * inv)
+
+
+@jax.custom_jvp
+def mish(x: jax.Array) -> jax.Array:
+    """Mish, x·tanh(softplus(x)); the backward pass keeps one residual array."""
+    return _mish_and_slope(x)[0]
+
+
+@mish.defjvp
+def _mish_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    y, slope = _mish_and_slope(x)
+    return y, slope * dx
 
 
 def relu_squared(x: jax.Array) -> jax.Array:

@@ -31,8 +31,12 @@ class Embedding(nnx.Module):
         self.mult_gate = nnx.Param(jnp.ones((NUM_SQUARES, e), layers.param_dtype))
         self.add_gate = nnx.Param(jnp.zeros((NUM_SQUARES, e), layers.param_dtype))
         self.ffn = Ffn(
-            e, dims.embedding_dff, dims.ffn_activation, beta=dims.deepnorm_beta,
-            layers=layers, rngs=rngs,
+            e,
+            dims.embedding_dff,
+            dims.ffn_activation,
+            beta=dims.deepnorm_beta,
+            layers=layers,
+            rngs=rngs,
         )
         self.ffn_norm = layers.layer_norm(e, rngs=rngs)
         self.alpha = dims.deepnorm_alpha

@@ -28,7 +28,9 @@ class Smolgen(nnx.Module):
         self.gen_size = dims.gen_size
         self.activation = dims.activation
 
-    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear) -> jax.Array:
+    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None) -> jax.Array:
+        if weight_gen is None:
+            raise ValueError("smolgen needs the encoder's shared weight generator")
         act = activation_fn(self.activation)
         b = x_te.shape[0] // NUM_SQUARES
         compressed_bf = self.compress(x_te).reshape(b, -1)
@@ -58,16 +60,20 @@ class MultiHeadAttention(nnx.Module):
 
     def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None) -> jax.Array:
         b = x_te.shape[0] // NUM_SQUARES
-        shape = (b, NUM_SQUARES, self.heads, self.head_depth)
-        q_bshd = (self.q(x_te) * (1.0 / math.sqrt(self.head_depth))).reshape(shape)
-        k_bshd = self.k(x_te).reshape(shape)
-        v_bshd = self.v(x_te).reshape(shape)
-        logits_bhqk = jnp.einsum("bqhd,bkhd->bhqk", q_bshd, k_bshd)
+
+        def split_heads(y_td: jax.Array) -> jax.Array:
+            return y_td.reshape(b, NUM_SQUARES, self.heads, self.head_depth).transpose(0, 2, 1, 3)
+
+        q_bhsd = split_heads(self.q(x_te) * (1.0 / math.sqrt(self.head_depth)))
+        k_bhsd = split_heads(self.k(x_te))
+        v_bhsd = split_heads(self.v(x_te))
+        logits_bhqk = jnp.einsum("bhqd,bhkd->bhqk", q_bhsd, k_bhsd)
         if self.smolgen is not None:
             logits_bhqk = logits_bhqk + self.smolgen(x_te, weight_gen)
         weights_bhqk = jax.nn.softmax(logits_bhqk, axis=-1)
-        attended_bshd = jnp.einsum("bhqk,bkhd->bqhd", weights_bhqk, v_bshd)
-        return self.out(attended_bshd.reshape(b * NUM_SQUARES, -1))
+        attended_bhsd = jnp.einsum("bhqk,bhkd->bhqd", weights_bhqk, v_bhsd)
+        attended_td = attended_bhsd.transpose(0, 2, 1, 3).reshape(b * NUM_SQUARES, -1)
+        return self.out(attended_td)
 
 
 class EncoderBlock(nnx.Module):
@@ -77,8 +83,12 @@ class EncoderBlock(nnx.Module):
         self.mha = MultiHeadAttention(dims, layers=layers, rngs=rngs)
         self.ln1 = layers.layer_norm(dims.embedding, rngs=rngs)
         self.ffn = Ffn(
-            dims.embedding, dims.dff, dims.ffn_activation, beta=dims.deepnorm_beta,
-            layers=layers, rngs=rngs,
+            dims.embedding,
+            dims.dff,
+            dims.ffn_activation,
+            beta=dims.deepnorm_beta,
+            layers=layers,
+            rngs=rngs,
         )
         self.ln2 = layers.layer_norm(dims.embedding, rngs=rngs)
         self.alpha = dims.deepnorm_alpha

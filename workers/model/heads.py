@@ -62,7 +62,8 @@ class PolicyHead(nnx.Module):
         tokens_tp = activation_fn(self.activation)(self.tokens(x_te))
         q_bsd = self.q(tokens_tp).reshape(b, NUM_SQUARES, self.d_model)
         k_bsd = self.k(tokens_tp).reshape(b, NUM_SQUARES, self.d_model)
-        from_to_bqk = jnp.einsum("bqd,bkd->bqk", q_bsd, k_bsd) * (1.0 / math.sqrt(self.d_model))
+        scale = 1.0 / math.sqrt(self.d_model)
+        from_to_bqk = jnp.einsum("bqd,bkd->bqk", q_bsd, k_bsd) * scale
 
         last_rank_keys_td = k_bsd[:, 56:].reshape(b * 8, self.d_model)
         offsets_bt4 = self.promotion(last_rank_keys_td).reshape(b, 8, 4)
@@ -71,7 +72,10 @@ class PolicyHead(nnx.Module):
         promotions_bft3 = pawn_pushes_bft[..., None] + offsets_bt3[:, None]
 
         raw_bx = jnp.concatenate(
-            [from_to_bqk.reshape(b, NUM_FROM_TO), promotions_bft3.reshape(b, NUM_PROMOTION_LOGITS)],
+            [
+                from_to_bqk.reshape(b, NUM_FROM_TO),
+                promotions_bft3.reshape(b, NUM_PROMOTION_LOGITS),
+            ],
             axis=1,
         )
         return jnp.take(raw_bx, policy_gather_index(), axis=1)

@@ -9,6 +9,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.typing import DTypeLike
 
 from workers.model.activations import activation_fn
 
@@ -25,8 +26,8 @@ def deepnorm_init(beta: float) -> nnx.Initializer:
 class Layers:
     """Builds Linear and LayerNorm modules with one parameter and compute dtype."""
 
-    param_dtype: jnp.dtype = jnp.float32
-    compute_dtype: jnp.dtype | None = None
+    param_dtype: DTypeLike = jnp.float32
+    compute_dtype: DTypeLike | None = None
 
     def linear(
         self,

@@ -5,6 +5,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.typing import DTypeLike
 
 from lc0train import model_pb2
 
@@ -31,8 +32,8 @@ class BTNet(nnx.Module):
         config: model_pb2.ModelConfig,
         *,
         rngs: nnx.Rngs,
-        param_dtype: jnp.dtype = jnp.float32,
-        compute_dtype: jnp.dtype | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        compute_dtype: DTypeLike | None = None,
     ):
         dims = NetDims.from_config(config)
         layers = Layers(param_dtype=param_dtype, compute_dtype=compute_dtype)
@@ -41,12 +42,20 @@ class BTNet(nnx.Module):
         self.encoder = Encoder(dims, layers=layers, rngs=rngs)
         self.policy = PolicyHead(dims, layers=layers, rngs=rngs)
         self.value = FlatHead(
-            dims.embedding, dims.value_channels, 3, dims.default_activation,
-            layers=layers, rngs=rngs,
+            dims.embedding,
+            dims.value_channels,
+            3,
+            dims.default_activation,
+            layers=layers,
+            rngs=rngs,
         )
         self.moves_left = FlatHead(
-            dims.embedding, dims.moves_left_channels, 1, dims.default_activation,
-            layers=layers, rngs=rngs,
+            dims.embedding,
+            dims.moves_left_channels,
+            1,
+            dims.default_activation,
+            layers=layers,
+            rngs=rngs,
         )
 
     def __call__(self, planes_bchw: jax.Array) -> ModelOutput:
