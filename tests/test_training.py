@@ -138,3 +138,26 @@ def test_bad_config_exits_2_with_the_field_path(tmp_path: Path) -> None:
                              "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "training.batch_size: must be > 0 (got -1)" in result.stderr
+
+
+def test_stop_request_ends_the_run_after_a_step_with_a_checkpoint(tmp_path: Path, generated_data: dict[str, Path]) -> None:
+    from workers.events import EventBus
+    from workers.trainer import JobPaths, StopRequest, run_training
+
+    job = resolve(load_spec(TINY_CONFIG, [*SHRINK, *data_overrides(generated_data), "training.total_steps=50",
+                                          "training.train_avg_report_steps=1", "training.checkpoint_steps=0"]))
+    stop = StopRequest()
+    seen: list[tuple[str, int, str]] = []
+
+    def on_event(event) -> None:  # stop as soon as step 3 is reported
+        seen.append((event.kind, event.step, event.info.get("state", "")))
+        if event.kind == "train" and event.step == 3:
+            stop.request("CANCELLED")
+
+    bus = EventBus()
+    bus.subscribe(on_event)
+    state = run_training(job, JobPaths(tmp_path), bus, stop)
+    assert int(state.step) == 3
+    assert seen[-1] == ("state", 3, "CANCELLED")
+    assert ("checkpoint", 3, "") in seen
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["3"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -54,13 +55,26 @@ class JobPaths:
         return self.root / "events.jsonl"
 
 
-def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus) -> TrainState:
-    """Trains `job` until the next multiple of total_steps, resuming from the latest checkpoint."""
+@dataclasses.dataclass
+class StopRequest:
+    """Set from another thread (cancel, preemption) to end the run after the current step."""
+
+    event: threading.Event = dataclasses.field(default_factory=threading.Event)
+    checkpoint: bool = True
+    reason: str = "CANCELLED"
+
+    def request(self, reason: str = "CANCELLED", checkpoint: bool = True) -> None:
+        self.reason, self.checkpoint = reason, checkpoint
+        self.event.set()
+
+
+def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
+    """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
     paths.root.mkdir(parents=True, exist_ok=True)
     if not paths.spec.exists():
         paths.spec.write_text(text_format.MessageToString(job.spec))
     with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
-        return loop.run()
+        return loop.run(stop or StopRequest())
 
 
 class _TrainLoop:
@@ -111,7 +125,7 @@ class _TrainLoop:
         for decoded in stream:
             yield to_global_batch(self.mesh, Batch.from_decoded(decoded))
 
-    def run(self) -> TrainState:
+    def run(self, stop: StopRequest) -> TrainState:
         job = self.job
         start = self.step
         end = (start // job.total_steps + 1) * job.total_steps
@@ -133,8 +147,13 @@ class _TrainLoop:
                 self._test(t)
             if self.files.validation and (t % job.validation_steps == 0 or t == end):
                 self._validate(t)
-            if t == end or (job.checkpoint_steps and t % job.checkpoint_steps == 0):
+            checkpoint_due = t == end or bool(job.checkpoint_steps and t % job.checkpoint_steps == 0)
+            if checkpoint_due or (stop.event.is_set() and stop.checkpoint):
                 self._checkpoint(t)
+            if stop.event.is_set() and t < end:
+                self.checkpointer.wait()
+                self.bus.publish(Event("state", t, info={"state": stop.reason}))
+                return self.state
         self.checkpointer.wait()
         self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
         return self.state
