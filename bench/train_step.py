@@ -35,7 +35,7 @@ from workers.config import resolve  # noqa: E402
 from workers.data.files import discover_chunks, read_chunk  # noqa: E402
 from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
-from workers.optim import make_optimizer  # noqa: E402
+from workers.optim import make_optimizer, make_schedule  # noqa: E402
 from workers.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
 from workers.state import init_params, init_state, parameter_count  # noqa: E402
 from workers.train_step import Batch, make_step_functions  # noqa: E402
@@ -131,8 +131,8 @@ def main() -> None:
     job = resolve(preset_spec(args.preset, args.batch_size))
     mesh = make_mesh()
     graphdef, params = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, lambda step: job.lr_values[0])
-    steps = make_step_functions(graphdef, tx, job.loss_weights, mesh)
+    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
+    steps = make_step_functions(graphdef, tx, job, mesh)
     state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(mesh))(params)
     peak = matmul_peak_gflops()
 

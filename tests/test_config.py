@@ -40,7 +40,7 @@ def test_validation_names_every_bad_field_path() -> None:
 
 def test_cross_field_rules() -> None:
     spec = load_spec(TINY, ["training.optimizer=SGD"])
-    with pytest.raises(ConfigError, match=r"training\.weight_decay: requires optimizer ADAMW or NADAMW"):
+    with pytest.raises(ConfigError, match=r"training\.weight_decay: requires optimizer ADAMW, NADAMW or ADABELIEF"):
         resolve(spec)
     spec = load_spec(TINY, ["training.validation_steps=10"])
     with pytest.raises(ConfigError, match=r"training\.validation_steps: requires dataset\.input_validation"):
@@ -64,7 +64,7 @@ def test_overrides_set_scalars_enums_lists_and_strings() -> None:
     assert list(spec.training.lr_boundaries) == [100]
     assert list(spec.dataset.input_train) == ["/a/b", "/c/*.gz"]
     job = resolve(spec)
-    assert job.lr_values == pytest.approx((0.1, 0.01))
+    assert job.schedule.lr_values == pytest.approx((0.1, 0.01))
 
 
 @pytest.mark.parametrize(

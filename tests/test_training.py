@@ -37,7 +37,7 @@ def test_model_overfits_one_fixed_batch() -> None:
     mesh = make_mesh()
     graphdef, params = init_params(job.model, job.seed)
     tx = make_optimizer(job.optimizer, lambda step: 0.003)
-    steps = make_step_functions(graphdef, tx, job.loss_weights, mesh)
+    steps = make_step_functions(graphdef, tx, job, mesh)
     state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(mesh))(params)
     batch = to_global_batch(mesh, host_batch)
 

@@ -67,6 +67,8 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.config, args.overrides)
     job = resolve(spec, source=str(args.config))
+    for warning in job.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     paths = JobPaths(args.out or Path("runs") / (spec.name or args.config.stem))
     bus = EventBus()
     sink = JsonlSink(paths.events)

@@ -14,7 +14,19 @@ from typing import Sequence, TypeVar
 from google.protobuf import descriptor, text_format
 from google.protobuf.message import Message
 
-from lc0train import data_pb2, job_pb2, model_pb2, training_pb2
+from lc0train import data_pb2, job_pb2, model_pb2
+from workers.training_settings import (
+    OptimizerSettings,
+    PrecisionSettings,
+    ScheduleSettings,
+    SwaSettings,
+    resolve_batch_splits,
+    resolve_optimizer,
+    resolve_precision,
+    resolve_schedule,
+    resolve_swa,
+)
+from workers.validation import Problems, optional
 
 Spec = job_pb2.JobSpec
 _M = TypeVar("_M", bound=Message)
@@ -24,8 +36,6 @@ _DEFAULT_SHUFFLE_SIZE = 65_536
 _DEFAULT_PREFETCH = 2
 _DEFAULT_VALUE_CHANNELS = 32
 _DEFAULT_MOVES_LEFT_CHANNELS = 8
-_ADAM_FAMILY = (training_pb2.ADAM, training_pb2.NADAM, training_pb2.ADAMW, training_pb2.NADAMW)
-_DECOUPLED_DECAY = (training_pb2.ADAMW, training_pb2.NADAMW)
 
 
 class ConfigError(ValueError):
@@ -100,17 +110,6 @@ def _quote(value: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class OptimizerSettings:
-    kind: int
-    momentum: float
-    beta_1: float
-    beta_2: float
-    epsilon: float
-    weight_decay: float
-    max_grad_norm: float
-
-
-@dataclasses.dataclass(frozen=True)
 class LossWeights:
     policy: float
     value: float
@@ -125,6 +124,7 @@ class ResolvedJob:
     model: model_pb2.ModelConfig
     seed: int
     batch_size: int
+    num_batch_splits: int
     total_steps: int
     test_steps: int
     validation_steps: int
@@ -133,51 +133,54 @@ class ResolvedJob:
     num_test_positions: int
     shuffle_size: int
     prefetch_batches: int
-    lr_values: tuple[float, ...]
-    lr_boundaries: tuple[int, ...]
-    warmup_steps: int
+    schedule: ScheduleSettings
     optimizer: OptimizerSettings
+    precision: PrecisionSettings
+    swa: SwaSettings | None
     loss_weights: LossWeights
     max_to_keep: int
     hosts: int
     devices_per_host: int
+    warnings: tuple[str, ...] = ()
 
 
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     """Validates `spec` and returns its resolved form, or raises ConfigError naming every bad field."""
-    problems: list[tuple[str, str]] = []
+    problems = Problems()
+    warnings: list[str] = []
     model = _resolve_model(spec.model, problems)
     t = spec.training
-    _positive(problems, "training.batch_size", t.batch_size)
-    _positive(problems, "training.total_steps", t.total_steps)
-    _positive(problems, "training.test_steps", t.test_steps)
-    _positive(problems, "training.train_avg_report_steps", t.train_avg_report_steps)
-    _non_negative(problems, "training.checkpoint_steps", t.checkpoint_steps)
-    _non_negative(problems, "training.num_test_positions", t.num_test_positions)
-    _non_negative(problems, "training.shuffle_size", t.shuffle_size)
-    _non_negative(problems, "training.warmup_steps", t.warmup_steps)
+    for name in ("batch_size", "total_steps", "test_steps", "train_avg_report_steps"):
+        problems.positive(f"training.{name}", getattr(t, name))
+    for name in ("checkpoint_steps", "num_test_positions", "shuffle_size"):
+        problems.non_negative(f"training.{name}", getattr(t, name))
     d = spec.dataset
     if d.input_validation:
-        _positive(problems, "training.validation_steps", t.validation_steps, "required when dataset.input_validation is set")
+        problems.positive("training.validation_steps", t.validation_steps, "required when dataset.input_validation is set")
     elif t.validation_steps:
-        problems.append(("training.validation_steps", "requires dataset.input_validation"))
+        problems.add("training.validation_steps", "requires dataset.input_validation")
     _check_data(d, problems)
-    _check_schedule(t, problems)
-    optimizer = _resolve_optimizer(t, problems)
-    max_to_keep = t.max_to_keep if t.HasField("max_to_keep") else _DEFAULT_MAX_TO_KEEP
-    _positive(problems, "training.max_to_keep", max_to_keep)
-    prefetch = d.prefetch_batches if d.HasField("prefetch_batches") else _DEFAULT_PREFETCH
-    _positive(problems, "dataset.prefetch_batches", prefetch)
+    max_to_keep = int(optional(t, "max_to_keep", _DEFAULT_MAX_TO_KEEP))
+    problems.positive("training.max_to_keep", max_to_keep)
+    prefetch = int(optional(d, "prefetch_batches", _DEFAULT_PREFETCH))
+    problems.positive("dataset.prefetch_batches", prefetch)
     r = spec.resources
-    _non_negative(problems, "resources.hosts", r.hosts)
-    _non_negative(problems, "resources.devices_per_host", r.devices_per_host)
+    problems.non_negative("resources.hosts", r.hosts)
+    problems.non_negative("resources.devices_per_host", r.devices_per_host)
     weights = LossWeights(
-        policy=_optional(t, "policy_loss_weight", 1.0),
-        value=_optional(t, "value_loss_weight", 1.0),
-        moves_left=_optional(t, "moves_left_loss_weight", 1.0),
+        policy=optional(t, "policy_loss_weight", 1.0),
+        value=optional(t, "value_loss_weight", 1.0),
+        moves_left=optional(t, "moves_left_loss_weight", 1.0),
     )
     for name in ("policy", "value", "moves_left"):
-        _non_negative(problems, f"training.{name}_loss_weight", getattr(weights, name))
+        problems.non_negative(f"training.{name}_loss_weight", getattr(weights, name))
+    job = dict(
+        schedule=resolve_schedule(t, problems),
+        optimizer=resolve_optimizer(t, problems),
+        precision=resolve_precision(t, problems),
+        swa=resolve_swa(t, problems, warnings),
+        num_batch_splits=resolve_batch_splits(t, problems),
+    )
     if problems:
         raise ConfigError(problems, source)
     return ResolvedJob(
@@ -193,37 +196,36 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         num_test_positions=t.num_test_positions,
         shuffle_size=t.shuffle_size or _DEFAULT_SHUFFLE_SIZE,
         prefetch_batches=prefetch,
-        lr_values=tuple(t.lr_values),
-        lr_boundaries=tuple(t.lr_boundaries),
-        warmup_steps=t.warmup_steps,
-        optimizer=optimizer,
         loss_weights=weights,
         max_to_keep=max_to_keep,
         hosts=r.hosts or 1,
         devices_per_host=r.devices_per_host,
+        warnings=tuple(warnings),
+        **job,
     )
 
 
 def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> None:
     """Device-dependent rules, checked once the JAX runtime (and its processes) are up."""
-    problems = []
-    if job.batch_size % device_count:
-        problems.append(("training.batch_size", f"{job.batch_size} is not divisible by the {device_count} devices of the mesh"))
+    problems = Problems()
+    micro_batch = job.batch_size // job.num_batch_splits
+    if micro_batch % device_count:
+        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible by the {device_count} devices of the mesh")
     if job.hosts != process_count:
-        problems.append(("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running"))
+        problems.add("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running")
     if problems:
         raise ConfigError(problems)
 
 
-def _resolve_model(m: model_pb2.ModelConfig, problems: list[tuple[str, str]]) -> model_pb2.ModelConfig:
+def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.ModelConfig:
     model = _copy(m)
     if model.input_type == model_pb2.INPUT_TYPE_UNSPECIFIED:
-        problems.append(("model.input_type", "required (e.g. INPUT_CLASSICAL_112_PLANE)"))
+        problems.add("model.input_type", "required (e.g. INPUT_CLASSICAL_112_PLANE)")
     for name in ("embedding_size", "encoder_layers", "encoder_heads", "encoder_dff"):
-        _positive(problems, f"model.{name}", getattr(model, name))
+        problems.positive(f"model.{name}", getattr(model, name))
     for name in ("embedding_dense_sz", "embedding_dff", "encoder_d_model", "policy_embedding_size", "policy_d_model",
                  "value_embedding_size", "moves_left_embedding_size"):
-        _non_negative(problems, f"model.{name}", getattr(model, name))
+        problems.non_negative(f"model.{name}", getattr(model, name))
     if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
         model.default_activation = model_pb2.MISH
     for name in ("ffn_activation", "smolgen_activation"):
@@ -236,81 +238,26 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: list[tuple[str, str]]) ->
     model.value_embedding_size = model.value_embedding_size or _DEFAULT_VALUE_CHANNELS
     model.moves_left_embedding_size = model.moves_left_embedding_size or _DEFAULT_MOVES_LEFT_CHANNELS
     if model.encoder_heads > 0 and model.encoder_d_model % model.encoder_heads:
-        problems.append(("model.encoder_heads", f"{model.encoder_heads} must divide encoder_d_model {model.encoder_d_model}"))
+        problems.add("model.encoder_heads", f"{model.encoder_heads} must divide encoder_d_model {model.encoder_d_model}")
     if model.use_smolgen:
         for name in ("smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz"):
-            _positive(problems, f"model.{name}", getattr(model, name), "required when model.use_smolgen is set")
+            problems.positive(f"model.{name}", getattr(model, name), "required when model.use_smolgen is set")
     return model
 
 
-def _check_data(d: data_pb2.DataConfig, problems: list[tuple[str, str]]) -> None:
+def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:
     if d.input:
         if d.input_train or d.input_test:
-            problems.append(("dataset.input", "use either dataset.input with train_ratio or input_train/input_test, not both"))
+            problems.add("dataset.input", "use either dataset.input with train_ratio or input_train/input_test, not both")
         if not 0.0 < d.train_ratio < 1.0:
-            problems.append(("dataset.train_ratio", f"must be in (0, 1) when dataset.input is set (got {d.train_ratio})"))
+            problems.add("dataset.train_ratio", f"must be in (0, 1) when dataset.input is set (got {d.train_ratio})")
         return
     if not d.input_train:
-        problems.append(("dataset.input_train", "required (or dataset.input with dataset.train_ratio)"))
+        problems.add("dataset.input_train", "required (or dataset.input with dataset.train_ratio)")
     if not d.input_test:
-        problems.append(("dataset.input_test", "required: the test cadence needs a test set (or use dataset.input with train_ratio)"))
+        problems.add("dataset.input_test", "required: the test cadence needs a test set (or use dataset.input with train_ratio)")
     if d.train_ratio:
-        problems.append(("dataset.train_ratio", "only applies to dataset.input"))
-
-
-def _check_schedule(t: training_pb2.TrainingConfig, problems: list[tuple[str, str]]) -> None:
-    if not t.lr_values:
-        problems.append(("training.lr_values", "required: at least one learning rate"))
-    elif len(t.lr_values) != len(t.lr_boundaries) + 1:
-        problems.append(("training.lr_values", f"needs len(lr_boundaries)+1 = {len(t.lr_boundaries) + 1} values, got {len(t.lr_values)}"))
-    if list(t.lr_boundaries) != sorted(t.lr_boundaries):
-        problems.append(("training.lr_boundaries", f"must be ascending (got {list(t.lr_boundaries)})"))
-    for i, value in enumerate(t.lr_values):
-        if value < 0:
-            problems.append((f"training.lr_values[{i}]", f"must be >= 0 (got {value})"))
-
-
-def _resolve_optimizer(t: training_pb2.TrainingConfig, problems: list[tuple[str, str]]) -> OptimizerSettings:
-    if t.optimizer == training_pb2.OPTIMIZER_UNSPECIFIED:
-        problems.append(("training.optimizer", "required: one of SGD, ADAM, NADAM, ADAMW, NADAMW"))
-    if t.weight_decay and t.optimizer not in _DECOUPLED_DECAY:
-        problems.append(("training.weight_decay", "requires optimizer ADAMW or NADAMW (decoupled weight decay)"))
-    if t.optimizer != training_pb2.SGD and t.HasField("momentum"):
-        problems.append(("training.momentum", "requires optimizer SGD"))
-    if t.optimizer not in _ADAM_FAMILY:
-        for name in ("beta_1", "beta_2", "epsilon"):
-            if t.HasField(name):
-                problems.append((f"training.{name}", "requires an Adam-family optimizer"))
-    settings = OptimizerSettings(
-        kind=t.optimizer,
-        momentum=_optional(t, "momentum", 0.9),
-        beta_1=_optional(t, "beta_1", 0.9),
-        beta_2=_optional(t, "beta_2", 0.999),
-        epsilon=_optional(t, "epsilon", 1e-7),
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
-    )
-    for name in ("momentum", "beta_1", "beta_2"):
-        if not 0.0 <= getattr(settings, name) < 1.0:
-            problems.append((f"training.{name}", f"must be in [0, 1) (got {getattr(settings, name)})"))
-    _positive(problems, "training.epsilon", settings.epsilon)
-    _non_negative(problems, "training.weight_decay", settings.weight_decay)
-    _non_negative(problems, "training.max_grad_norm", settings.max_grad_norm)
-    return settings
-
-
-def _optional(message: Message, name: str, default: float) -> float:
-    return getattr(message, name) if message.HasField(name) else default
-
-
-def _positive(problems: list[tuple[str, str]], path: str, value: float, rule: str = "") -> None:
-    if value <= 0:
-        problems.append((path, rule or f"must be > 0 (got {value})"))
-
-
-def _non_negative(problems: list[tuple[str, str]], path: str, value: float) -> None:
-    if value < 0:
-        problems.append((path, f"must be >= 0 (got {value})"))
+        problems.add("dataset.train_ratio", "only applies to dataset.input")
 
 
 def _copy(message: _M) -> _M:

@@ -1,8 +1,10 @@
-"""The jitted train and evaluation steps over the device mesh.
+"""The jitted train, evaluation and SWA steps over the device mesh.
 
-`train_step(state, sums, batch) -> (state, sums)` is pure: it applies one optimizer update
-and adds this step's metrics to on-device running sums, so steps between reports transfer
-nothing to the host. `eval_step(params, batch) -> metrics` computes per-batch means.
+`train(state, sums, batch) -> (state, sums)` is pure: it splits the batch into
+`num_batch_splits` micro-batches, averages their gradients, unscales (FP16), clips and
+applies one optimizer update, and adds this step's metrics to on-device running sums, so
+steps between reports transfer nothing to the host. `evaluate(params, batch)` computes
+per-batch means; `swa_update(state)` folds the current weights into the SWA average.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from workers import losses
-from workers.config import LossWeights
+from workers.config import LossWeights, ResolvedJob
 from workers.sharding import batch_sharded, replicated
-from workers.state import Params, TrainState
+from workers.state import LossScale, Params, TrainState
 
 Metrics = dict[str, jax.Array]
 
-TRAIN_METRICS = ("policy_loss", "value_loss", "moves_left_loss", "total_loss", "value_mse", "grad_norm")
+TRAIN_METRICS = ("policy_loss", "value_loss", "moves_left_loss", "total_loss", "value_mse", "grad_norm", "nonfinite_steps")
+DYNAMIC_SCALE_PERIOD = 2000
 
 
 class Batch(NamedTuple):
@@ -44,6 +47,7 @@ class StepFunctions(NamedTuple):
     train: Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]
     evaluate: Callable[[Params, Batch], Metrics]
     zero_sums: Callable[[], Metrics]
+    swa_update: Callable[[TrainState], TrainState]
 
 
 def _forward(graphdef: nnx.GraphDef, params: Params, batch: Batch, weights: LossWeights) -> tuple[jax.Array, Metrics]:
@@ -61,17 +65,57 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch: Batch, weights: Loss
     return total, {**metrics, **losses.evaluation_metrics(log_policy, out.wdl_logits, out.moves_left, targets)}
 
 
-def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, weights: LossWeights, mesh: Mesh) -> StepFunctions:
+def _split(batch: Batch, splits: int) -> Batch:
+    """[B, ...] → [splits, B/splits, ...] with micro-batch j = rows j, j+splits, ... so that every
+    micro-batch keeps rows on every device (the `data` sharding stays on the row axis)."""
+    return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x.reshape(x.shape[0] // splits, splits, *x.shape[1:]), 0, 1), batch)
+
+
+def _next_loss_scale(scale: LossScale, finite: jax.Array, dynamic: bool, period: int) -> LossScale:
+    if not dynamic:
+        return scale
+    grown = scale.good_steps + 1 >= period
+    new_scale = jnp.where(finite, jnp.where(grown, scale.scale * 2.0, scale.scale), jnp.maximum(scale.scale / 2.0, 1.0))
+    good = jnp.where(finite & ~grown, scale.good_steps + 1, 0)
+    return LossScale(new_scale, good)
+
+
+def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, job: ResolvedJob, mesh: Mesh,
+                        dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
     """Jits the steps once with explicit shardings: state replicated, batch split on `data`."""
+    weights, splits = job.loss_weights, job.num_batch_splits
+    dynamic = job.precision.dynamic_loss_scale
+    metric_names = TRAIN_METRICS[:5]
 
     def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
-        grad_fn = jax.value_and_grad(_forward, argnums=1, has_aux=True)
-        (_, metrics), grads = grad_fn(graphdef, state.params, batch, weights)
+        scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
+
+        def scaled_loss(params: Params, micro: Batch) -> tuple[jax.Array, Metrics]:
+            total, metrics = _forward(graphdef, params, micro, weights)
+            return total * scale, {name: metrics[name] for name in metric_names}
+
+        grad_fn = jax.grad(scaled_loss, has_aux=True)
+
+        def accumulate(carry: tuple[Params, Metrics], micro: Batch) -> tuple[tuple[Params, Metrics], None]:
+            grads, metrics = grad_fn(state.params, micro)
+            return jax.tree_util.tree_map(jnp.add, carry, (grads, metrics)), None
+
+        zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in metric_names})
+        (grad_sum, metric_sum), _ = jax.lax.scan(accumulate, zeros, _split(batch, splits))
+        grads = jax.tree_util.tree_map(lambda g: g / (splits * scale), grad_sum)
+        metrics = {name: value / splits for name, value in metric_sum.items()}
+        finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {name: metrics[name] for name in TRAIN_METRICS[:-1]} | {"grad_norm": optax.global_norm(grads)}
+        if state.loss_scale is not None:
+            # FP16: a non-finite gradient skips the update (and, when dynamic, halves the scale).
+            params, opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), (params, opt_state), (state.params, state.opt_state))
+            state = state.replace(loss_scale=_next_loss_scale(state.loss_scale, finite, dynamic, dynamic_scale_period))
+        # A skipped (non-finite) step adds 0 to the grad-norm sum rather than poisoning it.
+        grad_norm = jnp.where(finite, optax.global_norm(grads), 0.0)
+        metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
         new_sums = {name: sums[name] + metrics[name] for name in TRAIN_METRICS} | {"count": sums["count"] + 1}
-        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), new_sums
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), new_sums
 
     def evaluate(params: Params, batch: Batch) -> Metrics:
         return _forward(graphdef, params, batch, weights)[1]
@@ -79,10 +123,17 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
     def zero_sums() -> Metrics:
         return {name: jnp.zeros((), jnp.float32) for name in (*TRAIN_METRICS, "count")}
 
+    def swa_update(state: TrainState) -> TrainState:
+        # Legacy update_swa: swa ← swa·n/(n+1) + w/(n+1); n ← min(n+1, swa_max_n).
+        n = state.swa_count
+        swa = jax.tree_util.tree_map(lambda s, w: s * (n / (n + 1.0)) + w * (1.0 / (n + 1.0)), state.swa_params, state.params)
+        return state.replace(swa_params=swa, swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
+
     rep, data = replicated(mesh), batch_sharded(mesh)
     batch_shardings = Batch(data, data, data, data)
     return StepFunctions(
         train=jax.jit(train, in_shardings=(rep, rep, batch_shardings), out_shardings=(rep, rep), donate_argnums=(0, 1)),
         evaluate=jax.jit(evaluate, in_shardings=(rep, batch_shardings), out_shardings=rep),
         zero_sums=jax.jit(zero_sums, out_shardings=rep),
+        swa_update=jax.jit(swa_update, in_shardings=(rep,), out_shardings=rep, donate_argnums=(0,)),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from google.protobuf import text_format
 
@@ -28,7 +30,7 @@ from workers.events import Event, EventBus
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import TrainState, init_params, init_state, parameter_count
+from workers.state import Params, TrainState, init_params, init_state, parameter_count
 from workers.train_step import Batch, Metrics, make_step_functions
 
 log = logging.getLogger(__name__)
@@ -82,36 +84,43 @@ class _TrainLoop:
         self.job, self.bus = job, bus
         self.mesh = make_mesh(job.devices_per_host)
         check_devices(job, self.mesh.size, jax.process_count())
-        self.local_batch = job.batch_size // jax.process_count()
         files = shard(resolve_data_files(job.spec.dataset, job.seed), jax.process_index(), jax.process_count())
         self.files = files
-        graphdef, params = init_params(job.model, job.seed)
-        self.schedule = make_schedule(job)
+        graphdef, params = init_params(job.model, job.seed, job.precision.compute_dtype)
+        self.schedule = make_schedule(job.schedule)
         tx = make_optimizer(job.optimizer, self.schedule)
-        self.steps = make_step_functions(graphdef, tx, job.loss_weights, self.mesh)
-        state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(self.mesh))(params)
+        self.steps = make_step_functions(graphdef, tx, job, self.mesh)
+        init = functools.partial(init_state, tx=tx, swa=job.swa is not None, precision=job.precision)
+        state = jax.jit(init, out_shardings=replicated(self.mesh))(params)
+        self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
         cursors: dict[str, dict] = {}
         if self.checkpointer.latest_step() is not None:
             state, cursors = self.checkpointer.restore(state)
         self.state = state
         self.train_stream = self._stream(files.train, "train", cursors.get("train"))
-        self.test_stream = self._stream(files.test, "test", cursors.get("test"))
+        self.eval_batch = job.batch_size // job.num_batch_splits  # legacy: tests run on split-size batches
+        self.test_stream = self._stream(files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
         num_test_positions = job.num_test_positions or TESTS_PER_CHUNK_FILE * len(files.test)
-        self.test_batches = max(1, num_test_positions // job.batch_size)
+        # With SWA each test evaluates the raw weights, then the SWA weights on the next batches.
+        self.test_batches = max(1, num_test_positions // self.eval_batch // (2 if job.swa else 1))
+        for warning in job.warnings:
+            log.warning("%s", warning)
         bus.publish(Event("state", self.step, info={
             "state": "RUNNING", "parameters": parameter_count(params), "devices": self.mesh.size,
             "train_files": len(files.train), "test_files": len(files.test), "validation_files": len(files.validation),
+            "warnings": list(job.warnings),
         }))
 
     @property
     def step(self) -> int:
         return int(jax.device_get(self.state.step))
 
-    def _stream(self, files: list[Path], purpose: str, cursor: dict | None, *, repeat: bool = True, shuffle: bool = True) -> ChunkStream:
+    def _stream(self, files: list[Path], purpose: str, cursor: dict | None, *, batch_size: int | None = None,
+                repeat: bool = True, shuffle: bool = True) -> ChunkStream:
         return ChunkStream(
             files,
-            batch_size=self.local_batch,
+            batch_size=(batch_size or self.job.batch_size) // jax.process_count(),
             shuffle_size=self.job.shuffle_size,
             seed=derive_seed(self.job.seed, purpose),
             input_format=self.job.model.input_type,
@@ -135,12 +144,16 @@ class _TrainLoop:
         for s in range(start, end):
             if s % job.total_steps == 0:
                 self._test(s)
+            t = s + 1
+            report_due = t % job.train_avg_report_steps == 0 or t == end
+            before = self.copy_params(self.state.params) if report_due else None
             self.state, sums = self.steps.train(self.state, sums, next(batches))
             window_steps += 1
-            t = s + 1
-            if t % job.train_avg_report_steps == 0 or t == end:
+            if job.swa and t % job.swa.steps == 0:
+                self.state = self.steps.swa_update(self.state)
+            if report_due:
                 elapsed = time.perf_counter() - window_start
-                self._report_train(t, sums, window_steps * job.batch_size / elapsed)
+                self._report_train(t, sums, window_steps * job.batch_size / elapsed, before)
                 sums = self.steps.zero_sums()
                 window_start, window_steps = time.perf_counter(), 0
             if t % job.test_steps == 0 or t == end:
@@ -158,20 +171,29 @@ class _TrainLoop:
         self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
         return self.state
 
-    def _report_train(self, step: int, sums: Metrics, positions_per_s: float) -> None:
+    def _report_train(self, step: int, sums: Metrics, positions_per_s: float, before: Params) -> None:
         host = jax.device_get(sums)
         count = max(float(host.pop("count")), 1.0)
-        metrics = {name: float(value) / count for name, value in host.items()}
+        nonfinite = float(host.pop("nonfinite_steps"))
+        finite_steps = max(count - nonfinite, 1.0)
+        metrics = {name: float(value) / (finite_steps if name == "grad_norm" else count) for name, value in host.items()}
         _check_finite(metrics, step, "train")
+        metrics["nonfinite_steps"] = nonfinite
         metrics["learning_rate"] = float(self.schedule(step - 1))
         metrics["positions_per_s"] = positions_per_s
+        if self.state.loss_scale is not None:
+            metrics["loss_scale"] = float(jax.device_get(self.state.loss_scale.scale))
+        if self.state.swa_count is not None:
+            metrics["swa_count"] = float(jax.device_get(self.state.swa_count))
+        ratios = jax.device_get(update_ratios(before, self.state.params))
+        metrics |= {f"update_ratio/{name}": float(value) for name, value in ratios.items()}
         self.bus.publish(Event("train", step, metrics))
 
-    def _evaluate(self, batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
+    def _evaluate(self, params: Params, batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
         totals: dict[str, float] = {}
         count = 0
         for batch in batches:
-            for name, value in jax.device_get(self.steps.evaluate(self.state.params, batch)).items():
+            for name, value in jax.device_get(self.steps.evaluate(params, batch)).items():
                 totals[name] = totals.get(name, 0.0) + float(value)
             count += 1
             if limit is not None and count >= limit:
@@ -179,14 +201,21 @@ class _TrainLoop:
         return {name: total / max(count, 1) for name, total in totals.items()}, count
 
     def _test(self, step: int) -> None:
-        metrics, count = self._evaluate(self._device_batches(self.test_stream), self.test_batches)
+        batches = self._device_batches(self.test_stream)
+        metrics, count = self._evaluate(self.state.params, batches, self.test_batches)
         _check_finite(metrics, step, "test")
-        self.bus.publish(Event("test", step, metrics, info={"batches": count}))
+        self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "raw"}))
+        if self.state.swa_params is not None:
+            metrics, count = self._evaluate(self.state.swa_params, batches, self.test_batches)
+            self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "swa"}))
 
     def _validate(self, step: int) -> None:
-        with contextlib.closing(self._stream(self.files.validation, "validation", None, repeat=False, shuffle=False)) as stream:
-            metrics, count = self._evaluate(self._device_batches(stream), None)
-        self.bus.publish(Event("validation", step, metrics, info={"batches": count}))
+        """One sequential pass over the validation set, on the SWA weights when SWA is on."""
+        swa = self.state.swa_params is not None
+        stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
+        with contextlib.closing(stream):
+            metrics, count = self._evaluate(self.state.swa_params if swa else self.state.params, self._device_batches(stream), None)
+        self.bus.publish(Event("validation", step, metrics, info={"batches": count, "weights": "swa" if swa else "raw"}))
 
     def _checkpoint(self, step: int) -> None:
         started = time.perf_counter()
@@ -203,6 +232,18 @@ class _TrainLoop:
                 stream.close()
         if hasattr(self, "checkpointer"):
             self.checkpointer.close()
+
+
+@jax.jit
+def update_ratios(before: Params, after: Params) -> dict[str, jax.Array]:
+    """Per-parameter ‖Δw‖/‖w‖ of one update (−1 where ‖w‖ = 0), keyed by parameter path."""
+    flat_before = jax.tree_util.tree_flatten_with_path(before)[0]
+    flat_after = jax.tree_util.tree_leaves(after)
+    ratios = {}
+    for (path, old), new in zip(flat_before, flat_after):
+        norm = jnp.linalg.norm(old.ravel())
+        ratios["/".join(str(getattr(k, "key", k)) for k in path)] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
+    return ratios
 
 
 def _check_finite(metrics: dict[str, float], step: int, kind: str) -> None:

@@ -1,0 +1,30 @@
+"""Collects validation problems as (field path, reason) pairs, so one error names them all."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+
+class Problems(list[tuple[str, str]]):
+    """A list of (field path, reason) with helpers for the common rules."""
+
+    def add(self, path: str, reason: str) -> None:
+        self.append((path, reason))
+
+    def positive(self, path: str, value: float, rule: str = "") -> None:
+        if value <= 0:
+            self.add(path, rule or f"must be > 0 (got {value})")
+
+    def non_negative(self, path: str, value: float) -> None:
+        if value < 0:
+            self.add(path, f"must be >= 0 (got {value})")
+
+    def unit_interval(self, path: str, value: float) -> None:
+        """0 <= value < 1 (momenta and decay rates)."""
+        if not 0.0 <= value < 1.0:
+            self.add(path, f"must be in [0, 1) (got {value})")
+
+
+def optional(message: Message, name: str, default: float) -> float:
+    """A proto3 `optional` scalar, or `default` when unset."""
+    return getattr(message, name) if message.HasField(name) else default
