@@ -67,7 +67,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
 
 
 def apply_override(spec: Spec, override: str) -> None:
-    """Sets one `a.b.c=value` field; repeated fields take `[v1, v2]` or a single value."""
+    """Sets one `a.b.c=value` field (`a.b.c=` unsets it); repeated fields take `[v1, v2]` or a single value."""
     field_path, sep, value = override.partition("=")
     if not sep or not field_path:
         raise ConfigError([(override, "expected field.path=value")], "--set")
@@ -86,6 +86,9 @@ def apply_override(spec: Spec, override: str) -> None:
     if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
         raise ConfigError([(field_path, "is a message; set one of its fields")], "--set")
     literal = value.strip()
+    if not literal:  # `field.path=` unsets the field
+        message.ClearField(field.name)
+        return
     if field.type == descriptor.FieldDescriptor.TYPE_STRING:
         items = [v.strip() for v in literal.strip("[]").split(",")] if _is_repeated(field) else [literal]
         literal = "[" + ", ".join(_quote(v) for v in items if v) + "]" if _is_repeated(field) else _quote(literal)
