@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +38,7 @@ from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
 from workers.optim import make_optimizer, make_schedule  # noqa: E402
 from workers.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.state import init_params, init_state, parameter_count  # noqa: E402
+from workers.state import TrainState, init_params, init_state, parameter_count  # noqa: E402
 from workers.train_step import Batch, make_step_functions  # noqa: E402
 
 # embedding size, encoder blocks, heads, dff, dense embedding, smolgen (channels, hidden, gen) or None
@@ -50,7 +51,7 @@ WARMUP_STEPS, TIMED_STEPS = 3, 20
 SELFPLAY = ROOT / "tests" / "data" / "lc0-selfplay"
 
 
-def preset_spec(name: str, batch_size: int) -> job_pb2.JobSpec:
+def preset_spec(name: str, batch_size: int, precision: str = "FP32", batch_splits: int = 1) -> job_pb2.JobSpec:
     """The preset as a JobSpec: Mish everywhere, NAdamW(0.9, 0.98, 1e-7, wd 1e-4), lr 1e-3, clip 10."""
     e, blocks, heads, dff, dense, smolgen = PRESETS[name]
     model = model_pb2.ModelConfig(
@@ -65,6 +66,7 @@ def preset_spec(name: str, batch_size: int) -> job_pb2.JobSpec:
     training = training_pb2.TrainingConfig(
         batch_size=batch_size, total_steps=1000, test_steps=1000, train_avg_report_steps=10, lr_values=[1e-3],
         optimizer=training_pb2.NADAMW, beta_1=0.9, beta_2=0.98, epsilon=1e-7, weight_decay=1e-4, max_grad_norm=10,
+        precision=training_pb2.Precision.Value(precision), num_batch_splits=batch_splits,
     )
     spec = job_pb2.JobSpec(name=f"bench-{name}", seed=0, model=model, training=training)
     spec.dataset.input_train.append(str(SELFPLAY))
@@ -108,7 +110,8 @@ def real_batch(batch_size: int) -> Batch:
     return Batch.from_decoded(decode_records(np.resize(raw, (batch_size, raw.shape[1]))))
 
 
-def time_steps(step, state, sums, next_batch, fetch_every: int = 0) -> tuple[list[float], object]:
+def time_steps(step: Callable, state: TrainState, sums: dict, next_batch: Callable[[], Batch], fetch_every: int = 0) -> tuple[list[float], TrainState]:
+    """Runs warm-up then timed steps; each timed to block_until_ready of the new state and sums."""
     times = []
     for i in range(WARMUP_STEPS + TIMED_STEPS):
         start = time.perf_counter()
@@ -125,15 +128,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--precision", choices=["FP32", "BF16"], default="FP32", help="compute dtype (parameters stay FP32)")
+    parser.add_argument("--batch-splits", type=int, default=1, help="gradient accumulation micro-batches per step")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    job = resolve(preset_spec(args.preset, args.batch_size))
+    job = resolve(preset_spec(args.preset, args.batch_size, args.precision, args.batch_splits))
     mesh = make_mesh()
-    graphdef, params = init_params(job.model, job.seed)
+    graphdef, params = init_params(job.model, job.seed, job.precision.compute_dtype)
     tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
     steps = make_step_functions(graphdef, tx, job, mesh)
-    state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(mesh))(params)
+    state = jax.jit(lambda p: init_state(p, tx, precision=job.precision), out_shardings=replicated(mesh))(params)
     peak = matmul_peak_gflops()
 
     batch = to_global_batch(mesh, real_batch(args.batch_size))
@@ -150,6 +155,8 @@ def main() -> None:
     result = {
         "preset": args.preset,
         "batch_size": args.batch_size,
+        "precision": args.precision,
+        "batch_splits": args.batch_splits,
         "params": parameter_count(params),
         "devices": mesh.size,
         "positions_per_s": args.batch_size / median,
