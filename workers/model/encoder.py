@@ -70,7 +70,8 @@ class MultiHeadAttention(nnx.Module):
         logits_bhqk = jnp.einsum("bhqd,bhkd->bhqk", q_bhsd, k_bhsd)
         if self.smolgen is not None:
             logits_bhqk = logits_bhqk + self.smolgen(x_te, weight_gen)
-        weights_bhqk = jax.nn.softmax(logits_bhqk, axis=-1)
+        # Softmax in fp32 whatever the compute dtype (mixed precision keeps softmaxes exact).
+        weights_bhqk = jax.nn.softmax(logits_bhqk.astype(jnp.float32), axis=-1).astype(v_bhsd.dtype)
         attended_bhsd = jnp.einsum("bhqk,bhkd->bhqd", weights_bhqk, v_bhsd)
         attended_td = attended_bhsd.transpose(0, 2, 1, 3).reshape(b * NUM_SQUARES, -1)
         return self.out(attended_td)
