@@ -89,4 +89,4 @@ def test_resolve_fills_defaults_without_touching_the_spec() -> None:
     assert job.model.encoder_d_model == spec.model.embedding_size
     assert job.model.policy_d_model == spec.model.embedding_size
     assert job.optimizer.epsilon == pytest.approx(1e-7)
-    assert job.loss_weights.policy == 1.0
+    assert job.losses.policy == 1.0 and job.losses.reg == 1.0

@@ -26,6 +26,7 @@ from workers.training_settings import (
     resolve_schedule,
     resolve_swa,
 )
+from workers.loss_settings import LossSettings, resolve_losses
 from workers.validation import Problems, optional
 
 Spec = job_pb2.JobSpec
@@ -113,13 +114,6 @@ def _quote(value: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class LossWeights:
-    policy: float
-    value: float
-    moves_left: float
-
-
-@dataclasses.dataclass(frozen=True)
 class ResolvedJob:
     """A validated job with every default made explicit; derived from, never written to, the spec."""
 
@@ -140,7 +134,7 @@ class ResolvedJob:
     optimizer: OptimizerSettings
     precision: PrecisionSettings
     swa: SwaSettings | None
-    loss_weights: LossWeights
+    losses: LossSettings
     max_to_keep: int
     hosts: int
     devices_per_host: int
@@ -170,19 +164,13 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
-    weights = LossWeights(
-        policy=optional(t, "policy_loss_weight", 1.0),
-        value=optional(t, "value_loss_weight", 1.0),
-        moves_left=optional(t, "moves_left_loss_weight", 1.0),
-    )
-    for name in ("policy", "value", "moves_left"):
-        problems.non_negative(f"training.{name}_loss_weight", getattr(weights, name))
     job = dict(
         schedule=resolve_schedule(t, problems),
         optimizer=resolve_optimizer(t, problems),
         precision=resolve_precision(t, problems),
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
+        losses=resolve_losses(t, problems),
     )
     if problems:
         raise ConfigError(problems, source)
@@ -199,7 +187,6 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         num_test_positions=t.num_test_positions,
         shuffle_size=t.shuffle_size or _DEFAULT_SHUFFLE_SIZE,
         prefetch_batches=prefetch,
-        loss_weights=weights,
         max_to_keep=max_to_keep,
         hosts=r.hosts or 1,
         devices_per_host=r.devices_per_host,

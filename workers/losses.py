@@ -1,10 +1,11 @@
-"""Loss terms and evaluation metrics of the classic lc0 heads.
+"""Loss terms and evaluation metrics of the lc0 heads, in float32.
 
-Every function takes the model's outputs and the decoded batch targets and returns
-per-batch means in float32. The policy loss is cross-entropy against the search
-distribution over legal moves only (illegal logits are masked to -inf, as the legacy
-trainer's `mask_legal_moves`); the value loss is WDL cross-entropy against the game
-result; the moves-left loss is Huber on plies/20 with delta 0.5.
+Policy: cross-entropy (legacy classic: no target renormalisation) or KL with an optional
+temperature (BT era: targets y^(1/T) renormalised); illegal moves are masked out of the
+softmax (`mask_legal_moves`) or trained towards zero. A record whose legal targets sum to
+zero carries no policy information: it is left out of the policy mean and counted.
+Value: WDL cross-entropy against the game result z and against the search value q.
+Moves-left: Huber on plies/20 with delta 0.5.
 """
 
 from __future__ import annotations
@@ -17,28 +18,40 @@ import optax
 
 MOVES_LEFT_SCALE = 20.0
 MOVES_LEFT_HUBER_DELTA = 0.5
+MASKED_LOGIT = -1e10  # the legacy constant: no gradient flows to masked logits
+ACCURACY_THRESHOLDS = (1, 2, 5, 10)  # P@x%: predicted probability of the target's best move > x%
 
 
 class Targets(NamedTuple):
     """Device-side training targets of one batch."""
 
     policy: jax.Array  # [B, 1858], -1 marks an illegal move
-    result_wdl: jax.Array  # [B, 3]
+    result_wdl: jax.Array  # [B, 3] game result z
+    q_wdl: jax.Array  # [B, 3] search value q (best move or root)
     plies_left: jax.Array  # [B]
 
 
-def masked_log_policy(policy_logits: jax.Array, policy_target: jax.Array) -> jax.Array:
-    """Log-softmax over the legal moves only; illegal entries are -inf."""
-    legal = policy_target >= 0
-    logits = jnp.where(legal, policy_logits.astype(jnp.float32), -jnp.inf)
+def policy_log_probs(policy_logits: jax.Array, policy_target: jax.Array, mask_legal_moves: bool) -> jax.Array:
+    """Log-softmax of the policy logits, illegal moves masked out when asked."""
+    logits = policy_logits.astype(jnp.float32)
+    if mask_legal_moves:
+        logits = jnp.where(policy_target >= 0, logits, MASKED_LOGIT)
     return jax.nn.log_softmax(logits, axis=-1)
 
 
-def policy_cross_entropy(log_policy: jax.Array, policy_target: jax.Array) -> jax.Array:
-    """Mean over the batch of −Σ p·log q over legal moves (illegal moves carry no target)."""
-    target = jnp.maximum(policy_target, 0.0)
-    per_row = -jnp.sum(jnp.where(target > 0, target * log_policy, 0.0), axis=-1)
-    return jnp.mean(per_row)
+def policy_loss(log_probs: jax.Array, policy_target: jax.Array, *, kl: bool, temperature: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """(mean loss over rows with a non-zero target, number of all-zero rows)."""
+    target = jnp.maximum(policy_target.astype(jnp.float32), 0.0)
+    valid = jnp.sum(target, axis=-1) > 0
+    if kl:
+        tempered = target ** (1.0 / temperature) if temperature != 1.0 else target
+        norm = jnp.sum(tempered, axis=-1, keepdims=True)
+        target = tempered / jnp.where(norm > 0, norm, 1.0)
+    cross_entropy = -jnp.sum(jnp.where(target > 0, target * log_probs, 0.0), axis=-1)
+    per_row = cross_entropy + (jnp.sum(jax.scipy.special.xlogy(target, target), axis=-1) if kl else 0.0)
+    count = jnp.sum(valid)
+    loss = jnp.sum(jnp.where(valid, per_row, 0.0)) / jnp.maximum(count, 1)
+    return loss, (valid.shape[0] - count).astype(jnp.float32)
 
 
 def value_cross_entropy(wdl_logits: jax.Array, wdl_target: jax.Array) -> jax.Array:
@@ -50,24 +63,39 @@ def moves_left_huber(moves_left: jax.Array, plies_left: jax.Array) -> jax.Array:
     return jnp.mean(optax.huber_loss(scaled_error, delta=MOVES_LEFT_HUBER_DELTA))
 
 
+def mixed_value_target(targets: Targets, q_ratio: float) -> jax.Array:
+    """q_ratio·q + (1 − q_ratio)·z as WDL vectors."""
+    return q_ratio * targets.q_wdl + (1.0 - q_ratio) * targets.result_wdl
+
+
 def value_mse(wdl_logits: jax.Array, wdl_target: jax.Array) -> jax.Array:
     """Mean squared error of the expected score W−L, divided by 4 as the legacy trainer reports it."""
     probs = jax.nn.softmax(wdl_logits.astype(jnp.float32), axis=-1)
-    predicted = probs[:, 0] - probs[:, 2]
-    target = wdl_target[:, 0] - wdl_target[:, 2]
-    return jnp.mean(jnp.square(predicted - target)) / 4.0
+    return jnp.mean(jnp.square((probs[:, 0] - probs[:, 2]) - (wdl_target[:, 0] - wdl_target[:, 2]))) / 4.0
 
 
-def evaluation_metrics(log_policy: jax.Array, wdl_logits: jax.Array, moves_left: jax.Array, targets: Targets) -> dict[str, jax.Array]:
-    """Test-time metrics: policy accuracy and entropy, value accuracy, moves-left mean error."""
-    target = jnp.maximum(targets.policy, 0.0)
-    policy_hit = jnp.argmax(log_policy, axis=-1) == jnp.argmax(target, axis=-1)
-    probs = jnp.exp(log_policy)
-    entropy = -jnp.sum(jnp.where(probs > 0, probs * log_policy, 0.0), axis=-1)
-    value_hit = jnp.argmax(wdl_logits, axis=-1) == jnp.argmax(targets.result_wdl, axis=-1)
+def policy_metrics(log_probs: jax.Array, policy_target: jax.Array) -> dict[str, jax.Array]:
+    """Accuracy, entropy, the uniform-over-legal loss ("P UL") and P@x% of the policy head."""
+    target = jnp.maximum(policy_target, 0.0)
+    legal = policy_target >= 0
+    best = jnp.argmax(target, axis=-1)
+    probs = jnp.exp(log_probs)
+    best_prob = jnp.take_along_axis(probs, best[:, None], axis=-1)[:, 0]
+    n_legal = jnp.maximum(jnp.sum(legal, axis=-1), 1)
+    metrics = {
+        "policy_accuracy": jnp.mean((jnp.argmax(log_probs, axis=-1) == best).astype(jnp.float32)),
+        "policy_entropy": jnp.mean(-jnp.sum(jnp.where(probs > 0, probs * log_probs, 0.0), axis=-1)),
+        "policy_uniform_loss": jnp.mean(-jnp.sum(jnp.where(legal, log_probs, 0.0), axis=-1) / n_legal),
+    }
+    for x in ACCURACY_THRESHOLDS:
+        metrics[f"policy_p_at_{x}pct"] = jnp.mean((best_prob > x / 100).astype(jnp.float32))
+    return metrics
+
+
+def value_metrics(wdl_logits: jax.Array, value_target: jax.Array, moves_left: jax.Array, plies_left: jax.Array) -> dict[str, jax.Array]:
+    """Value accuracy and MSE against the mixed target, moves-left mean absolute error in plies."""
     return {
-        "policy_accuracy": jnp.mean(policy_hit.astype(jnp.float32)),
-        "policy_entropy": jnp.mean(entropy),
-        "value_accuracy": jnp.mean(value_hit.astype(jnp.float32)),
-        "moves_left_mean_error": jnp.mean(jnp.abs(moves_left - targets.plies_left)),
+        "value_accuracy": jnp.mean((jnp.argmax(wdl_logits, axis=-1) == jnp.argmax(value_target, axis=-1)).astype(jnp.float32)),
+        "value_mse": value_mse(wdl_logits, value_target),
+        "moves_left_mean_error": jnp.mean(jnp.abs(moves_left - plies_left)),
     }

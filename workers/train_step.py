@@ -19,13 +19,19 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from workers import losses
-from workers.config import LossWeights, ResolvedJob
+from workers.config import ResolvedJob
+from workers.loss_settings import LossSettings
+from workers.regularization import l2_term
 from workers.sharding import batch_sharded, replicated
 from workers.state import LossScale, Params, TrainState
 
 Metrics = dict[str, jax.Array]
 
-TRAIN_METRICS = ("policy_loss", "value_loss", "moves_left_loss", "total_loss", "value_mse", "grad_norm", "nonfinite_steps")
+# Every term's unweighted mean, then the totals and diagnostics, summed between reports.
+LOSS_TERMS = ("policy_loss", "value_winner_loss", "value_q_loss", "value_loss", "moves_left_loss", "reg_loss", "total_loss", "value_mse",
+              "policy_zero_target_rows")
+TRAIN_METRICS = (*LOSS_TERMS, "grad_norm", "nonfinite_steps")
+TOTALS = ("policy_zero_target_rows", "nonfinite_steps")  # reported as counts over the window, not means
 DYNAMIC_SCALE_PERIOD = 2000
 
 
@@ -34,13 +40,18 @@ class Batch(NamedTuple):
 
     planes: jax.Array  # [B, 112, 8, 8] float32
     policy: jax.Array  # [B, 1858], -1 = illegal
-    result_wdl: jax.Array  # [B, 3]
+    result_wdl: jax.Array  # [B, 3] game result z
+    q_wdl: jax.Array  # [B, 3] search value q of the configured source
     plies_left: jax.Array  # [B]
 
     @classmethod
-    def from_decoded(cls, decoded: object) -> "Batch":
-        """Selects the training arrays of a `workers.data.v6.DecodedBatch`."""
-        return cls(*(np.asarray(getattr(decoded, name)) for name in cls._fields))
+    def from_decoded(cls, decoded: object, q_from_root: bool = False) -> "Batch":
+        """The training arrays of a `workers.data.v6.DecodedBatch`; q from best move or root."""
+        q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)  # type: ignore[attr-defined]
+        d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)  # type: ignore[attr-defined]
+        q_wdl = np.stack([(1.0 + q - d) / 2.0, d, (1.0 - q - d) / 2.0], axis=-1).astype(np.float32)
+        return cls(np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), q_wdl,  # type: ignore[attr-defined]
+                   np.asarray(decoded.plies_left))  # type: ignore[attr-defined]
 
 
 class StepFunctions(NamedTuple):
@@ -50,19 +61,31 @@ class StepFunctions(NamedTuple):
     swa_update: Callable[[TrainState], TrainState]
 
 
-def _forward(graphdef: nnx.GraphDef, params: Params, batch: Batch, weights: LossWeights) -> tuple[jax.Array, Metrics]:
-    model = nnx.merge(graphdef, params)
-    out = model(batch.planes)
-    log_policy = losses.masked_log_policy(out.policy_logits, batch.policy)
+def _forward(graphdef: nnx.GraphDef, params: Params, batch: Batch, settings: LossSettings) -> tuple[jax.Array, Metrics]:
+    """Total weighted loss and every term's unweighted mean plus the evaluation metrics."""
+    out = nnx.merge(graphdef, params)(batch.planes)
+    targets = losses.Targets(batch.policy, batch.result_wdl, batch.q_wdl, batch.plies_left)
+    log_probs = losses.policy_log_probs(out.policy_logits, batch.policy, settings.mask_legal_moves)
+    policy, zero_rows = losses.policy_loss(log_probs, batch.policy, kl=settings.policy_kl)
+    value_target = losses.mixed_value_target(targets, settings.q_ratio)
     terms = {
-        "policy_loss": losses.policy_cross_entropy(log_policy, batch.policy),
-        "value_loss": losses.value_cross_entropy(out.wdl_logits, batch.result_wdl),
+        "policy_loss": policy,
+        "value_winner_loss": losses.value_cross_entropy(out.wdl_logits, batch.result_wdl),
+        "value_q_loss": losses.value_cross_entropy(out.wdl_logits, batch.q_wdl),
         "moves_left_loss": losses.moves_left_huber(out.moves_left, batch.plies_left),
+        "reg_loss": l2_term(params),
     }
-    total = weights.policy * terms["policy_loss"] + weights.value * terms["value_loss"] + weights.moves_left * terms["moves_left_loss"]
-    metrics = {**terms, "total_loss": total, "value_mse": losses.value_mse(out.wdl_logits, batch.result_wdl)}
-    targets = losses.Targets(batch.policy, batch.result_wdl, batch.plies_left)
-    return total, {**metrics, **losses.evaluation_metrics(log_policy, out.wdl_logits, out.moves_left, targets)}
+    total = (settings.policy * terms["policy_loss"] + settings.value_winner * terms["value_winner_loss"]
+             + settings.value_q * terms["value_q_loss"] + settings.moves_left * terms["moves_left_loss"] + settings.reg * terms["reg_loss"])
+    metrics = {
+        **terms,
+        "value_loss": losses.value_cross_entropy(out.wdl_logits, value_target),
+        "total_loss": total,
+        "policy_zero_target_rows": zero_rows,
+        **losses.policy_metrics(log_probs, batch.policy),
+        **losses.value_metrics(out.wdl_logits, value_target, out.moves_left, batch.plies_left),
+    }
+    return total, metrics
 
 
 def _split(batch: Batch, splits: int) -> Batch:
@@ -83,9 +106,9 @@ def _next_loss_scale(scale: LossScale, finite: jax.Array, dynamic: bool, period:
 def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, job: ResolvedJob, mesh: Mesh,
                         dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
     """Jits the steps once with explicit shardings: state replicated, batch split on `data`."""
-    weights, splits = job.loss_weights, job.num_batch_splits
+    weights, splits = job.losses, job.num_batch_splits
     dynamic = job.precision.dynamic_loss_scale
-    metric_names = TRAIN_METRICS[:5]
+    metric_names = LOSS_TERMS
 
     def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
         scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
@@ -103,7 +126,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in metric_names})
         (grad_sum, metric_sum), _ = jax.lax.scan(accumulate, zeros, _split(batch, splits))
         grads = jax.tree_util.tree_map(lambda g: g / (splits * scale), grad_sum)
-        metrics = {name: value / splits for name, value in metric_sum.items()}
+        metrics = {name: value if name in TOTALS else value / splits for name, value in metric_sum.items()}
         finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -130,7 +153,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         return state.replace(swa_params=swa, swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
 
     rep, data = replicated(mesh), batch_sharded(mesh)
-    batch_shardings = Batch(data, data, data, data)
+    batch_shardings = Batch(data, data, data, data, data)
     return StepFunctions(
         train=jax.jit(train, in_shardings=(rep, rep, batch_shardings), out_shardings=(rep, rep), donate_argnums=(0, 1)),
         evaluate=jax.jit(evaluate, in_shardings=(rep, batch_shardings), out_shardings=rep),

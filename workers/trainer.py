@@ -31,7 +31,7 @@ from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
 from workers.state import Params, TrainState, init_params, init_state, parameter_count
-from workers.train_step import Batch, Metrics, make_step_functions
+from workers.train_step import TOTALS, Batch, Metrics, make_step_functions
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class _TrainLoop:
 
     def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
         for decoded in stream:
-            yield to_global_batch(self.mesh, Batch.from_decoded(decoded))
+            yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root))
 
     def run(self, stop: StopRequest) -> TrainState:
         job = self.job
@@ -172,13 +172,11 @@ class _TrainLoop:
         return self.state
 
     def _report_train(self, step: int, sums: Metrics, positions_per_s: float, before: Params) -> None:
-        host = jax.device_get(sums)
-        count = max(float(host.pop("count")), 1.0)
-        nonfinite = float(host.pop("nonfinite_steps"))
-        finite_steps = max(count - nonfinite, 1.0)
-        metrics = {name: float(value) / (finite_steps if name == "grad_norm" else count) for name, value in host.items()}
+        host = {name: float(value) for name, value in jax.device_get(sums).items()}
+        count = max(host.pop("count"), 1.0)
+        finite_steps = max(count - host["nonfinite_steps"], 1.0)
+        metrics = {name: value if name in TOTALS else value / (finite_steps if name == "grad_norm" else count) for name, value in host.items()}
         _check_finite(metrics, step, "train")
-        metrics["nonfinite_steps"] = nonfinite
         metrics["learning_rate"] = float(self.schedule(step - 1))
         metrics["positions_per_s"] = positions_per_s
         if self.state.loss_scale is not None:
