@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from workers.config import ConfigError, load_spec, resolve
+from workers.lc0net.cli import register as register_net_commands
 
 log = logging.getLogger("lc0-train")
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("paths", nargs="+", help="files, directories or globs")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(func=_data_stats)
+    register_net_commands(commands)  # net export, import, eval
     return parser
 
 

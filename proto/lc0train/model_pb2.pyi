@@ -46,7 +46,7 @@ INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: InputType
 INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: InputType
 
 class ModelConfig(_message.Message):
-    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size")
+    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size")
     INPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DENSE_SZ_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,8 @@ class ModelConfig(_message.Message):
     POLICY_D_MODEL_FIELD_NUMBER: _ClassVar[int]
     VALUE_EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
     MOVES_LEFT_EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MOVES_LEFT_HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
     input_type: InputType
     embedding_size: int
     embedding_dense_sz: int
@@ -85,4 +87,6 @@ class ModelConfig(_message.Message):
     policy_d_model: int
     value_embedding_size: int
     moves_left_embedding_size: int
-    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ...) -> None: ...
+    value_hidden_size: int
+    moves_left_hidden_size: int
+    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ..., value_hidden_size: _Optional[int] = ..., moves_left_hidden_size: _Optional[int] = ...) -> None: ...

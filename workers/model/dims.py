@@ -10,6 +10,8 @@ NUM_SQUARES = 64
 NUM_PLANES = 112
 # The current position's 12 piece planes feed the dense ("PE_DENSE") preprocessing.
 NUM_PIECE_PLANES = 12
+# Hidden width of the value and moves-left heads when the config leaves it 0.
+DEFAULT_HEAD_HIDDEN = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +40,8 @@ class NetDims:
     policy_d_model: int
     value_channels: int
     moves_left_channels: int
+    value_hidden: int
+    moves_left_hidden: int
     default_activation: int
     ffn_activation: int
 
@@ -81,6 +85,8 @@ class NetDims:
             policy_d_model=config.policy_d_model or e,
             value_channels=config.value_embedding_size,
             moves_left_channels=config.moves_left_embedding_size,
+            value_hidden=config.value_hidden_size or DEFAULT_HEAD_HIDDEN,
+            moves_left_hidden=config.moves_left_hidden_size or DEFAULT_HEAD_HIDDEN,
             default_activation=default,
             ffn_activation=resolve_activation(config.ffn_activation, default),
         )
@@ -95,6 +101,8 @@ class NetDims:
             "encoder_dff": self.dff,
             "value_embedding_size": self.value_channels,
             "moves_left_embedding_size": self.moves_left_channels,
+            "value_hidden_size": self.value_hidden,
+            "moves_left_hidden_size": self.moves_left_hidden,
         }
         if self.smolgen is not None:
             positive |= {

@@ -20,8 +20,6 @@ from workers.model.layers import Layers
 NUM_FROM_TO = NUM_SQUARES * NUM_SQUARES
 PROMOTION_PIECES = "qrb"
 NUM_PROMOTION_LOGITS = 8 * 8 * len(PROMOTION_PIECES)
-# Width of the hidden layer of the value and moves-left heads.
-HEAD_HIDDEN = 128
 
 
 @functools.cache
@@ -82,12 +80,13 @@ class PolicyHead(nnx.Module):
 
 
 class FlatHead(nnx.Module):
-    """Per-token Linear(E → C) + act → flatten 64·C → Linear(→128) + act → Linear(→out)."""
+    """Per-token Linear(E → C) + act → flatten 64·C → Linear(→hidden) + act → Linear(→out)."""
 
     def __init__(
         self,
         embedding: int,
         channels: int,
+        hidden: int,
         outputs: int,
         activation: int,
         *,
@@ -95,8 +94,8 @@ class FlatHead(nnx.Module):
         rngs: nnx.Rngs,
     ):
         self.embed = layers.linear(embedding, channels, rngs=rngs)
-        self.dense1 = layers.linear(NUM_SQUARES * channels, HEAD_HIDDEN, rngs=rngs)
-        self.dense2 = layers.linear(HEAD_HIDDEN, outputs, rngs=rngs)
+        self.dense1 = layers.linear(NUM_SQUARES * channels, hidden, rngs=rngs)
+        self.dense2 = layers.linear(hidden, outputs, rngs=rngs)
         self.activation = activation
 
     def __call__(self, x_te: jax.Array) -> jax.Array:

@@ -44,6 +44,7 @@ class BTNet(nnx.Module):
         self.value = FlatHead(
             dims.embedding,
             dims.value_channels,
+            dims.value_hidden,
             3,
             dims.default_activation,
             layers=layers,
@@ -52,6 +53,7 @@ class BTNet(nnx.Module):
         self.moves_left = FlatHead(
             dims.embedding,
             dims.moves_left_channels,
+            dims.moves_left_hidden,
             1,
             dims.default_activation,
             layers=layers,

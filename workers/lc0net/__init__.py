@@ -1,0 +1,1 @@
+"""lc0 network interop: `.pb.gz` files to and from our checkpoints, and evaluation."""

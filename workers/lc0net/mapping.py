@@ -1,0 +1,220 @@
+"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message.
+
+Export and import both walk `btnet_slots`, so they cannot drift apart. Each `Slot` pairs
+a path in the model's pure parameter dict with a path in `pblczero.Weights`
+(`encoder[0].mha.q_w`) and says how the element orders relate: dense kernels are ours
+[in, out] and lc0's [out][in]; the input gates are ours [64 squares, E] and lc0's
+[E][64]; vectors are identical.
+
+One more difference is not a layout but an input convention: for the classical input
+formats (1-3) lc0 feeds the rule-50 plane as the raw ply count while our loader divides
+it by 99, so the embedding row that reads plane 109 is scaled (`rule50_divisors`,
+`fold_plane_scale`). Hectoplies formats (>= 4) use count/100 on both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from typing import Any
+
+import numpy as np
+
+from lc0train import model_pb2
+from workers.model.dims import NetDims
+
+Params = dict[str, Any]
+ParamPath = tuple[str | int, ...]
+RULE50_PLANE = 109
+# The first layer reading the 112 planes (rows = input features in our [in, out] kernel).
+PLANE_INPUT_KERNEL: ParamPath = ("embedding", "square", "kernel")
+_CLASSICAL_RULE50_DIVISOR = 99.0
+_HECTOPLIES_DIVISOR = 100.0
+_INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+class Layout(enum.Enum):
+    """How our array's elements are ordered relative to lc0's flat tensor."""
+
+    SAME = "same"  # vectors: identical order
+    TRANSPOSED = "transposed"  # 2-D: ours [a, b] is lc0's [b][a] row-major
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """One tensor: where it lives in our parameters and in lc0's Weights."""
+
+    param: ParamPath
+    lc0: str
+    layout: Layout
+    # Our forward pass clamps this tensor at 0 and lc0's does not: export writes the
+    # clamped values and import refuses negative ones.
+    nonnegative: bool = False
+
+    def to_lc0(self, array: np.ndarray) -> np.ndarray:
+        """Our array as lc0's flat row-major tensor."""
+        array = np.asarray(array, np.float32)
+        return (array.T if self.layout is Layout.TRANSPOSED else array).reshape(-1)
+
+    def from_lc0(self, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """lc0's flat tensor as our array of `shape`; the size must already match."""
+        if self.layout is Layout.TRANSPOSED:
+            return np.ascontiguousarray(flat.reshape(shape[::-1]).T)
+        return flat.reshape(shape)
+
+
+def _linear(ours: ParamPath, weight: str, bias: str | None = None) -> list[Slot]:
+    slots = [Slot((*ours, "kernel"), weight, Layout.TRANSPOSED)]
+    if bias is not None:
+        slots.append(Slot((*ours, "bias"), bias, Layout.SAME))
+    return slots
+
+
+def _norm(ours: ParamPath, gammas: str, betas: str) -> list[Slot]:
+    return [Slot((*ours, "scale"), gammas, Layout.SAME), Slot((*ours, "bias"), betas, Layout.SAME)]
+
+
+def _ffn(ours: ParamPath, lc0: str) -> list[Slot]:
+    return [
+        *_linear((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b"),
+        *_linear((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b"),
+    ]
+
+
+def _flat_head(ours: str, embed: tuple[str, str], hidden: tuple[str, str], out: tuple[str, str]) -> list[Slot]:
+    return [
+        *_linear((ours, "embed"), *embed),
+        *_linear((ours, "dense1"), *hidden),
+        *_linear((ours, "dense2"), *out),
+    ]
+
+
+def btnet_slots(dims: NetDims) -> list[Slot]:
+    """Every BTNet parameter with its lc0 tensor (NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT)."""
+    emb: ParamPath = ("embedding",)
+    slots = []
+    if dims.embedding_dense:
+        slots += _linear((*emb, "preprocess"), "ip_emb_preproc_w", "ip_emb_preproc_b")
+    slots += [
+        *_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"),
+        *_norm((*emb, "norm"), "ip_emb_ln_gammas", "ip_emb_ln_betas"),
+        Slot((*emb, "mult_gate"), "ip_mult_gate", Layout.TRANSPOSED, nonnegative=True),
+        Slot((*emb, "add_gate"), "ip_add_gate", Layout.TRANSPOSED),
+        *_ffn((*emb, "ffn"), "ip_emb_ffn"),
+        *_norm((*emb, "ffn_norm"), "ip_emb_ffn_ln_gammas", "ip_emb_ffn_ln_betas"),
+    ]
+    if dims.smolgen is not None:
+        slots += _linear(("encoder", "smolgen_gen"), "smolgen_w")
+    for i in range(dims.layers):
+        ours: ParamPath = ("encoder", "blocks", i)
+        lc0 = f"encoder[{i}]"
+        mha, sg = f"{lc0}.mha", f"{lc0}.mha.smolgen"
+        for name, prefix in (("q", "q"), ("k", "k"), ("v", "v"), ("out", "dense")):
+            slots += _linear((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b")
+        if dims.smolgen is not None:
+            smolgen: ParamPath = (*ours, "mha", "smolgen")
+            slots += [
+                *_linear((*smolgen, "compress"), f"{sg}.compress"),
+                *_linear((*smolgen, "dense1"), f"{sg}.dense1_w", f"{sg}.dense1_b"),
+                *_norm((*smolgen, "ln1"), f"{sg}.ln1_gammas", f"{sg}.ln1_betas"),
+                *_linear((*smolgen, "dense2"), f"{sg}.dense2_w", f"{sg}.dense2_b"),
+                *_norm((*smolgen, "ln2"), f"{sg}.ln2_gammas", f"{sg}.ln2_betas"),
+            ]
+        slots += [
+            *_norm((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
+            *_ffn((*ours, "ffn"), f"{lc0}.ffn"),
+            *_norm((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
+        ]
+    vanilla, winner = "policy_heads.vanilla", "value_heads.winner"
+    slots += [
+        *_linear(("policy", "tokens"), "policy_heads.ip_pol_w", "policy_heads.ip_pol_b"),
+        *_linear(("policy", "q"), f"{vanilla}.ip2_pol_w", f"{vanilla}.ip2_pol_b"),
+        *_linear(("policy", "k"), f"{vanilla}.ip3_pol_w", f"{vanilla}.ip3_pol_b"),
+        *_linear(("policy", "promotion"), f"{vanilla}.ip4_pol_w"),
+        *_flat_head(
+            "value",
+            (f"{winner}.ip_val_w", f"{winner}.ip_val_b"),
+            (f"{winner}.ip1_val_w", f"{winner}.ip1_val_b"),
+            (f"{winner}.ip2_val_w", f"{winner}.ip2_val_b"),
+        ),
+        *_flat_head(
+            "moves_left",
+            ("ip_mov_w", "ip_mov_b"),
+            ("ip1_mov_w", "ip1_mov_b"),
+            ("ip2_mov_w", "ip2_mov_b"),
+        ),
+    ]
+    return slots
+
+
+def rule50_divisors(input_type: int) -> tuple[float, float]:
+    """(lc0's, our loader's) divisor of the rule-50 ply count fed as plane 109."""
+    if input_type == model_pb2.INPUT_TYPE_UNSPECIFIED:
+        raise ValueError("model.input_type is unspecified: the input plane scaling depends on it")
+    if input_type >= model_pb2.INPUT_112_WITH_CANONICALIZATION_HECTOPLIES:
+        return _HECTOPLIES_DIVISOR, _HECTOPLIES_DIVISOR
+    return 1.0, _CLASSICAL_RULE50_DIVISOR
+
+
+def plane_scale(input_type: int) -> float:
+    """Our rule-50 plane value divided by lc0's for `input_type` (1/99 or 1)."""
+    lc0, ours = rule50_divisors(input_type)
+    return lc0 / ours
+
+
+def fold_plane_scale(kernel: np.ndarray, input_type: int, *, to_lc0: bool) -> np.ndarray:
+    """The plane-input kernel ([in, out], ours) with its rule-50 row rescaled.
+
+    Ours sees s·x where lc0 sees x, so lc0's row is s times ours: exporting multiplies
+    by s, importing divides by it.
+    """
+    scale = plane_scale(input_type)
+    folded = np.array(kernel, np.float32, copy=True)
+    folded[RULE50_PLANE] *= np.float32(scale if to_lc0 else 1.0 / scale)
+    return folded
+
+
+def param_paths(params: Params, prefix: ParamPath = ()) -> set[ParamPath]:
+    """The paths of every array in a nested parameter dict."""
+    paths = set()
+    for key, value in params.items():
+        if isinstance(value, dict):
+            paths |= param_paths(value, (*prefix, key))
+        else:
+            paths.add((*prefix, key))
+    return paths
+
+
+def check_coverage(params: Params, slots: list[Slot]) -> None:
+    """Raises if a parameter has no slot (it would be silently lost) or a slot no parameter."""
+    ours, mapped = param_paths(params), {slot.param for slot in slots}
+    if ours != mapped:
+        unmapped = sorted(map(str, ours - mapped))
+        missing = sorted(map(str, mapped - ours))
+        raise ValueError(f"parameter tree and lc0 mapping differ: unmapped {unmapped}, absent {missing}")
+
+
+def get_param(params: Params, path: ParamPath) -> Any:
+    """The entry of a nested parameter dict at `path`."""
+    node: Any = params
+    for key in path:
+        node = node[key]
+    return node
+
+
+def set_param(params: Params, path: ParamPath, value: Any) -> None:
+    """Sets `path` in a nested dict, creating intermediate dicts."""
+    node = params
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def lc0_path_parts(path: str) -> list[tuple[str, int | None]]:
+    """`encoder[2].mha.q_w` → [("encoder", 2), ("mha", None), ("q_w", None)]."""
+    parts = []
+    for part in path.split("."):
+        match = _INDEXED.match(part)
+        parts.append((match.group(1), int(match.group(2))) if match else (part, None))
+    return parts
