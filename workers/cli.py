@@ -1,4 +1,4 @@
-"""`lc0-train`: the command line of the trainer (run, gen-data, data stats).
+"""`lc0-train`: the command line of the trainer (run, gen-data, data stats, data rescore).
 
 Entry points stay thin: each command parses arguments, calls the library and maps
 configuration errors to exit code 2 with the offending field path.
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("paths", nargs="+", help="files, directories or globs")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(func=_data_stats)
+    rescore = data_commands.add_parser("rescore", help="write V7 chunks with short-term targets from V6 games")
+    rescore.add_argument("paths", nargs="+", metavar="INPUT", help="files, directories or globs")
+    rescore.add_argument("--out", type=Path, required=True, help="output directory (same file names)")
+    rescore.set_defaults(func=_data_rescore)
     register_net_commands(commands)  # net export, import, eval
     return parser
 
@@ -104,6 +108,18 @@ def _data_stats(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(stats) if args.json else format_stats_table(stats))
     return 0
+
+
+def _data_rescore(args: argparse.Namespace) -> int:
+    from workers.data.rescore import format_report, rescore_files
+
+    try:
+        report = rescore_files(args.paths, args.out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    return 1 if report.skipped else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Training-data inputs: finding V6 chunk files, splitting them across processes, reading one.
+"""Training-data inputs: finding chunk files, splitting them across processes, reading one.
 
-A chunk is a gzip file of consecutive fixed-size V6 records (usually one game). Reading a
-chunk checks everything that can be checked without decoding: the gzip stream itself, that
-the decompressed length is a whole number of records, and every record's version field.
+A chunk is a gzip file of consecutive fixed-size V6 or V7 records (usually one game). Reading
+a chunk checks everything that can be checked without decoding: the gzip stream itself, that
+the decompressed length is a whole number of records of the first record's version, and that
+every record has that version (a file mixing versions is corrupt).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.data.v6 import RECORD_SIZE
+from workers.data.v6 import RECORD_SIZES
 
 logger = logging.getLogger(__name__)
 
-RECORD_VERSION = 6
+RECORD_VERSIONS = tuple(sorted(RECORD_SIZES))  # (6, 7)
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer (CRC32, length) required
 
 
@@ -85,10 +86,11 @@ def shard_for_process(files: Sequence[Path], process_index: int, process_count: 
 
 
 def read_chunk(path: Path) -> np.ndarray:
-    """Read one chunk as raw records, uint8 [n, RECORD_SIZE] (read-only).
+    """Read one chunk as raw records, uint8 [n, size] (read-only): size 8356 for a V6 file, 8396
+    for a V7 file (`v6.RECORD_SIZES`; the first record's version decides).
 
-    Raises ChunkError for an unreadable, empty, corrupt or truncated file, or a record whose
-    version is not 6.
+    Raises ChunkError for an unreadable, empty, corrupt or truncated file, a first record whose
+    version is neither 6 nor 7, or a later record of another version than the first.
     """
     path = Path(path)
     try:
@@ -103,11 +105,17 @@ def read_chunk(path: Path) -> np.ndarray:
         raise ChunkError(path, f"gzip: {exc}") from exc
     if not data:
         raise ChunkError(path, "empty")
-    if len(data) % RECORD_SIZE:
-        raise ChunkError(path, f"truncated: {len(data)} bytes is not a multiple of {RECORD_SIZE}")
-    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_SIZE)
+    if len(data) < 4:
+        raise ChunkError(path, f"truncated: {len(data)} bytes hold no record")
+    version = int.from_bytes(data[:4], "little")
+    size = RECORD_SIZES.get(version)
+    if size is None:
+        raise ChunkError(path, f"bad version {version} in record 0")
+    if len(data) % size:
+        raise ChunkError(path, f"truncated: {len(data)} bytes is not a multiple of {size}")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
     versions = u32_field(records, 0)
-    bad = np.flatnonzero(versions != RECORD_VERSION)
+    bad = np.flatnonzero(versions != version)
     if bad.size:
         raise ChunkError(path, f"bad version {versions[bad[0]]} in record {bad[0]}")
     return records

@@ -1,4 +1,4 @@
-"""The training stream: V6 chunk files → shuffled, decoded, fixed-size batches.
+"""The training stream: V6 and V7 chunk files → shuffled, decoded, fixed-size batches.
 
 Stream definition (a pure function of the sorted file list, `seed` and `shuffle_size`):
 
@@ -10,10 +10,13 @@ Stream definition (a pure function of the sorted file list, `seed` and `shuffle_
 * Batches are cut from the concatenated record sequence (spanning windows and epochs).
 
 So `(epoch, window start, offset in the window)`, the `DataCursor`, pins the stream exactly and
-resuming re-reads one window. Windows keep raw uint8 records; each batch is decoded on its own
-(decoding a whole window at once is far slower). With `prefetch > 0` one thread cuts and decodes
-batches into a bounded queue while another reads the next window, so about two windows
-(2 x shuffle_size x 8356 bytes) are held; with `prefetch == 0` everything runs in the caller.
+resuming re-reads one window. Windows keep raw uint8 records in V7-sized rows (V6 records padded
+by `v6.pad_to_v7`, keeping version 6), so files of both versions mix in one window and decode
+into the same `DecodedBatch` (V6 records: q_st/d_st NaN, future moves NO_MOVE). Each batch is
+decoded on its own (decoding a whole window at once is far slower). With `prefetch > 0` one
+thread cuts and decodes batches into a bounded queue while another reads the next window, so
+about two windows (2 x shuffle_size x 8396 bytes) are held; with `prefetch == 0` everything
+runs in the caller.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from workers.data.files import ChunkError, read_chunk, u32_field
-from workers.data.v6 import RECORD_SIZE, DecodedBatch, InputFormat, decode_records
+from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ class _Window:
     epoch: int
     start: int  # index of the first file in the epoch's file order
     end: int  # one past the last file
-    rows: np.ndarray  # uint8 [n, RECORD_SIZE], in file order
+    rows: np.ndarray  # uint8 [n, V7_RECORD_SIZE] (V6 records padded), in file order
     order: np.ndarray  # emission order, a permutation of range(n)
 
 
@@ -220,7 +223,7 @@ class _Source:
         if spec.shuffle:
             file_order = np.random.default_rng([spec.seed, _FILE_ORDER_STREAM, epoch]).permutation(file_order)
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
-        buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, RECORD_SIZE), np.uint8)
+        buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
         count, end = 0, start
         while end < len(file_order) and count < spec.shuffle_size:
             if self._stop.is_set():
@@ -228,8 +231,10 @@ class _Source:
             rows = self._read(spec.files[file_order[end]])
             end += 1
             if count + len(rows) > len(buffer):  # a file longer than any game: grow once
-                buffer = np.concatenate([buffer[:count], np.empty_like(rows)])
-            buffer[count : count + len(rows)] = rows
+                buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
+            buffer[count : count + len(rows), : rows.shape[1]] = rows
+            if rows.shape[1] == RECORD_SIZE:  # V6: the same padding as v6.pad_to_v7, in place
+                buffer[count : count + len(rows), RECORD_SIZE:] = V6_PADDING
             count += len(rows)
         rows = buffer[:count]
         order = np.arange(len(rows))
@@ -240,14 +245,14 @@ class _Source:
     def _read(self, path: Path) -> np.ndarray:
         """The usable records of one file; none for a bad file (warned about once)."""
         if path in self._bad_files:
-            return np.empty((0, RECORD_SIZE), np.uint8)
+            return np.empty((0, V7_RECORD_SIZE), np.uint8)
         try:
             rows = read_chunk(path)
         except ChunkError as exc:
             logger.warning("skipping chunk %s: %s", path, exc.reason)
             self._bad_files.add(path)
             self._stats.add(skipped=(str(path), exc.reason))
-            return np.empty((0, RECORD_SIZE), np.uint8)
+            return np.empty((0, V7_RECORD_SIZE), np.uint8)
         formats = u32_field(rows, _INPUT_FORMAT_OFFSET)
         keep = formats == self._spec.input_format
         mismatches = len(rows) - int(np.count_nonzero(keep))
@@ -331,7 +336,7 @@ def _shutdown(stop: threading.Event, prefetcher: _Prefetcher | None, executor: T
 
 
 class ChunkStream:
-    """Iterator of full `DecodedBatch`es over V6 chunk files (see the module docstring).
+    """Iterator of full `DecodedBatch`es over V6 and V7 chunk files (see the module docstring).
 
     Bad files are skipped (logged once, listed in `stats`); records of another input format are
     dropped and counted. Raises ValueError when no file holds a usable record. In a multi-process

@@ -2,7 +2,8 @@
 
 Reads every chunk once (raw records only, no plane decoding) and reports what a trainer
 needs to know before a run: how many usable records, which files are broken and why, the
-input formats present, how many legal moves positions have and how games ended.
+record versions (V6, V7) and input formats present, how many legal moves positions have and
+how games ended.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def dataset_stats(specs: Sequence[str]) -> dict[str, Any]:
     """
     paths = discover_chunks(specs)
     formats: Counter[int] = Counter()
+    versions: Counter[int] = Counter()  # records per version (every record of a file has the same)
     skipped: dict[str, str] = {}
     records = legal_moves = wins = losses = 0
     for path in paths:
@@ -42,6 +44,7 @@ def dataset_stats(specs: Sequence[str]) -> dict[str, Any]:
             skipped[str(path)] = exc.reason
             continue
         records += len(rows)
+        versions[int(u32_field(rows, 0)[0])] += len(rows)
         formats.update(u32_field(rows, _INPUT_FORMAT_OFFSET).tolist())
         legal_moves += int(np.count_nonzero(f32_field(rows, _POLICY_OFFSET, _POLICY_SIZE) >= 0))
         result_q = f32_field(rows, _RESULT_Q_OFFSET)[:, 0]
@@ -52,6 +55,7 @@ def dataset_stats(specs: Sequence[str]) -> dict[str, Any]:
         "files_read": len(paths) - len(skipped),
         "records": records,
         "skipped_files": skipped,
+        "versions": {str(version): count for version, count in sorted(versions.items())},
         "input_formats": {str(fmt): count for fmt, count in sorted(formats.items())},
         "mean_legal_moves": legal_moves / records if records else None,
         "results": {"win": wins, "draw": records - wins - losses, "loss": losses},
@@ -66,11 +70,13 @@ def format_stats_table(stats: dict[str, Any]) -> str:
         return f"{count} ({100 * count / records:.1f}%)" if records else str(count)
 
     mean_legal = stats["mean_legal_moves"]
+    versions = ", ".join(f"V{v}: {share(n)}" for v, n in stats["versions"].items())
     formats = ", ".join(f"{_format_name(int(f))}: {share(n)}" for f, n in stats["input_formats"].items())
     results = "  ".join(f"{outcome} {share(n)}" for outcome, n in stats["results"].items())
     lines = [
         f"files          {stats['files']} ({len(stats['skipped_files'])} skipped)",
         f"records        {records}",
+        f"versions       {versions or '-'}",
         f"input formats  {formats or '-'}",
         f"legal moves    {'-' if mean_legal is None else f'{mean_legal:.2f}'} per position (mean)",
         f"results        {results}  (side to move)",

@@ -1,9 +1,11 @@
-"""The lc0 V6 training record: its byte layout, batch decoding and encoding.
+"""The lc0 V6 and V7 training records: their byte layout, batch decoding and encoding.
 
-Owns the 8356-byte record format written by lc0 self-play and its conversion
-to training tensors (what the legacy trainer's ``convert_v6_to_tuple`` does).
-Reading files and chunk directories lives elsewhere; this module only turns
-raw records into arrays and fields into raw records.
+Owns the 8356-byte V6 record format written by lc0 self-play, its 8396-byte V7
+extension (the legacy tf-214 trainer's; written here by `workers.data.rescore`)
+and their conversion to training tensors (what the legacy trainer's
+``convert_v6_to_tuple`` does). Reading files and chunk directories lives
+elsewhere; this module only turns raw records into arrays and fields into raw
+records.
 
 Layout (little-endian, packed; field names follow lc0's ``V6TrainingData``)::
 
@@ -17,6 +19,15 @@ Layout (little-endian, packed; field names follow lc0's ``V6TrainingData``)::
             played_q played_d played_m orig_q orig_d orig_m  (f32 each)
       8340  visits u32, played_idx u16, best_idx u16, policy_kld f32, reserved u32
 
+V7 is V6 with the reserved word reinterpreted and the record extended::
+
+      8348  policy_kld f32, q_st f32, d_st f32, opp_played_idx u16,
+            next_played_idx u16, extra f32[8]        (8396 bytes in all)
+
+q_st/d_st are the short-term value targets (a backward EMA of root_q/root_d,
+see `workers.data.rescore`); opp_played_idx/next_played_idx the policy indices
+played one and two plies later (65535 past the end of the game).
+
 Bit planes are stored as lc0's ``ReverseBitsInBytes(mask)`` where bit s of the
 mask is square s (a1 = 0, h8 = 63): unpacking the 832 bytes most significant
 bit first yields squares in order.
@@ -29,6 +40,10 @@ import numpy as np
 
 RECORD_SIZE = 8356
 VERSION = 6
+V7_RECORD_SIZE = 8396
+V7_VERSION = 7
+RECORD_SIZES = {VERSION: RECORD_SIZE, V7_VERSION: V7_RECORD_SIZE}  # record size by version field
+NO_MOVE = 65535  # opp/next_played_idx past the end of the game (and for V6 records when decoded)
 NUM_POLICY = 1858
 NUM_BIT_PLANES = 104
 NUM_PLANES = 112
@@ -76,11 +91,41 @@ V6_DTYPE = np.dtype(
     ]
 )
 
-_SCALAR_FIELDS = frozenset(V6_DTYPE.names) - {"version", "input_format", "planes", "probabilities"}
-# The fields from castling_us_ooo on, as a dtype of their own.
-_TAIL_DTYPE = np.dtype(
-    {name: (dtype, offset - _TAIL_OFFSET) for name, (dtype, offset) in V6_DTYPE.fields.items() if offset >= _TAIL_OFFSET}
+V7_DTYPE = np.dtype(
+    [
+        *((name, V6_DTYPE.fields[name][0]) for name in V6_DTYPE.names if name != "reserved"),
+        ("q_st", "<f4"),
+        ("d_st", "<f4"),
+        ("opp_played_idx", "<u2"),
+        ("next_played_idx", "<u2"),
+        ("extra", "<f4", (8,)),
+    ]
 )
+_DTYPES = {VERSION: V6_DTYPE, V7_VERSION: V7_DTYPE}
+_NON_SCALAR = {"version", "input_format", "planes", "probabilities"}
+_SCALAR_FIELDS = {VERSION: frozenset(V6_DTYPE.names) - _NON_SCALAR, V7_VERSION: frozenset(V7_DTYPE.names) - _NON_SCALAR}
+
+
+def _tail_dtype(dtype: np.dtype) -> np.dtype:
+    """The fields from castling_us_ooo on, as a dtype of their own."""
+    return np.dtype(
+        {name: (field, offset - _TAIL_OFFSET) for name, (field, offset) in dtype.fields.items() if offset >= _TAIL_OFFSET}
+    )
+
+
+_TAIL_DTYPES = {RECORD_SIZE: _tail_dtype(V6_DTYPE), V7_RECORD_SIZE: _tail_dtype(V7_DTYPE)}
+
+
+def _v6_padding() -> np.ndarray:
+    """Bytes 8356-8395 of a V6 record in a V7-sized row: d_st NaN, no future moves, extra 0.
+    (The decoder ignores a row's short-term fields anyway when its version is 6.)"""
+    row = np.zeros((), V7_DTYPE)
+    row["d_st"] = np.nan
+    row["opp_played_idx"] = row["next_played_idx"] = NO_MOVE
+    return np.frombuffer(row.tobytes(), np.uint8)[RECORD_SIZE:].copy()
+
+
+V6_PADDING = _v6_padding()
 # Byte b with its bit order reversed (lc0's ReverseBitsInBytes on one byte).
 _REVERSED_BITS = np.packbits(
     np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"), axis=1
@@ -110,15 +155,43 @@ class DecodedBatch(NamedTuple):
     played_d: np.ndarray
     plies_left: np.ndarray  # float32 [B]; as stored (no legacy zero fallback)
     input_format: np.ndarray  # int32 [B]
+    # Appended for V7 (keep new fields at the end: consumers zip over `_fields`).
+    q_st: np.ndarray  # float32 [B]; short-term value target; NaN for V6 records
+    d_st: np.ndarray  # float32 [B]; NaN for V6 records
+    opp_played_idx: np.ndarray  # int32 [B]; policy index played next ply; NO_MOVE past the end and for V6
+    next_played_idx: np.ndarray  # int32 [B]; the side to move's own next move (two plies on); same sentinel
+
+
+def pad_to_v7(records: np.ndarray) -> np.ndarray:
+    """V6 records (uint8 [n, 8356]) as V7-sized rows uint8 [n, 8396] that keep version 6.
+
+    Lets one buffer hold V6 and V7 records; `decode_records` reads such a row as V6
+    (q_st/d_st NaN, future moves NO_MOVE). V7 rows are returned as they are.
+    """
+    if records.shape[1] == V7_RECORD_SIZE:
+        return records
+    out = np.empty((len(records), V7_RECORD_SIZE), np.uint8)
+    out[:, :RECORD_SIZE] = records
+    out[:, RECORD_SIZE:] = V6_PADDING
+    return out
 
 
 def _as_record_bytes(raw: np.ndarray) -> np.ndarray:
-    """View `raw` (uint8 [B, 8356] or V6_DTYPE [B]) as C-contiguous uint8 [B, 8356]."""
-    if raw.dtype == V6_DTYPE:
+    """View `raw` as C-contiguous uint8 [B, size]: uint8 [B, 8356] (V6), uint8 [B, 8396] (V7 or
+    padded V6), V6_DTYPE [B] or V7_DTYPE [B]; flat bytes take the size of their first record's version."""
+    if raw.dtype in (V6_DTYPE, V7_DTYPE):
+        size = raw.dtype.itemsize
         raw = np.ascontiguousarray(raw).view(np.uint8)
-    if raw.dtype != np.uint8:
-        raise TypeError(f"records must be uint8 or V6_DTYPE, got {raw.dtype}")
-    return np.ascontiguousarray(raw).reshape(-1, RECORD_SIZE)
+    elif raw.dtype != np.uint8:
+        raise TypeError(f"records must be uint8, V6_DTYPE or V7_DTYPE, got {raw.dtype}")
+    elif raw.ndim == 2:
+        size = raw.shape[1]
+    else:
+        version = int(np.asarray(raw[:4]).view("<u4")[0]) if raw.size >= 4 else VERSION
+        size = RECORD_SIZES.get(version, RECORD_SIZE)
+    if size not in _TAIL_DTYPES:
+        raise ValueError(f"records of {size} bytes are neither V6 ({RECORD_SIZE}) nor V7 ({V7_RECORD_SIZE})")
+    return np.ascontiguousarray(raw).reshape(-1, size)
 
 
 def _packed_aux_planes(aux_bytes: np.ndarray, invariance_info: np.ndarray, fmt: np.ndarray) -> np.ndarray:
@@ -153,15 +226,23 @@ def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def decode_records(raw: np.ndarray) -> DecodedBatch:
-    """Decode B raw V6 records (uint8 [B, 8356] or V6_DTYPE [B]) into training arrays."""
+    """Decode B raw records into training arrays.
+
+    `raw` is uint8 [B, 8356] or V6_DTYPE [B] (V6 records), or uint8 [B, 8396] or V7_DTYPE [B]:
+    rows of version 7, or version-6 rows padded by `pad_to_v7` (decoded as V6: q_st/d_st
+    NaN, future moves NO_MOVE). Raises ValueError on any other version.
+    """
     records = _as_record_bytes(raw)
-    batch = len(records)
+    batch, size = records.shape
     # Gather the small fields once: each record spans its own memory pages.
     version, input_format = np.ascontiguousarray(records[:, :_POLICY_OFFSET]).view("<u4").T
     tail_bytes = np.ascontiguousarray(records[:, _TAIL_OFFSET:])
-    tail = tail_bytes.view(_TAIL_DTYPE)[:, 0]
-    if np.any(version != VERSION):
+    tail = tail_bytes.view(_TAIL_DTYPES[size])[:, 0]
+    is_v7 = version == V7_VERSION
+    if size == RECORD_SIZE and np.any(version != VERSION):
         raise ValueError(f"not V6 records: versions {sorted(set(version.tolist()))}")
+    if size == V7_RECORD_SIZE and np.any(~is_v7 & (version != VERSION)):
+        raise ValueError(f"not V6 or V7 records: versions {sorted(set(version.tolist()))}")
     known = _KNOWN_FORMATS[np.minimum(input_format, 255)]
     fmt = input_format.astype(np.int32)
     if not known.all():
@@ -183,6 +264,15 @@ def decode_records(raw: np.ndarray) -> DecodedBatch:
     def column(name: str) -> np.ndarray:
         return tail[name].astype(np.float32)
 
+    if size == V7_RECORD_SIZE:
+        q_st = np.where(is_v7, tail["q_st"], np.float32(np.nan))
+        d_st = np.where(is_v7, tail["d_st"], np.float32(np.nan))
+        opp_idx = np.where(is_v7, tail["opp_played_idx"], NO_MOVE).astype(np.int32)
+        next_idx = np.where(is_v7, tail["next_played_idx"], NO_MOVE).astype(np.int32)
+    else:
+        q_st, d_st = (np.full(batch, np.nan, np.float32) for _ in range(2))
+        opp_idx, next_idx = (np.full(batch, NO_MOVE, np.int32) for _ in range(2))
+
     return DecodedBatch(
         planes=planes,
         policy=records[:, _POLICY_OFFSET:_BIT_PLANES_OFFSET].copy().view("<f4").astype(np.float32, copy=False),
@@ -195,6 +285,10 @@ def decode_records(raw: np.ndarray) -> DecodedBatch:
         played_d=column("played_d"),
         plies_left=column("plies_left"),
         input_format=fmt,
+        q_st=q_st,
+        d_st=d_st,
+        opp_played_idx=opp_idx,
+        next_played_idx=next_idx,
     )
 
 
@@ -208,19 +302,27 @@ def encode_record(
     input_format: InputFormat,
     planes: np.ndarray,
     probabilities: np.ndarray,
+    *,
+    version: int = VERSION,
     **scalars: float,
 ) -> bytes:
-    """One V6 record as bytes.
+    """One V6 (or, with `version=7`, V7) record as bytes.
 
     `planes` are 104 uint64 masks with bit s = square s (lc0's InputPlane
-    masks); `scalars` are any other V6_DTYPE fields (castling_us_ooo, ...,
-    result_q, played_idx, ...). Unset fields are 0, except orig_q/d/m: NaN.
+    masks); `scalars` are any other fields of the version's dtype (castling_us_ooo,
+    ..., result_q, played_idx, ...; V7 adds q_st, d_st, opp_played_idx,
+    next_played_idx, extra). Unset fields are 0, except orig_q/d/m: NaN, and
+    V7's opp/next_played_idx: NO_MOVE.
     """
-    unknown = set(scalars) - _SCALAR_FIELDS
+    if version not in _DTYPES:
+        raise ValueError(f"record version must be {VERSION} or {V7_VERSION}, got {version}")
+    unknown = set(scalars) - _SCALAR_FIELDS[version]
     if unknown:
-        raise TypeError(f"unknown V6 fields {sorted(unknown)}")
-    record = np.zeros((), V6_DTYPE)
-    record["version"] = VERSION
+        raise TypeError(f"unknown V{version} fields {sorted(unknown)}")
+    record = np.zeros((), _DTYPES[version])
+    record["version"] = version
+    if version == V7_VERSION:
+        record["opp_played_idx"] = record["next_played_idx"] = NO_MOVE
     record["input_format"] = InputFormat(input_format)
     record["planes"] = _stored_planes(np.asarray(planes, np.uint64).reshape(NUM_BIT_PLANES))
     record["probabilities"] = np.asarray(probabilities, np.float32).reshape(NUM_POLICY)
