@@ -1,6 +1,5 @@
 """V6 records: layout, encode/decode round trip, planes versus lc0's own output."""
 
-import gzip
 import itertools
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from workers.data.planes import position_fields
 from workers.data.policy_map import legal_policy_indices, replay_played_indices
+from tests.chunk_helpers import board_planes, read_chunk
 from workers.data.v6 import RECORD_SIZE, V6_DTYPE, InputFormat, decode_records, encode_record
 
 DATA = Path(__file__).parent / "data"
@@ -18,15 +18,6 @@ LC0_CHUNKS = sorted((DATA / "lc0-selfplay").glob("game_*.gz"))
 REFERENCE = [json.loads(line) for line in (DATA / "maia1900_lc0_reference.jsonl").read_text().splitlines()]
 
 
-def read_chunk(path: Path) -> np.ndarray:
-    return np.frombuffer(gzip.decompress(path.read_bytes()), np.uint8).reshape(-1, RECORD_SIZE)
-
-
-def board_planes(board: chess.Board, input_format: InputFormat) -> np.ndarray:
-    """planes.py's fields for `board`, through encode_record and decode_records."""
-    fields = position_fields(board, input_format)
-    record = encode_record(input_format, probabilities=np.zeros(1858), **fields._asdict())
-    return decode_records(np.frombuffer(record, np.uint8)[None]).planes[0]
 
 
 def expand_lc0_planes(planes: list[list], rule50_divisor: float) -> np.ndarray:

@@ -1,27 +1,16 @@
 """Synthetic self-play chunks: they read back as valid, self-consistent V6 games."""
 
-import gzip
 from pathlib import Path
 
-import chess
 import numpy as np
 import pytest
 
-from workers.data.planes import position_fields
 from workers.data.policy_map import legal_policy_indices, replay_played_indices
-from workers.data.v6 import RECORD_SIZE, V6_DTYPE, InputFormat, decode_records, encode_record
+from tests.chunk_helpers import board_planes, read_chunk
+from workers.data.v6 import V6_DTYPE, InputFormat, decode_records
 from workers.data.writer import write_games
 
 
-def read_chunk(path: Path) -> np.ndarray:
-    return np.frombuffer(gzip.decompress(path.read_bytes()), np.uint8).reshape(-1, RECORD_SIZE)
-
-
-def board_planes(board: chess.Board, input_format: InputFormat) -> np.ndarray:
-    """planes.py's fields for `board`, through encode_record and decode_records."""
-    fields = position_fields(board, input_format)
-    record = encode_record(input_format, probabilities=np.zeros(1858), **fields._asdict())
-    return decode_records(np.frombuffer(record, np.uint8)[None]).planes[0]
 
 
 def check_chunk(path: Path, input_format: InputFormat, max_plies: int) -> None:
