@@ -27,6 +27,30 @@ class InputType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INPUT_112_WITH_CANONICALIZATION_V2: _ClassVar[InputType]
     INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: _ClassVar[InputType]
     INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: _ClassVar[InputType]
+
+class Body(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BODY_TRANSFORMER: _ClassVar[Body]
+    BODY_RESNET: _ClassVar[Body]
+
+class PolicyHead(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POLICY_DEFAULT: _ClassVar[PolicyHead]
+    POLICY_CLASSICAL: _ClassVar[PolicyHead]
+    POLICY_CONVOLUTION: _ClassVar[PolicyHead]
+    POLICY_ATTENTION: _ClassVar[PolicyHead]
+
+class ValueHead(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUE_DEFAULT: _ClassVar[ValueHead]
+    VALUE_CLASSICAL: _ClassVar[ValueHead]
+    VALUE_WDL: _ClassVar[ValueHead]
+
+class MovesLeftHead(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MOVES_LEFT_DEFAULT: _ClassVar[MovesLeftHead]
+    MOVES_LEFT_NONE: _ClassVar[MovesLeftHead]
+    MOVES_LEFT_V1: _ClassVar[MovesLeftHead]
 ACTIVATION_DEFAULT: Activation
 MISH: Activation
 RELU: Activation
@@ -44,9 +68,21 @@ INPUT_112_WITH_CANONICALIZATION_HECTOPLIES: InputType
 INPUT_112_WITH_CANONICALIZATION_V2: InputType
 INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: InputType
 INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: InputType
+BODY_TRANSFORMER: Body
+BODY_RESNET: Body
+POLICY_DEFAULT: PolicyHead
+POLICY_CLASSICAL: PolicyHead
+POLICY_CONVOLUTION: PolicyHead
+POLICY_ATTENTION: PolicyHead
+VALUE_DEFAULT: ValueHead
+VALUE_CLASSICAL: ValueHead
+VALUE_WDL: ValueHead
+MOVES_LEFT_DEFAULT: MovesLeftHead
+MOVES_LEFT_NONE: MovesLeftHead
+MOVES_LEFT_V1: MovesLeftHead
 
 class ModelConfig(_message.Message):
-    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size")
+    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size", "body", "filters", "residual_blocks", "se_ratio", "policy", "value", "moves_left", "policy_channels", "pol_encoder_layers", "pol_encoder_heads", "pol_encoder_d_model", "pol_encoder_dff", "renorm", "renorm_max_r", "renorm_max_d", "renorm_momentum", "virtual_batch_size")
     INPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DENSE_SZ_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +104,23 @@ class ModelConfig(_message.Message):
     MOVES_LEFT_EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
     VALUE_HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
     MOVES_LEFT_HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    RESIDUAL_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    SE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MOVES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    POL_ENCODER_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    POL_ENCODER_HEADS_FIELD_NUMBER: _ClassVar[int]
+    POL_ENCODER_D_MODEL_FIELD_NUMBER: _ClassVar[int]
+    POL_ENCODER_DFF_FIELD_NUMBER: _ClassVar[int]
+    RENORM_FIELD_NUMBER: _ClassVar[int]
+    RENORM_MAX_R_FIELD_NUMBER: _ClassVar[int]
+    RENORM_MAX_D_FIELD_NUMBER: _ClassVar[int]
+    RENORM_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+    VIRTUAL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     input_type: InputType
     embedding_size: int
     embedding_dense_sz: int
@@ -89,4 +142,21 @@ class ModelConfig(_message.Message):
     moves_left_embedding_size: int
     value_hidden_size: int
     moves_left_hidden_size: int
-    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ..., value_hidden_size: _Optional[int] = ..., moves_left_hidden_size: _Optional[int] = ...) -> None: ...
+    body: Body
+    filters: int
+    residual_blocks: int
+    se_ratio: int
+    policy: PolicyHead
+    value: ValueHead
+    moves_left: MovesLeftHead
+    policy_channels: int
+    pol_encoder_layers: int
+    pol_encoder_heads: int
+    pol_encoder_d_model: int
+    pol_encoder_dff: int
+    renorm: bool
+    renorm_max_r: float
+    renorm_max_d: float
+    renorm_momentum: float
+    virtual_batch_size: int
+    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ..., value_hidden_size: _Optional[int] = ..., moves_left_hidden_size: _Optional[int] = ..., body: _Optional[_Union[Body, str]] = ..., filters: _Optional[int] = ..., residual_blocks: _Optional[int] = ..., se_ratio: _Optional[int] = ..., policy: _Optional[_Union[PolicyHead, str]] = ..., value: _Optional[_Union[ValueHead, str]] = ..., moves_left: _Optional[_Union[MovesLeftHead, str]] = ..., policy_channels: _Optional[int] = ..., pol_encoder_layers: _Optional[int] = ..., pol_encoder_heads: _Optional[int] = ..., pol_encoder_d_model: _Optional[int] = ..., pol_encoder_dff: _Optional[int] = ..., renorm: _Optional[bool] = ..., renorm_max_r: _Optional[float] = ..., renorm_max_d: _Optional[float] = ..., renorm_momentum: _Optional[float] = ..., virtual_batch_size: _Optional[int] = ...) -> None: ...

@@ -1,14 +1,22 @@
-"""The BT-style transformer network and its constructor."""
+"""The networks and their constructor: the BT-style transformer or a legacy SE-ResNet."""
 
 from flax import nnx
 
 from lc0train import model_pb2
 
+from workers.model.resnet import LegacyOutput, ResNet
 from workers.model.transformer import BTNet, ModelOutput
 
-__all__ = ["BTNet", "ModelOutput", "build_model"]
+__all__ = ["BTNet", "LegacyOutput", "ModelOutput", "ResNet", "build_model"]
 
 
-def build_model(config: model_pb2.ModelConfig, seed: int) -> BTNet:
-    """A freshly initialised f32 network; the same seed gives the same parameters."""
-    return BTNet(config, rngs=nnx.Rngs(params=seed))
+def build_model(config: model_pb2.ModelConfig, seed: int) -> BTNet | ResNet:
+    """A freshly initialised f32 network for `config.body`; the same seed gives the same parameters."""
+    rngs = nnx.Rngs(params=seed)
+    match config.body:
+        case model_pb2.BODY_TRANSFORMER:
+            return BTNet(config, rngs=rngs)
+        case model_pb2.BODY_RESNET:
+            return ResNet(config, rngs=rngs)
+        case other:
+            raise ValueError(f"model.body {other} is not a known body")
