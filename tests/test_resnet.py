@@ -223,10 +223,80 @@ def test_build_model_dispatches_on_body() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
-    [({"se_ratio": 4}, "se_ratio"), ({"se_ratio": 0}, "se_ratio"), ({"filters": 0}, "filters"),
+    [({"se_ratio": 4}, "se_ratio"), ({"se_ratio": -1}, "se_ratio"), ({"filters": 0}, "filters"),
      ({"default_activation": model_pb2.ACTIVATION_DEFAULT}, "default_activation"),
      ({"renorm": True, "virtual_batch_size": 4}, "virtual_batch_size")],
 )
 def test_bad_configs_name_the_field(overrides: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         ResNet(tiny_config(**overrides), rngs=nnx.Rngs(0))
+
+
+# ---- against lc0 itself: a random ResNet fixture (classical policy, WDL, no SE) ----
+
+def _load_lc0_resnet(path):
+    """Our ResNet holding an lc0 CLASSICAL_WITH_HEADFORMAT net's weights (BN-free, biases folded)."""
+    from workers.lc0net.encoding import decode_layer
+    from workers.lc0net.netfile import read_net
+
+    net_pb = read_net(path)
+    w, enc = net_pb.weights, net_pb.format.weights_encoding
+    dec = lambda layer: decode_layer(layer, enc).astype(np.float64)
+    filters = len(dec(w.input.biases))
+    config = model_pb2.ModelConfig(
+        body=model_pb2.BODY_RESNET, filters=filters, residual_blocks=len(w.residual), se_ratio=0,
+        default_activation=model_pb2.RELU, policy=model_pb2.POLICY_CLASSICAL,
+        policy_channels=len(dec(w.policy.biases)), value=model_pb2.VALUE_WDL,
+        value_embedding_size=len(dec(w.value.biases)), value_hidden_size=len(dec(w.ip1_val_b)),
+        moves_left=model_pb2.MOVES_LEFT_NONE,
+    )
+    net = ResNet(config, rngs=nnx.Rngs(0))
+
+    def conv_block(block, layer, k):
+        bias = dec(layer.biases)
+        block.conv.kernel[...] = jnp.asarray(oihw_to_hwio(dec(layer.weights).reshape(len(bias), -1, k, k)), jnp.float32)
+        set_bn(block.bn, bias)
+
+    def set_bn(bn, bias):
+        # lc0's folded conv bias as β with identity statistics: (x − 0)/√((1 − ε) + ε) = x.
+        bn.bias[...] = jnp.asarray(bias, jnp.float32)
+        bn.mean[...] = jnp.zeros_like(bn.mean[...])
+        bn.var[...] = jnp.full_like(bn.var[...], 1.0 - EPS)
+
+    def dense(layer, weights, biases):
+        b = dec(biases)
+        layer.kernel[...] = jnp.asarray(dec(weights).reshape(len(b), -1).T, jnp.float32)  # [out][in] → [in, out]
+        layer.bias[...] = jnp.asarray(b, jnp.float32)
+
+    conv_block(net.input_block, w.input, 3)
+    for ours, theirs in zip(net.blocks, w.residual, strict=True):
+        for conv, bn, layer in ((ours.conv1, ours.bn1, theirs.conv1), (ours.conv2, ours.bn2, theirs.conv2)):
+            bias = dec(layer.biases)
+            conv.kernel[...] = jnp.asarray(oihw_to_hwio(dec(layer.weights).reshape(filters, filters, 3, 3)), jnp.float32)
+            set_bn(bn, bias)
+    conv_block(net.policy.conv_block, w.policy, 1)
+    dense(net.policy.dense, w.ip_pol_w, w.ip_pol_b)
+    conv_block(net.value.conv_block, w.value, 1)
+    dense(net.value.dense1, w.ip1_val_w, w.ip1_val_b)
+    dense(net.value.dense2, w.ip2_val_w, w.ip2_val_b)
+    return net
+
+
+def test_resnet_reproduces_lc0_on_its_reference_positions() -> None:
+    import json
+
+    from tests.conftest import DATA
+
+    net = _load_lc0_resnet(DATA / "tiny_resnet_classical.pb.gz")
+    rows = [json.loads(line) for line in (DATA / "tiny_resnet_classical_lc0_reference.jsonl").open()]
+    planes = np.zeros((len(rows), 112, 64), np.float32)
+    for i, row in enumerate(rows):
+        for p, (mask, value) in enumerate(row["planes"]):
+            bits = int(mask, 16)
+            planes[i, p] = [value if bits >> s & 1 else 0.0 for s in range(64)]
+    out = net(jnp.asarray(planes.reshape(-1, 112, 8, 8)), train=False)
+    want_policy = np.array([row["policy_raw"] for row in rows])
+    want_wdl = np.array([row["wdl"] for row in rows])
+    assert np.abs(want_policy).max() > 0.01  # a real signal to compare
+    np.testing.assert_allclose(np.asarray(out.policy_logits), want_policy, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(jax.nn.softmax(out.wdl_logits, axis=-1)), want_wdl, rtol=1e-4, atol=2e-6)

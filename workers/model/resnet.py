@@ -1,7 +1,8 @@
 """The legacy SE-ResNet (lc0 SE_WITH_HEADFORMAT / CLASSICAL_WITH_HEADFORMAT nets).
 
 Body (fae46e6): input ConvBlock 3×3(F, BN with γ) → `residual_blocks` × [conv 3×3 → BN
-(no γ) → act → conv 3×3 → BN (γ) → SE → + skip → act]. SE as lc0 runs it: global average
+(no γ) → act → conv 3×3 → BN (γ) → SE → + skip → act]; `se_ratio` 0 drops the SE (lc0's
+CLASSICAL_WITH_HEADFORMAT; the legacy trainer always had it). SE as lc0 runs it: global average
 pool → dense(F/se_ratio, act) → dense(2F) → split (γ′ first, β′ second) →
 sigmoid(γ′)·x + β′. All convs 'same', no bias, glorot_normal.
 
@@ -59,7 +60,7 @@ class LegacyOutput(NamedTuple):
 class ResNetDims:
     filters: int
     blocks: int
-    se_channels: int
+    se_channels: int  # 0: no SE (lc0 CLASSICAL_WITH_HEADFORMAT; the legacy trainer required SE)
     policy: int  # model_pb2.PolicyHead, DEFAULT resolved
     value: int  # model_pb2.ValueHead, DEFAULT resolved
     moves_left: int  # model_pb2.MovesLeftHead, DEFAULT resolved
@@ -82,13 +83,13 @@ class ResNetDims:
         f = config.filters
         if f <= 0 or config.residual_blocks < 0:
             raise ValueError(f"model.filters ({f}) must be positive and model.residual_blocks ({config.residual_blocks}) >= 0")
-        if config.se_ratio <= 0 or f % config.se_ratio:
-            raise ValueError(f"model.se_ratio ({config.se_ratio}) must be positive and divide model.filters ({f})")
+        if config.se_ratio < 0 or (config.se_ratio and f % config.se_ratio):
+            raise ValueError(f"model.se_ratio ({config.se_ratio}) must be 0 (no SE) or divide model.filters ({f})")
         pe = config.policy_embedding_size or f
         return cls(
             filters=f,
             blocks=config.residual_blocks,
-            se_channels=f // config.se_ratio,
+            se_channels=f // config.se_ratio if config.se_ratio else 0,
             policy=config.policy or model_pb2.POLICY_CONVOLUTION,
             value=config.value or model_pb2.VALUE_WDL,
             moves_left=config.moves_left or model_pb2.MOVES_LEFT_V1,
@@ -131,13 +132,15 @@ class ResidualBlock(nnx.Module):
         self.bn1 = layers.batch_norm(f, use_scale=False)
         self.conv2 = layers.conv(f, f, 3, use_bias=False, rngs=rngs)
         self.bn2 = layers.batch_norm(f, use_scale=True)
-        self.se = SqueezeExcite(f, dims.se_channels, dims.activation, layers=layers, rngs=rngs)
+        self.se = SqueezeExcite(f, dims.se_channels, dims.activation, layers=layers, rngs=rngs) if dims.se_channels else None
         self.activation = dims.activation
 
     def __call__(self, x_bhwc: jax.Array, *, train: bool | None = None) -> jax.Array:
         act = activation_fn(self.activation)
         y = act(self.bn1(self.conv1(x_bhwc), train=train))
-        y = self.se(self.bn2(self.conv2(y), train=train))
+        y = self.bn2(self.conv2(y), train=train)
+        if self.se is not None:
+            y = self.se(y)
         return act(y + x_bhwc)
 
 
