@@ -14,6 +14,13 @@ from workers.lc0net.importer import ImportedNet, import_net
 from workers.lc0net.netfile import read_net
 
 BT4_NET = DATA / "tiny_bt4_hecto.pb.gz"
+# Positions with castling rights, en passant, a capture and a running rule-50 clock.
+TEST_POSITIONS = [
+    Position(()),
+    Position(tuple("e2e4 d7d5 e4e5 f7f5".split())),
+    Position(tuple("g1f3 g8f6 f3g1 f6g8 b1c3 b8c6 c3b1 c6b8".split())),
+    Position(tuple("e2e4 d7d5 e4d5 d8d5 b1c3 d5a5 g1f3 c8g4 f1e2 b8c6".split())),
+]
 
 
 @functools.cache

@@ -1,8 +1,7 @@
-"""Export of BTNet checkpoints as lc0 nets: format, LINEAR16, input scaling, round trips."""
+"""Export of BTNet weights as lc0 nets: format, LINEAR16, input scaling, round trips."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
@@ -10,27 +9,17 @@ import numpy as np
 import pytest
 
 from lc0train import model_pb2, net_pb2
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
-from tests.lc0net_helpers import BT4_NET, imported_bt4, max_output_difference, reference_positions
+from tests.lc0net_helpers import BT4_NET, TEST_POSITIONS, imported_bt4, max_output_difference, reference_positions
 from tests.test_model import odd_config, preset_config
-from workers.cli import main
 from workers.lc0net.encoding import decode_layer, encode_linear16, linear16_step
-from workers.lc0net.evaluate import Position, encode_position, evaluate
+from workers.lc0net.evaluate import encode_position, evaluate
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import import_net, param_shapes
 from workers.lc0net.mapping import btnet_slots, check_coverage
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
-from workers.lc0net.store import load_stored
 from workers.model.dims import NetDims
 
 Layer = net_pb2.Weights.Layer
-# Positions with castling rights, en passant, a capture and a running rule-50 clock.
-POSITIONS = [
-    Position(()),
-    Position(tuple("e2e4 d7d5 e4e5 f7f5".split())),
-    Position(tuple("g1f3 g8f6 f3g1 f6g8 b1c3 b8c6 c3b1 c6b8".split())),
-    Position(tuple("e2e4 d7d5 e4d5 d8d5 b1c3 d5a5 g1f3 c8g4 f1e2 b8c6".split())),
-]
 
 
 def test_linear16_error_is_at_most_half_a_step_and_constants_survive() -> None:
@@ -107,33 +96,10 @@ def test_classical_rule50_plane_is_folded_so_lc0_sees_the_same_first_layer() -> 
     params = jax.tree.map(lambda x: rng.normal(0, 0.5, x.shape).astype(np.float32), param_shapes(config))
     net = export_net(config, params, TrainingInfo(steps=0))
     w_lc0 = decode_layer(net.weights.ip_emb_w, net_pb2.Format.LINEAR16).reshape(config.embedding_size, -1)
-    encoded = encode_position(POSITIONS[2].board(), config.input_type)
+    encoded = encode_position(TEST_POSITIONS[2].board(), config.input_type)
     assert encoded.lc0_planes[109, 0] == 8.0
     ours = encoded.planes.reshape(112, 64).T @ np.asarray(params["embedding"]["square"]["kernel"])[:112]
     lc0 = encoded.lc0_planes.T @ w_lc0[:, :112].T
     np.testing.assert_allclose(lc0, ours, atol=2e-3 * np.abs(ours).max())
     unfolded = encoded.lc0_planes.T @ np.asarray(params["embedding"]["square"]["kernel"])[:112]
     assert np.abs(unfolded - ours).max() > 0.1 * np.abs(ours).max()
-
-
-@pytest.mark.slow
-def test_trained_net_exports_and_reimports_within_quantisation(tmp_path: Path, generated_data: dict[str, Path]) -> None:
-    job, net_file, imported = tmp_path / "job", tmp_path / "trained.pb.gz", tmp_path / "imported"
-    overrides = [*SHRINK, *data_overrides(generated_data), "training.total_steps=6", "training.test_steps=3",
-                 "training.train_avg_report_steps=3", "training.checkpoint_steps=3"]
-    assert main(["run", str(TINY_CONFIG), "--out", str(job), *[a for o in overrides for a in ("--set", o)]]) == 0
-    assert main(["net", "export", str(job), "--out", str(net_file)]) == 0
-    params = read_net(net_file).training_params
-    events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
-    last_test = [e for e in events if e["kind"] == "test" and e["step"] == 6][-1]["metrics"]
-    assert params.training_steps == 6 and params.learning_rate > 0
-    assert params.policy_loss == pytest.approx(last_test["policy_loss"], rel=1e-6)
-    assert main(["net", "import", str(net_file), "--out", str(imported)]) == 0
-    checkpoint, reloaded = load_stored(job), load_stored(imported)
-    assert NetDims.from_config(reloaded.config) == NetDims.from_config(checkpoint.config)
-    assert reloaded.config.input_type == checkpoint.config.input_type and reloaded.training.steps == 6
-    worst = max_output_difference(evaluate(reloaded.config, reloaded.params, POSITIONS), evaluate(checkpoint.config, checkpoint.params, POSITIONS))
-    assert worst["policy"] < 2e-3 and worst["wdl"] < 2e-3 and worst["moves_left"] < 0.05, worst
-    # An earlier checkpoint is a different net.
-    assert main(["net", "export", str(job / "checkpoints"), "--step", "3", "--out", str(tmp_path / "3.pb.gz")]) == 0
-    assert read_net(tmp_path / "3.pb.gz").training_params.training_steps == 3

@@ -27,6 +27,7 @@ from workers.config import ResolvedJob, check_devices
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import DataFiles, resolve_data_files, shard
 from workers.events import Event, EventBus
+from workers.lc0net.jobs import initial_params, job_exporter
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -87,6 +88,7 @@ class _TrainLoop:
         files = shard(resolve_data_files(job.spec.dataset, job.seed), jax.process_index(), jax.process_count())
         self.files = files
         graphdef, params = init_params(job.model, job.seed, job.precision.compute_dtype)
+        params = initial_params(job.spec, job.model, params)
         self.schedule = make_schedule(job.schedule)
         tx = make_optimizer(job.optimizer, self.schedule)
         self.steps = make_step_functions(graphdef, tx, job, self.mesh)
@@ -94,6 +96,9 @@ class _TrainLoop:
         state = jax.jit(init, out_shardings=replicated(self.mesh))(params)
         self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
+        self.exporter = job_exporter(job.spec, job.model, paths.root)
+        if self.exporter is not None:
+            bus.subscribe(self.exporter.observe)
         cursors: dict[str, dict] = {}
         if self.checkpointer.latest_step() is not None:
             state, cursors = self.checkpointer.restore(state)
@@ -218,6 +223,8 @@ class _TrainLoop:
     def _checkpoint(self, step: int) -> None:
         started = time.perf_counter()
         self.checkpointer.save(self.state, {"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()})
+        if self.exporter is not None:
+            self.exporter.export(step, self.state.params, self.state.swa_params)
         stats = self.train_stream.stats
         self.bus.publish(Event("checkpoint", step, {
             "checkpoint_save_seconds": time.perf_counter() - started,

@@ -23,19 +23,20 @@ _sym_db = _symbol_database.Default()
 
 
 from lc0train import data_pb2 as lc0train_dot_data__pb2
+from lc0train import lc0net_pb2 as lc0train_dot_lc0net__pb2
 from lc0train import model_pb2 as lc0train_dot_model__pb2
 from lc0train import training_pb2 as lc0train_dot_training__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12lc0train/job.proto\x12\x08lc0train\x1a\x13lc0train/data.proto\x1a\x14lc0train/model.proto\x1a\x17lc0train/training.proto\"9\n\x0eResourceConfig\x12\r\n\x05hosts\x18\x01 \x01(\x05\x12\x18\n\x10\x64\x65vices_per_host\x18\x02 \x01(\x05\"\xcb\x01\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12$\n\x05model\x18\x03 \x01(\x0b\x32\x15.lc0train.ModelConfig\x12*\n\x08training\x18\x04 \x01(\x0b\x32\x18.lc0train.TrainingConfig\x12%\n\x07\x64\x61taset\x18\x05 \x01(\x0b\x32\x14.lc0train.DataConfig\x12+\n\tresources\x18\x06 \x01(\x0b\x32\x18.lc0train.ResourceConfigb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12lc0train/job.proto\x12\x08lc0train\x1a\x13lc0train/data.proto\x1a\x15lc0train/lc0net.proto\x1a\x14lc0train/model.proto\x1a\x17lc0train/training.proto\"9\n\x0eResourceConfig\x12\r\n\x05hosts\x18\x01 \x01(\x05\x12\x18\n\x10\x64\x65vices_per_host\x18\x02 \x01(\x05\"\x9c\x02\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12$\n\x05model\x18\x03 \x01(\x0b\x32\x15.lc0train.ModelConfig\x12*\n\x08training\x18\x04 \x01(\x0b\x32\x18.lc0train.TrainingConfig\x12%\n\x07\x64\x61taset\x18\x05 \x01(\x0b\x32\x14.lc0train.DataConfig\x12+\n\tresources\x18\x06 \x01(\x0b\x32\x18.lc0train.ResourceConfig\x12&\n\x06\x65xport\x18\x07 \x01(\x0b\x32\x16.lc0train.ExportConfig\x12\'\n\tinit_from\x18\x08 \x01(\x0b\x32\x14.lc0train.InitConfigb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lc0train.job_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOURCECONFIG']._serialized_start=100
-  _globals['_RESOURCECONFIG']._serialized_end=157
-  _globals['_JOBSPEC']._serialized_start=160
-  _globals['_JOBSPEC']._serialized_end=363
+  _globals['_RESOURCECONFIG']._serialized_start=123
+  _globals['_RESOURCECONFIG']._serialized_end=180
+  _globals['_JOBSPEC']._serialized_start=183
+  _globals['_JOBSPEC']._serialized_end=467
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from lc0train import data_pb2 as _data_pb2
+from lc0train import lc0net_pb2 as _lc0net_pb2
 from lc0train import model_pb2 as _model_pb2
 from lc0train import training_pb2 as _training_pb2
 from google.protobuf import descriptor as _descriptor
@@ -17,17 +18,21 @@ class ResourceConfig(_message.Message):
     def __init__(self, hosts: _Optional[int] = ..., devices_per_host: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "seed", "model", "training", "dataset", "resources")
+    __slots__ = ("name", "seed", "model", "training", "dataset", "resources", "export", "init_from")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_FIELD_NUMBER: _ClassVar[int]
+    INIT_FROM_FIELD_NUMBER: _ClassVar[int]
     name: str
     seed: int
     model: _model_pb2.ModelConfig
     training: _training_pb2.TrainingConfig
     dataset: _data_pb2.DataConfig
     resources: ResourceConfig
-    def __init__(self, name: _Optional[str] = ..., seed: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelConfig, _Mapping]] = ..., training: _Optional[_Union[_training_pb2.TrainingConfig, _Mapping]] = ..., dataset: _Optional[_Union[_data_pb2.DataConfig, _Mapping]] = ..., resources: _Optional[_Union[ResourceConfig, _Mapping]] = ...) -> None: ...
+    export: _lc0net_pb2.ExportConfig
+    init_from: _lc0net_pb2.InitConfig
+    def __init__(self, name: _Optional[str] = ..., seed: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelConfig, _Mapping]] = ..., training: _Optional[_Union[_training_pb2.TrainingConfig, _Mapping]] = ..., dataset: _Optional[_Union[_data_pb2.DataConfig, _Mapping]] = ..., resources: _Optional[_Union[ResourceConfig, _Mapping]] = ..., export: _Optional[_Union[_lc0net_pb2.ExportConfig, _Mapping]] = ..., init_from: _Optional[_Union[_lc0net_pb2.InitConfig, _Mapping]] = ...) -> None: ...

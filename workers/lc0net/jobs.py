@@ -1,0 +1,103 @@
+"""A training job's lc0 interop: nets exported at each checkpoint, weights to start from.
+
+`JobExporter` writes `<job>/nets/<step>.pb.gz` (and `<step>-swa.pb.gz`) when the trainer
+saves a checkpoint; it follows the event bus for the learning rate and test losses it
+records in `training_params`. `initial_params` loads `init_from` weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from lc0train import job_pb2, model_pb2
+
+from workers.config import ConfigError
+from workers.events import Event
+from workers.lc0net.architecture import network_format
+from workers.lc0net.export import TrainingInfo, export_net
+from workers.lc0net.mapping import Params
+from workers.lc0net.netfile import write_net
+from workers.lc0net.store import load_stored
+from workers.model.dims import NetDims
+
+NETS_DIR = "nets"
+
+
+class JobExporter:
+    """Exports the raw (and SWA) weights of each checkpoint as lc0 networks."""
+
+    def __init__(self, model: model_pb2.ModelConfig, job_root: Path):
+        try:
+            network_format(model)
+        except ValueError as err:
+            raise ConfigError([("export.enabled", f"the model cannot be exported to lc0: {err}")]) from err
+        self.model = model
+        self.directory = job_root / NETS_DIR
+        self._learning_rate: float | None = None
+        self._tests: dict[bool, dict[str, float]] = {}
+
+    def observe(self, event: Event) -> None:
+        """EventBus subscriber: keeps the latest learning rate and test metrics."""
+        if event.kind == "train":
+            self._learning_rate = event.metrics.get("learning_rate", self._learning_rate)
+        elif event.kind == "test":
+            self._tests[event.info.get("weights") == "swa"] = event.metrics
+
+    def export(self, step: int, params: Params, swa_params: Params | None) -> None:
+        """Writes the nets of `step` (only on the first process; weights are replicated)."""
+        if jax.process_index() != 0:
+            return
+        for swa, weights in ((False, params), (True, swa_params)):
+            if weights is None:
+                continue
+            test = self._tests.get(swa, {})
+            info = TrainingInfo(
+                steps=step,
+                learning_rate=self._learning_rate,
+                policy_loss=test.get("policy_loss"),
+                mse_loss=test.get("value_mse"),
+                accuracy=test.get("policy_accuracy"),
+            )
+            net = export_net(self.model, _host(weights), info)
+            write_net(net, self.directory / f"{step}{'-swa' if swa else ''}.pb.gz")
+
+
+def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, job_root: Path) -> JobExporter | None:
+    """The job's exporter, or None when `export.enabled` is off."""
+    return JobExporter(model, job_root) if spec.export.enabled else None
+
+
+def initial_params(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: Params) -> Params:
+    """`params` (fresh) or, with `init_from`, the stored weights of the same architecture."""
+    if not spec.init_from.path:
+        return params
+    try:
+        stored = load_stored(Path(spec.init_from.path))
+    except ValueError as err:
+        raise ConfigError([("init_from.path", str(err))]) from err
+    problems = _architecture_differences(stored.config, model)
+    if problems:
+        raise ConfigError([("init_from.path", f"{spec.init_from.path} has another architecture: {'; '.join(problems)}")])
+    return jax.tree.map(lambda fresh, loaded: np.asarray(loaded, fresh.dtype), params, stored.params)
+
+
+def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.ModelConfig) -> list[str]:
+    ours, theirs = NetDims.from_config(model), NetDims.from_config(stored)
+    problems = [
+        f"model {name} {getattr(ours, name)} vs {getattr(theirs, name)}"
+        for name in ours.__dataclass_fields__
+        if getattr(ours, name) != getattr(theirs, name)
+    ]
+    if stored.input_type != model.input_type:
+        names = model_pb2.InputType.Name
+        problems.append(f"model input_type {names(model.input_type)} vs {names(stored.input_type)}")
+    return problems
+
+
+def _host(params: Any) -> Params:
+    """Replicated device arrays as NumPy (works when other processes hold copies too)."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else np.asarray(x), params)
