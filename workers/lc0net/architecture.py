@@ -31,8 +31,16 @@ _FIXED = (
 )
 
 
+def require_transformer(config: model_pb2.ModelConfig) -> None:
+    """Raises ValueError unless `config` builds a BTNet, the one body lc0 interop covers so far."""
+    if config.body != model_pb2.BODY_TRANSFORMER:
+        name = model_pb2.Body.Name(config.body) if config.body in model_pb2.Body.values() else str(config.body)
+        raise ValueError(f"model.body {name}: lc0 network files are implemented for BODY_TRANSFORMER nets only")
+
+
 def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
     """The format block lc0 needs to run a BTNet built from `config`."""
+    require_transformer(config)
     dims = NetDims.from_config(config)
     if config.input_type not in NetworkFormat.InputFormat.values() or not config.input_type:
         raise ValueError(f"model.input_type {config.input_type} is not an lc0 input format")

@@ -22,6 +22,7 @@ from lc0train import model_pb2
 from workers.data.planes import position_fields
 from workers.data.policy_map import legal_policy_indices
 from workers.data.v6 import NUM_POLICY, InputFormat, decode_records, encode_record
+from workers.lc0net.architecture import require_transformer
 from workers.lc0net.mapping import RULE50_PLANE, Params, rule50_divisors
 from workers.model import BTNet
 
@@ -84,6 +85,7 @@ def encode_position(board: chess.Board, input_type: int) -> EncodedPosition:
 
 def evaluate(config: model_pb2.ModelConfig, params: Params, positions: list[Position]) -> list[dict[str, Any]]:
     """One result dict per position (keys as `lc0-train net eval --json` prints them)."""
+    require_transformer(config)
     model = BTNet(config, rngs=nnx.Rngs(params=0))
     nnx.update(model, params)
     forward = nnx.jit(lambda m, x: m(x))

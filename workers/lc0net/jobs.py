@@ -17,7 +17,7 @@ from lc0train import job_pb2, model_pb2
 
 from workers.config import ConfigError
 from workers.events import Event
-from workers.lc0net.architecture import network_format
+from workers.lc0net.architecture import network_format, require_transformer
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.mapping import Params
 from workers.lc0net.netfile import write_net
@@ -76,6 +76,7 @@ def initial_params(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: 
     if not spec.init_from.path:
         return params
     try:
+        require_transformer(model)
         stored = load_stored(Path(spec.init_from.path))
     except ValueError as err:
         raise ConfigError([("init_from.path", str(err))]) from err
