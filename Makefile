@@ -27,11 +27,11 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/train --games 48 --seed 1
 	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/test --games 8 --seed 2
-	$(FAST_ALLOC) $(VENV)/bin/lc0-train run configs/tiny.textproto --out runs/tiny
+	$(FAST_ALLOC) VENV=$(VENV) deploy/demo.sh
 
-# Regenerates the checked-in Python code from proto/lc0train/*.proto.
+# Regenerates the checked-in Python code (messages and gRPC stubs) from proto/lc0train/*.proto.
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto proto/lc0train/*.proto
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto proto/lc0train/*.proto
 
 bench: $(STAMP)
 	$(PY) bench/loader.py

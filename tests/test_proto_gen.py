@@ -12,6 +12,7 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
     assert sources, "no .proto sources found"
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}",
+         f"--grpc_python_out={tmp_path}",
          *map(str, sources)],
         check=True,
     )

@@ -1,0 +1,1 @@
+"""Transport-free core of the control plane: job states, store, scheduler, controller."""

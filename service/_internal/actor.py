@@ -1,0 +1,129 @@
+"""TrainerActor: the Ray actor that runs one host's share of a job with `run_training`.
+
+The actor owns no lifecycle logic. `start` launches the trainer on a background thread
+and returns, so the controller's `status` calls keep being answered while it trains: each
+answer is a heartbeat (step and the time of the last report), and a missing answer is how
+the controller notices a frozen worker. Reports go to `events.jsonl` in the job directory
+on the shared storage (process 0 only), which is the durable record the API serves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import ray
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorStatus:
+    """What one actor reports to the controller on every poll."""
+
+    phase: str  # "idle", "starting", "running", "done" or "failed"
+    pid: int
+    step: int = 0
+    last_report: float = 0.0  # wall-clock time of the latest event (0 before the first)
+    result: str = ""  # the trainer's final state when done: SUCCEEDED, CANCELLED, PREEMPTED
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class TrainerActor:
+    """One JAX process of a job. Wrapped with `ray.remote` by the scheduler."""
+
+    def __init__(self) -> None:
+        from workers.trainer import StopRequest
+
+        self._stop = StopRequest()
+        self._lock = threading.Lock()
+        self._status = ActorStatus("idle", os.getpid())
+        self._thread: threading.Thread | None = None
+        self._install_preemption_handler()
+
+    def coordinator_address(self) -> str:
+        """host:port for jax.distributed, chosen on this (process 0's) node."""
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        return f"{ray.util.get_node_ip_address()}:{port}"
+
+    def start(self, spec: bytes, job_dir: str, process_id: int, num_processes: int, coordinator: str) -> int:
+        """Starts training on a thread (idempotent) and returns the worker's pid."""
+        with self._lock:
+            if self._thread is None:
+                self._status = dataclasses.replace(self._status, phase="starting", last_report=time.time())
+                self._thread = threading.Thread(target=self._train, name="trainer", daemon=True,
+                                                args=(spec, Path(job_dir), process_id, num_processes, coordinator))
+                self._thread.start()
+        return os.getpid()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return self._status.to_dict()
+
+    def stop(self, reason: str = "CANCELLED", checkpoint: bool = True) -> None:
+        """Asks the trainer to finish the current step, checkpoint if asked, and return."""
+        self._stop.request(reason, checkpoint)
+
+    def _install_preemption_handler(self) -> None:
+        # SIGTERM (a preempted VM, a drained node): checkpoint and stop before the kill.
+        # Signal handlers can only be installed from the main thread.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda signum, frame: self._stop.request("PREEMPTED", True))
+
+    def _train(self, spec_bytes: bytes, job_dir: Path, process_id: int, num_processes: int, coordinator: str) -> None:
+        from lc0train import job_pb2
+        from workers.config import resolve
+        from workers.events import Event, EventBus, JsonlSink
+        from workers.trainer import JobPaths, run_training
+
+        sink = None
+        try:
+            if num_processes > 1:
+                import jax
+
+                jax.distributed.initialize(coordinator, num_processes, process_id)
+            job = resolve(job_pb2.JobSpec.FromString(spec_bytes))
+            paths = JobPaths(job_dir)
+            bus = EventBus()
+            if process_id == 0:
+                sink = JsonlSink(paths.events)
+                bus.subscribe(sink)
+            final: list[str] = []
+
+            def on_event(event: Event) -> None:
+                state = event.info.get("state", "") if event.kind == "state" else ""
+                with self._lock:
+                    phase = "running" if state == "RUNNING" or self._status.phase == "running" else self._status.phase
+                    self._status = dataclasses.replace(self._status, phase=phase, step=event.step, last_report=time.time())
+                if state and state != "RUNNING":
+                    final.append(state)
+
+            bus.subscribe(on_event)
+            if self._stop.event.is_set():
+                result = self._stop.reason  # cancelled before the trainer began
+            else:
+                run_training(job, paths, bus, self._stop)
+                result = final[-1] if final else "SUCCEEDED"
+            with self._lock:
+                self._status = dataclasses.replace(self._status, phase="done", result=result, last_report=time.time())
+        except BaseException as err:  # reported to the controller, which records the cause
+            log.exception("training failed")
+            with self._lock:
+                self._status = dataclasses.replace(self._status, phase="failed", error=f"{type(err).__name__}: {err}",
+                                                   result=traceback.format_exc(limit=5))
+        finally:
+            if sink is not None:
+                sink.close()

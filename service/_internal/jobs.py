@@ -1,0 +1,114 @@
+"""JobService: the transport-free core behind the gRPC API.
+
+It validates and records submissions, answers queries from the store and the job
+directories, and turns cancel requests into persisted flags the controller obeys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from google.protobuf import text_format
+
+from lc0train import job_pb2
+from service._internal.events import read_page
+from service._internal.state import InvalidRequest, JobState
+from service._internal.store import JobRecord, JobStore, NewJob
+from service._internal.validation import parse_spec_text, validate_spec
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_REQUEST_ID_CHARS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Budgets:
+    """Server defaults for jobs that do not set their own."""
+
+    max_restarts: int = 3
+    max_preemptions: int = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """A SubmitJob request in domain terms: exactly one of `spec` and `spec_text`."""
+
+    spec: job_pb2.JobSpec | None = None
+    spec_text: str | None = None
+    request_id: str = ""
+    validate_only: bool = False
+    priority: int = 0
+    max_restarts: int | None = None
+    max_preemptions: int | None = None
+
+
+class JobService:
+    """Submission, queries and cancellation over a `JobStore` and the storage root."""
+
+    def __init__(self, store: JobStore, storage: Path, budgets: Budgets = Budgets()):
+        self.store, self.storage, self.budgets = store, Path(storage), budgets
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.storage / job_id
+
+    def submit(self, submission: Submission) -> tuple[JobRecord | None, bool]:
+        """Validates, then creates (or finds, by request_id) the job; (None, False) when validate_only."""
+        if submission.spec_text is not None:
+            spec = parse_spec_text(submission.spec_text)
+        elif submission.spec is not None:
+            spec = submission.spec
+        else:
+            raise InvalidRequest("config: set spec or spec_text")
+        for name, value in (("max_restarts", submission.max_restarts), ("max_preemptions", submission.max_preemptions)):
+            if value is not None and value < 0:
+                raise InvalidRequest(f"{name}: must be >= 0 (got {value})")
+        if len(submission.request_id) > MAX_REQUEST_ID_CHARS:
+            raise InvalidRequest(f"request_id: longer than {MAX_REQUEST_ID_CHARS} characters")
+        job = validate_spec(spec)
+        if submission.validate_only:
+            return None, False
+        budgets = self.budgets
+        record, created = self.store.create(NewJob(
+            name=spec.name or "job",
+            spec=spec.SerializeToString(deterministic=True),
+            total_steps=job.total_steps,
+            priority=submission.priority,
+            max_restarts=budgets.max_restarts if submission.max_restarts is None else submission.max_restarts,
+            max_preemptions=budgets.max_preemptions if submission.max_preemptions is None else submission.max_preemptions,
+            request_id=submission.request_id or None,
+        ))
+        if created:
+            directory = self.job_dir(record.job_id)
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "spec.textproto").write_text(text_format.MessageToString(spec))
+        return record, created
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.store.get(job_id)
+
+    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+        if page_size < 0:
+            raise InvalidRequest(f"page_size: must be >= 0 (got {page_size})")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        try:
+            after = int(page_token) if page_token else 0
+        except ValueError:
+            raise InvalidRequest(f"page_token: not a token from ListJobs ({page_token!r})") from None
+        records = self.store.list(states, after_seq=after, limit=size + 1)
+        more = len(records) > size
+        records = records[:size]
+        return records, str(records[-1].seq) if more else ""
+
+    def cancel(self, job_id: str, checkpoint: bool = True) -> JobRecord:
+        return self.store.request_cancel(job_id, checkpoint)
+
+    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+        self.store.get(job_id)  # NOT_FOUND for unknown ids
+        if offset < 0 or limit < 0:
+            raise InvalidRequest("offset and limit must be >= 0")
+        return read_page(self.job_dir(job_id) / "events.jsonl", offset, min(limit or 1000, 10_000), kinds)

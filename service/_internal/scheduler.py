@@ -1,0 +1,163 @@
+"""Scheduler: Ray placement groups and trainer actors, one actor per host of a job.
+
+Everything Ray-side is named after the job (`lc0-<job>` for the placement group,
+`lc0-<job>-a<attempt>-h<host>` for the actors) and detached from the driver, so a restarted
+control plane finds what is still running by name; every call here is idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.util.placement_group import PlacementGroup, get_placement_group, placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from service._internal.actor import TrainerActor
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "lc0-train"
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorPoll:
+    """The outcome of one status poll of one actor."""
+
+    status: dict[str, Any] | None = None  # the actor's answer
+    dead: str = ""  # why the actor is gone (worker process died, node lost, ...)
+    pending: bool = False  # no answer yet
+
+
+class Scheduler:
+    """Places jobs on the Ray cluster; `cpus_per_host` CPUs (and `gpus_per_host`) per bundle."""
+
+    def __init__(self, cpus_per_host: float = 1.0, gpus_per_host: float = 0.0, tpus_per_host: float = 0.0):
+        bundle: dict[str, float] = {"CPU": cpus_per_host}
+        if gpus_per_host:
+            bundle["GPU"] = gpus_per_host
+        if tpus_per_host:
+            bundle["TPU"] = tpus_per_host
+        self._bundle = bundle
+        self._remote = ray.remote(TrainerActor)
+        self._polls: dict[str, Any] = {}  # actor name → in-flight status ObjectRef
+
+    # ---- placement -----------------------------------------------------------------------
+
+    def reserve(self, job_id: str, hosts: int) -> bool:
+        """Ensures the job's placement group exists; True once all its bundles are placed."""
+        pg = self._placement_group(job_id)
+        if pg is None:
+            strategy = "STRICT_SPREAD" if hosts > 1 else "PACK"
+            pg = placement_group([dict(self._bundle) for _ in range(hosts)], strategy=strategy, name=_pg_name(job_id),
+                                 lifetime="detached")
+            log.info("job %s: placement group of %d × %s (%s) requested", job_id, hosts, self._bundle, strategy)
+        ready, _ = ray.wait([pg.ready()], timeout=0)
+        return bool(ready)
+
+    def release(self, job_id: str, attempts: int, hosts: int) -> None:
+        """Kills every actor of every attempt and removes the placement group (idempotent)."""
+        for attempt in range(1, attempts + 1):
+            self.kill(job_id, attempt, hosts)
+        pg = self._placement_group(job_id)
+        if pg is not None:
+            remove_placement_group(pg)
+
+    def _placement_group(self, job_id: str) -> PlacementGroup | None:
+        try:
+            return get_placement_group(_pg_name(job_id))
+        except ValueError:
+            return None
+
+    # ---- actors ----------------------------------------------------------------------------
+
+    def launch(self, job_id: str, attempt: int, hosts: int, spec: bytes, job_dir: str) -> None:
+        """Creates (or finds) the attempt's actors in the job's placement group and starts them."""
+        pg = self._placement_group(job_id)
+        if pg is None:
+            raise RuntimeError(f"job {job_id}: no placement group")
+        actors = []
+        for host in range(hosts):
+            actors.append(self._remote.options(
+                name=_actor_name(job_id, attempt, host), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
+                num_cpus=self._bundle["CPU"], num_gpus=self._bundle.get("GPU", 0),
+                resources={"TPU": self._bundle["TPU"]} if "TPU" in self._bundle else None,
+                # One thread (the main one) runs the methods: the SIGTERM handler needs it.
+                max_restarts=0,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=host),
+            ).remote())
+        coordinator = ray.get(actors[0].coordinator_address.remote()) if hosts > 1 else ""
+        for host, actor in enumerate(actors):
+            actor.start.remote(spec, job_dir, host, hosts, coordinator)
+        log.info("job %s: attempt %d launched on %d host(s)", job_id, attempt, hosts)
+
+    def poll(self, job_id: str, attempt: int, host: int) -> ActorPoll:
+        """Non-blocking status of one actor: a fresh answer, still pending, or dead."""
+        name = _actor_name(job_id, attempt, host)
+        ref = self._polls.get(name)
+        if ref is None:
+            try:
+                actor = ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                return ActorPoll(dead="worker actor not found (its process or node is gone)")
+            ref = self._polls[name] = actor.status.remote()
+        ready, _ = ray.wait([ref], timeout=0)
+        if not ready:
+            return ActorPoll(pending=True)
+        del self._polls[name]
+        try:
+            return ActorPoll(status=ray.get(ref, timeout=0))
+        except RayActorError as err:
+            return ActorPoll(dead=_death_cause(err))
+        except (GetTimeoutError, RayError) as err:
+            return ActorPoll(dead=f"{type(err).__name__}: {err}")
+
+    def stop(self, job_id: str, attempt: int, hosts: int, reason: str, checkpoint: bool) -> None:
+        """Asks every actor to finish its step (and checkpoint) and return; fire and forget."""
+        for host in range(hosts):
+            try:
+                ray.get_actor(_actor_name(job_id, attempt, host), namespace=NAMESPACE).stop.remote(reason, checkpoint)
+            except ValueError:
+                pass
+
+    def kill(self, job_id: str, attempt: int, hosts: int) -> None:
+        for host in range(hosts):
+            name = _actor_name(job_id, attempt, host)
+            self._polls.pop(name, None)
+            try:
+                ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+            except ValueError:
+                pass
+
+
+
+def worker_pid(job_id: str, attempt: int, host: int = 0, timeout: float = 30.0) -> int | None:
+    """The process id of a job's worker (for operators and fault-injection tests)."""
+    try:
+        actor = ray.get_actor(_actor_name(job_id, attempt, host), namespace=NAMESPACE)
+        return int(ray.get(actor.status.remote(), timeout=timeout)["pid"])
+    except (ValueError, RayError):
+        return None
+
+
+def _pg_name(job_id: str) -> str:
+    return f"lc0-{job_id}"
+
+
+def _actor_name(job_id: str, attempt: int, host: int) -> str:
+    return f"lc0-{job_id}-a{attempt}-h{host}"
+
+
+def _death_cause(err: RayActorError) -> str:
+    text = str(err)
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"worker died: {first}"
+
+
+def is_node_loss(cause: str) -> bool:
+    """Whether an actor death came from losing its node (a preemption, not a crash)."""
+    lowered = cause.lower()
+    return "node" in lowered and ("died" in lowered or "dead" in lowered or "removed" in lowered) and "worker process" not in lowered

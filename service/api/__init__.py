@@ -1,0 +1,1 @@
+"""gRPC layer: thin servicers that convert protobuf to and from the domain core."""

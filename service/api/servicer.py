@@ -1,0 +1,113 @@
+"""TrainingService servicer: converts requests to domain calls and results back to protos.
+
+Runs on a `grpc.aio` server. Store calls are short SQLite reads and writes, made inline;
+`WatchJob` polls the store and tails the job's events.jsonl at `poll_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import AsyncIterator
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from lc0train import service_pb2
+from service._internal.events import EventTail
+from service._internal.jobs import JobService, Submission
+from service._internal.state import InvalidRequest, InvalidSpec
+from service._internal.store import JobRecord
+from service.api.convert import event_to_proto, job_to_proto, state_from_proto
+from service.api.errors import map_errors
+
+SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
+
+
+@dataclasses.dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request whose bytes did not parse, so the servicer can say why."""
+
+    error: str
+
+
+def lenient(message_type: type) -> "callable":
+    """A request deserializer that reports undecodable bytes instead of failing the call."""
+    def deserialize(data: bytes) -> object:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as err:
+            return Undecodable(str(err))
+    return deserialize
+
+
+class TrainingServicer:
+    """The `lc0train.TrainingService` methods (registered by `service.server`)."""
+
+    def __init__(self, jobs: JobService, poll_interval: float = 0.5):
+        self.jobs, self.poll_interval = jobs, poll_interval
+
+    def _job(self, record: JobRecord, with_spec: bool = True) -> service_pb2.Job:
+        return job_to_proto(record, self.jobs.job_dir(record.job_id), with_spec)
+
+    @map_errors
+    async def SubmitJob(self, request: service_pb2.SubmitJobRequest | Undecodable, context: grpc.aio.ServicerContext) -> service_pb2.SubmitJobResponse:
+        if isinstance(request, Undecodable):
+            raise InvalidSpec([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
+        which = request.WhichOneof("config")
+        submission = Submission(
+            spec=request.spec if which == "spec" else None,
+            spec_text=request.spec_text if which == "spec_text" else None,
+            request_id=request.request_id, validate_only=request.validate_only, priority=request.priority,
+            max_restarts=request.max_restarts if request.HasField("max_restarts") else None,
+            max_preemptions=request.max_preemptions if request.HasField("max_preemptions") else None,
+        )
+        record, created = self.jobs.submit(submission)
+        if record is None:
+            return service_pb2.SubmitJobResponse()
+        return service_pb2.SubmitJobResponse(job=self._job(record), created=created)
+
+    @map_errors
+    async def GetJob(self, request: service_pb2.GetJobRequest, context: grpc.aio.ServicerContext) -> service_pb2.Job:
+        return self._job(self.jobs.get(request.job_id), with_spec=not request.omit_spec)
+
+    @map_errors
+    async def ListJobs(self, request: service_pb2.ListJobsRequest, context: grpc.aio.ServicerContext) -> service_pb2.ListJobsResponse:
+        try:
+            states = [state_from_proto(s) for s in request.states]
+        except ValueError as err:
+            raise InvalidRequest(f"states: {err}") from None
+        records, token = self.jobs.list(states, request.page_size, request.page_token)
+        return service_pb2.ListJobsResponse(jobs=[self._job(r, with_spec=False) for r in records], next_page_token=token)
+
+    @map_errors
+    async def CancelJob(self, request: service_pb2.CancelJobRequest, context: grpc.aio.ServicerContext) -> service_pb2.Job:
+        return self._job(self.jobs.cancel(request.job_id, checkpoint=not request.skip_checkpoint))
+
+    @map_errors
+    async def GetJobEvents(self, request: service_pb2.GetJobEventsRequest, context: grpc.aio.ServicerContext) -> service_pb2.GetJobEventsResponse:
+        events, next_offset = self.jobs.events(request.job_id, request.offset, request.limit, list(request.kinds))
+        return service_pb2.GetJobEventsResponse(events=[event_to_proto(e) for e in events], next_offset=next_offset)
+
+    @map_errors
+    async def WatchJob(self, request: service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[service_pb2.JobUpdate]:
+        record = self.jobs.get(request.job_id)
+        tail = EventTail.at_end(self.jobs.job_dir(record.job_id) / "events.jsonl")
+        yield service_pb2.JobUpdate(job=self._job(record))
+        while True:
+            for event in tail.read():
+                yield service_pb2.JobUpdate(event=event_to_proto(event))
+            latest = self.jobs.get(request.job_id)
+            if _visible(latest) != _visible(record):
+                record = latest
+                yield service_pb2.JobUpdate(job=self._job(record, with_spec=False))
+            if record.state.is_terminal:
+                for event in tail.read():  # reports written just before the end
+                    yield service_pb2.JobUpdate(event=event_to_proto(event))
+                return
+            await asyncio.sleep(self.poll_interval)
+
+
+def _visible(record: JobRecord) -> tuple:
+    """The fields whose change is worth a JobUpdate (not update_time)."""
+    return (record.state, record.message, record.step, record.restarts, record.preemptions, record.cancel_requested)

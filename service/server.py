@@ -1,0 +1,148 @@
+"""Assembles the control plane: JobStore, Scheduler, Controller and the gRPC server.
+
+One process serves `lc0train.TrainingService`, `grpc.health.v1.Health` and server
+reflection on one port (TLS and a bearer token optional), and runs the controller loop
+on a thread. Ray is joined at `ray_address`, or started in-process (the embedded default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import grpc
+from prometheus_client import CollectorRegistry, start_http_server
+from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from lc0train import service_pb2
+from service._internal.controller import Controller, ControllerSettings
+from service._internal.jobs import Budgets, JobService
+from service._internal.metrics import JobMetrics
+from service._internal.scheduler import NAMESPACE, Scheduler
+from service._internal.store import JobRecord, JobStore
+from service.api.auth import BearerTokenInterceptor
+from service.api.servicer import SERVICE_NAME, TrainingServicer, lenient
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    """Everything `lc0-train serve` configures."""
+
+    storage: Path
+    db: Path
+    address: str = "127.0.0.1:50051"
+    ray_address: str | None = None
+    cpus_per_host: float = 1.0
+    gpus_per_host: float = 0.0
+    auth_token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    controller: ControllerSettings = ControllerSettings()
+    budgets: Budgets = Budgets()
+    watch_poll_interval: float = 0.5
+    metrics_port: int | None = None
+
+
+def check_db_location(db: Path, storage: Path) -> None:
+    """WAL is unsafe on shared filesystems: refuse a database inside the shared storage root."""
+    db, storage = db.resolve(), storage.resolve()
+    if db == storage or storage in db.parents:
+        raise ValueError(f"the job database {db} must be on the server's local disk, not under the shared storage {storage}")
+
+
+def ensure_ray(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+    else:
+        ray.init(namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+
+
+class TrainingServer:
+    """The running control plane; `start()` binds and returns the port."""
+
+    def __init__(self, config: ServerConfig, after_transition: Callable[[JobRecord], None] | None = None):
+        check_db_location(config.db, config.storage)
+        self.config = config
+        config.storage.mkdir(parents=True, exist_ok=True)
+        ensure_ray(config.ray_address)
+        self.store = JobStore(config.db)
+        self.jobs = JobService(self.store, config.storage, config.budgets)
+        self.registry = CollectorRegistry()
+        self.metrics = JobMetrics(self.registry) if config.metrics_port is not None else None
+        self.metrics_port: int | None = None
+        self._metrics_http: object | None = None
+        self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host), config.storage,
+                                     config.controller, after_transition=after_transition, metrics=self.metrics)
+        self.health = health_async.HealthServicer()
+        interceptors = [BearerTokenInterceptor(config.auth_token)] if config.auth_token else []
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        self.grpc = grpc.aio.server(interceptors=interceptors, options=options)
+        self._register(TrainingServicer(self.jobs, config.watch_poll_interval))
+        self.port = 0
+
+    def _register(self, servicer: TrainingServicer) -> None:
+        def unary(method: str, request: type, response: type) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(getattr(servicer, method), request_deserializer=lenient(request)
+                                                       if method == "SubmitJob" else request.FromString,
+                                                       response_serializer=response.SerializeToString)
+        pb = service_pb2
+        handlers = {
+            "SubmitJob": unary("SubmitJob", pb.SubmitJobRequest, pb.SubmitJobResponse),
+            "GetJob": unary("GetJob", pb.GetJobRequest, pb.Job),
+            "ListJobs": unary("ListJobs", pb.ListJobsRequest, pb.ListJobsResponse),
+            "CancelJob": unary("CancelJob", pb.CancelJobRequest, pb.Job),
+            "GetJobEvents": unary("GetJobEvents", pb.GetJobEventsRequest, pb.GetJobEventsResponse),
+            "WatchJob": grpc.unary_stream_rpc_method_handler(servicer.WatchJob, request_deserializer=pb.WatchJobRequest.FromString,
+                                                             response_serializer=pb.JobUpdate.SerializeToString),
+        }
+        self.grpc.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, "grpc.health.v1.Health"), self.grpc)
+
+    async def start(self) -> int:
+        config = self.config
+        if config.tls_cert and config.tls_key:
+            credentials = grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+            self.port = self.grpc.add_secure_port(config.address, credentials)
+        else:
+            self.port = self.grpc.add_insecure_port(config.address)
+        if not self.port:
+            raise OSError(f"cannot bind {config.address}")
+        await self.grpc.start()
+        if config.metrics_port is not None:
+            host = config.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+            self._metrics_http, _ = start_http_server(config.metrics_port, addr=host, registry=self.registry)
+            self.metrics_port = self._metrics_http.server_port  # type: ignore[attr-defined]
+            log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
+        self.controller.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving on port %d (storage %s, database %s, pid %d)", self.port, config.storage, config.db, os.getpid())
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Graceful: NOT_SERVING, drain calls for `grace` seconds, stop the controller. Jobs keep running."""
+        await self.health.enter_graceful_shutdown()
+        await self.grpc.stop(grace)
+        await asyncio.to_thread(self.controller.close)
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()  # type: ignore[attr-defined]
+            self._metrics_http.server_close()  # type: ignore[attr-defined]
+        self.store.close()
+
+    async def wait(self) -> None:
+        await self.grpc.wait_for_termination()
