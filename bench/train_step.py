@@ -135,10 +135,10 @@ def main() -> None:
 
     job = resolve(preset_spec(args.preset, args.batch_size, args.precision, args.batch_splits))
     mesh = make_mesh()
-    graphdef, params = init_params(job.model, job.seed, job.precision.compute_dtype)
+    graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
     tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
     steps = make_step_functions(graphdef, tx, job, mesh)
-    state = jax.jit(lambda p: init_state(p, tx, precision=job.precision), out_shardings=replicated(mesh))(params)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s, precision=job.precision), out_shardings=replicated(mesh))(params, batch_stats)
     peak = matmul_peak_gflops()
 
     batch = to_global_batch(mesh, real_batch(args.batch_size))

@@ -30,10 +30,10 @@ def _job(*overrides: str):
 
 def _setup(job, **step_kwargs):
     mesh = make_mesh()
-    graphdef, params = init_params(job.model, job.seed, job.precision.compute_dtype)
+    graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
     tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
     steps = make_step_functions(graphdef, tx, job, mesh, **step_kwargs)
-    state = jax.jit(lambda p: init_state(p, tx, swa=job.swa is not None, precision=job.precision), out_shardings=replicated(mesh))(params)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s, swa=job.swa is not None, precision=job.precision), out_shardings=replicated(mesh))(params, batch_stats)
     return mesh, steps, state
 
 

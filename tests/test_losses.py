@@ -106,14 +106,27 @@ def test_moves_left_huber_straddles_delta() -> None:
     assert float(losses.moves_left_huber(jnp.asarray(predicted), jnp.asarray(plies))) == pytest.approx(reference, rel=1e-6)
 
 
-def test_l2_covers_exactly_the_documented_parameters() -> None:
-    job = resolve(load_spec(TINY_CONFIG))
-    _, params = init_params(job.model, 0)
-    documented = [line.strip("- `").split("`")[0] for line in (ROOT / "docs" / "regularization.md").read_text().splitlines()
-                  if line.startswith("- `")]
-    assert regularized_paths(params) == documented
+def _documented_l2_lists() -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    for line in (ROOT / "docs" / "regularization.md").read_text().splitlines():
+        if line.startswith("### "):
+            current = sections.setdefault(line[4:].split(" ")[0], [])
+        elif line.startswith("- `") and sections:
+            current.append(line[3:].split("`")[0])
+    return sections
+
+
+RESNET = ["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=2", "model.se_ratio=2"]
+
+
+@pytest.mark.parametrize(("body", "overrides"), [("Transformer", []), ("SE-ResNet", RESNET)])
+def test_l2_covers_exactly_the_documented_parameters(body: str, overrides: list[str]) -> None:
     from workers.regularization import l2_term
 
+    job = resolve(load_spec(TINY_CONFIG, overrides))
+    params = init_params(job.model, 0).params
+    documented = _documented_l2_lists()[body]
+    assert regularized_paths(params) == documented
     flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v, np.float64)
             for path, v in jax.tree_util.tree_flatten_with_path(params)[0]}
     assert float(l2_term(params)) == pytest.approx(L2_COEFFICIENT * sum(np.sum(flat[p] ** 2) for p in documented), rel=1e-5)

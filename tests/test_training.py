@@ -35,15 +35,15 @@ def test_model_overfits_one_fixed_batch() -> None:
     host_batch = Batch.from_decoded(decode_records(raw))
     floor = _policy_target_entropy(host_batch.policy)
     mesh = make_mesh()
-    graphdef, params = init_params(job.model, job.seed)
+    graphdef, params, batch_stats = init_params(job.model, job.seed)
     tx = make_optimizer(job.optimizer, lambda step: 0.003)
     steps = make_step_functions(graphdef, tx, job, mesh)
-    state = jax.jit(lambda p: init_state(p, tx), out_shardings=replicated(mesh))(params)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(params, batch_stats)
     batch = to_global_batch(mesh, host_batch)
 
     def excess_loss() -> float:
         # Total loss minus the policy target's entropy, the part a perfect fit removes.
-        return float(steps.evaluate(state.params, batch)["total_loss"]) - floor
+        return float(steps.evaluate(state.params, state.batch_stats, batch)["total_loss"]) - floor
 
     before = excess_loss()
     sums = steps.zero_sums()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from google.protobuf import descriptor, text_format
 from google.protobuf.message import Message
 
 from lc0train import data_pb2, job_pb2, model_pb2
+from workers.model.dims import NetDims
+from workers.model.resnet import ResNetDims
 from workers.training_settings import (
     OptimizerSettings,
     PrecisionSettings,
@@ -170,7 +172,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         precision=resolve_precision(t, problems),
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
-        losses=resolve_losses(t, problems),
+        losses=resolve_losses(t, problems, _has_moves_left_head(model)),
     )
     if problems:
         raise ConfigError(problems, source)
@@ -211,10 +213,18 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
     model = _copy(m)
     if model.input_type == model_pb2.INPUT_TYPE_UNSPECIFIED:
         problems.add("model.input_type", "required (e.g. INPUT_CLASSICAL_112_PLANE)")
+    for name in ("value_embedding_size", "moves_left_embedding_size", "policy_embedding_size", "policy_d_model"):
+        problems.non_negative(f"model.{name}", getattr(model, name))
+    model.value_embedding_size = model.value_embedding_size or _DEFAULT_VALUE_CHANNELS
+    model.moves_left_embedding_size = model.moves_left_embedding_size or _DEFAULT_MOVES_LEFT_CHANNELS
+    if model.body == model_pb2.BODY_RESNET:
+        if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
+            model.default_activation = model_pb2.RELU  # the legacy trainer's default
+        _check_dims(ResNetDims.from_config, model, problems)
+        return model
     for name in ("embedding_size", "encoder_layers", "encoder_heads", "encoder_dff"):
         problems.positive(f"model.{name}", getattr(model, name))
-    for name in ("embedding_dense_sz", "embedding_dff", "encoder_d_model", "policy_embedding_size", "policy_d_model",
-                 "value_embedding_size", "moves_left_embedding_size"):
+    for name in ("embedding_dense_sz", "embedding_dff", "encoder_d_model"):
         problems.non_negative(f"model.{name}", getattr(model, name))
     if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
         model.default_activation = model_pb2.MISH
@@ -225,14 +235,27 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
     model.encoder_d_model = model.encoder_d_model or model.embedding_size
     model.policy_embedding_size = model.policy_embedding_size or model.embedding_size
     model.policy_d_model = model.policy_d_model or model.embedding_size
-    model.value_embedding_size = model.value_embedding_size or _DEFAULT_VALUE_CHANNELS
-    model.moves_left_embedding_size = model.moves_left_embedding_size or _DEFAULT_MOVES_LEFT_CHANNELS
     if model.encoder_heads > 0 and model.encoder_d_model % model.encoder_heads:
         problems.add("model.encoder_heads", f"{model.encoder_heads} must divide encoder_d_model {model.encoder_d_model}")
     if model.use_smolgen:
         for name in ("smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz"):
             problems.positive(f"model.{name}", getattr(model, name), "required when model.use_smolgen is set")
+    if not problems:
+        _check_dims(NetDims.from_config, model, problems)
     return model
+
+
+def _check_dims(from_config: Callable[[model_pb2.ModelConfig], object], model: model_pb2.ModelConfig, problems: Problems) -> None:
+    """The model's own dimension checks; their ValueErrors start with the field path."""
+    try:
+        from_config(model)
+    except ValueError as err:
+        path, _, reason = str(err).partition(" ")
+        problems.add(path if path.startswith("model.") else "model", reason if path.startswith("model.") else str(err))
+
+
+def _has_moves_left_head(model: model_pb2.ModelConfig) -> bool:
+    return not (model.body == model_pb2.BODY_RESNET and model.moves_left == model_pb2.MOVES_LEFT_NONE)
 
 
 def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:

@@ -48,13 +48,20 @@ class LossSettings:
         return self.value_q / total if total > 0 else 0.0
 
 
-def resolve_losses(t: training_pb2.TrainingConfig, problems: Problems) -> LossSettings:
-    """The loss terms of either lineage; mixing the two lineages' keys is an error."""
+def resolve_losses(t: training_pb2.TrainingConfig, problems: Problems, has_moves_left_head: bool = True) -> LossSettings:
+    """The loss terms of either lineage; mixing the two lineages' keys is an error. Without a
+    moves-left head its weight defaults to 0 and a non-zero weight is an error."""
     common = dict(policy_kl=t.policy_loss == training_pb2.KL, mask_legal_moves=t.mask_legal_moves,
                   q_from_root=t.value_q_source == training_pb2.ROOT)
-    if t.HasField("loss_weights"):
-        return _bt_era(t, problems, common)
-    return _classic(t, problems, common)
+    bt_era = t.HasField("loss_weights")
+    settings = _bt_era(t, problems, common) if bt_era else _classic(t, problems, common)
+    if has_moves_left_head:
+        return settings
+    explicit = t.loss_weights.HasField("moves_left") if bt_era else t.HasField("moves_left_loss_weight")
+    if explicit and settings.moves_left:
+        key = "loss_weights.moves_left" if bt_era else "moves_left_loss_weight"
+        problems.add(f"training.{key}", "requires a moves-left head (model.moves_left is MOVES_LEFT_NONE)")
+    return dataclasses.replace(settings, moves_left=0.0)
 
 
 def _bt_era(t: training_pb2.TrainingConfig, problems: Problems, common: dict) -> LossSettings:

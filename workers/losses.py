@@ -58,6 +58,11 @@ def value_cross_entropy(wdl_logits: jax.Array, wdl_target: jax.Array) -> jax.Arr
     return jnp.mean(optax.softmax_cross_entropy(wdl_logits.astype(jnp.float32), wdl_target))
 
 
+def scalar_value_mse(value: jax.Array, wdl_target: jax.Array) -> jax.Array:
+    """Classical (tanh) value head: mean squared error against the target's expected score W−L."""
+    return jnp.mean(jnp.square((wdl_target[:, 0] - wdl_target[:, 2]) - value.astype(jnp.float32)))
+
+
 def moves_left_huber(moves_left: jax.Array, plies_left: jax.Array) -> jax.Array:
     scaled_error = (moves_left.astype(jnp.float32) - plies_left) / MOVES_LEFT_SCALE
     return jnp.mean(optax.huber_loss(scaled_error, delta=MOVES_LEFT_HUBER_DELTA))
@@ -92,10 +97,9 @@ def policy_metrics(log_probs: jax.Array, policy_target: jax.Array) -> dict[str, 
     return metrics
 
 
-def value_metrics(wdl_logits: jax.Array, value_target: jax.Array, moves_left: jax.Array, plies_left: jax.Array) -> dict[str, jax.Array]:
-    """Value accuracy and MSE against the mixed target, moves-left mean absolute error in plies."""
+def wdl_metrics(wdl_logits: jax.Array, value_target: jax.Array) -> dict[str, jax.Array]:
+    """Value accuracy and MSE/4 of a WDL head against the (mixed) target."""
     return {
         "value_accuracy": jnp.mean((jnp.argmax(wdl_logits, axis=-1) == jnp.argmax(value_target, axis=-1)).astype(jnp.float32)),
         "value_mse": value_mse(wdl_logits, value_target),
-        "moves_left_mean_error": jnp.mean(jnp.abs(moves_left - plies_left)),
     }

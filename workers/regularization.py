@@ -1,11 +1,12 @@
 """The legacy coupled L2 term: 5e-5·Σ‖W‖² over exactly the legacy set of parameters.
 
 The set is defined here and nowhere else, as glob patterns over "/"-joined parameter
-paths (docs/regularization.md lists it). For the BT transformer it is what the legacy
-attention body regularised: the input embedding kernel, the policy/value/moves-left token
-embeddings and the value and moves-left dense layers (plus the WDL output bias). Encoder
-q/k/v/out, FFNs, smolgen, the policy q/k and promotion kernels, norms, gates and all
-other biases are not regularised.
+paths (docs/regularization.md lists it per body). Residual body: every conv kernel, the SE
+dense kernels, the conv-policy output conv and the classical-policy dense layer (kernel
+and bias), the attention-policy token embedding. Transformer: the input embedding kernel
+and the policy/value/moves-left token embeddings. Both: the value and moves-left dense
+kernels plus the WDL output bias. Encoder q/k/v/out, FFNs, smolgen, policy q/k and
+promotion kernels, norms, gates and all other biases are not regularised.
 """
 
 from __future__ import annotations
@@ -19,12 +20,27 @@ import jax.numpy as jnp
 L2_COEFFICIENT = 5e-5  # Keras l2(5e-5): 0.5·1e-4·‖W‖², hard-coded in the legacy trainer
 
 L2_PATTERNS = (
+    # residual body (legacy SE-ResNet): every conv kernel, SE dense kernels, policy/value/moves-left convs
+    "input_block/conv/kernel",
+    "blocks/*/conv1/kernel",
+    "blocks/*/conv2/kernel",
+    "blocks/*/se/dense1/kernel",
+    "blocks/*/se/dense2/kernel",
+    "policy/conv_block/conv/kernel",
+    "policy/conv/kernel",  # the convolution policy's final 80-plane conv: kernel and bias
+    "policy/conv/bias",
+    "policy/dense/kernel",  # the classical policy's dense layer: kernel and bias
+    "policy/dense/bias",
+    "policy/embedding/kernel",  # attention policy on a residual body
+    "value/conv_block/conv/kernel",
+    "moves_left/conv_block/conv/kernel",
+    # transformer body
     "embedding/square/kernel",
     "policy/tokens/kernel",
     "value/embed/kernel",
     "value/dense1/kernel",
     "value/dense2/kernel",
-    "value/dense2/bias",  # WDL heads only (the legacy classical tanh head left it out)
+    "value/dense2/bias",  # WDL heads only: the legacy classical tanh head left it out
     "moves_left/embed/kernel",
     "moves_left/dense1/kernel",
     "moves_left/dense2/kernel",
@@ -35,9 +51,15 @@ def param_path(path: tuple[Any, ...]) -> str:
     return "/".join(str(getattr(key, "key", key)) for key in path)
 
 
+def _is_regularized(path: str, leaf: jax.Array) -> bool:
+    if path == "value/dense2/bias" and leaf.shape != (3,):
+        return False  # classical (1-output) value head
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in L2_PATTERNS)
+
+
 def _regularized_leaves(params: Any) -> list[tuple[str, jax.Array]]:
     leaves = ((param_path(path), leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0])
-    return [(p, leaf) for p, leaf in leaves if any(fnmatch.fnmatchcase(p, pattern) for pattern in L2_PATTERNS)]
+    return [(p, leaf) for p, leaf in leaves if _is_regularized(p, leaf)]
 
 
 def regularized_paths(params: Any) -> list[str]:

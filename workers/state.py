@@ -6,14 +6,14 @@ optimizer state (Lookahead's slow weights included), SWA weights and count, loss
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
-from workers.model import BTNet
+from workers.model import build_model
 from workers.training_settings import PrecisionSettings
 
 Params = dict[str, Any]
@@ -29,24 +29,36 @@ class LossScale:
 
 @struct.dataclass
 class TrainState:
-    """`step` counts updates; `swa_params`/`swa_count` and `loss_scale` are None when unused."""
+    """`step` counts updates; `batch_stats` holds normalisation statistics ({} without batch norm);
+    the SWA fields and `loss_scale` are None when unused."""
 
     step: jax.Array
     params: Params
     opt_state: optax.OptState
+    batch_stats: Params = struct.field(default_factory=dict)
     swa_params: Params | None = None
+    swa_batch_stats: Params | None = None
     swa_count: jax.Array | None = None
     loss_scale: LossScale | None = None
 
 
-def init_params(model_config: Any, seed: int, compute_dtype: str = "float32") -> tuple[nnx.GraphDef, Params]:
-    """Builds the model once and returns its static graph and its FP32 parameters as plain arrays."""
-    model = BTNet(model_config, rngs=nnx.Rngs(params=seed), compute_dtype=jnp.dtype(compute_dtype))
-    graphdef, variables = nnx.split(model)
-    return graphdef, nnx.to_pure_dict(variables)
+class ModelInit(NamedTuple):
+    """The static graph of a freshly built model and its variables as plain arrays."""
+
+    graphdef: nnx.GraphDef
+    params: Params  # nnx.Param, trained
+    batch_stats: Params  # nnx.BatchStat, updated by the forward pass in training mode
 
 
-def init_state(params: Params, tx: optax.GradientTransformation, *, swa: bool = False, precision: PrecisionSettings | None = None) -> TrainState:
+def init_params(model_config: Any, seed: int, compute_dtype: str = "float32") -> ModelInit:
+    """Builds the model once; parameters are FP32 whatever the compute dtype."""
+    model = build_model(model_config, seed, jnp.dtype(compute_dtype))
+    graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    return ModelInit(graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats))
+
+
+def init_state(params: Params, tx: optax.GradientTransformation, *, batch_stats: Params | None = None, swa: bool = False,
+               precision: PrecisionSettings | None = None) -> TrainState:
     loss_scale = None
     if precision is not None and precision.compute_dtype == "float16":
         loss_scale = LossScale(jnp.asarray(2.0**15 if precision.dynamic_loss_scale else precision.loss_scale, jnp.float32), jnp.zeros((), jnp.int32))
@@ -54,7 +66,9 @@ def init_state(params: Params, tx: optax.GradientTransformation, *, swa: bool = 
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=tx.init(params),
+        batch_stats=batch_stats or {},
         swa_params=jax.tree_util.tree_map(jnp.array, params) if swa else None,
+        swa_batch_stats=jax.tree_util.tree_map(jnp.array, batch_stats or {}) if swa else None,
         swa_count=jnp.zeros((), jnp.float32) if swa else None,
         loss_scale=loss_scale,
     )

@@ -9,6 +9,7 @@ per-batch means; `swa_update(state)` folds the current weights into the SWA aver
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -56,36 +57,46 @@ class Batch(NamedTuple):
 
 class StepFunctions(NamedTuple):
     train: Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]
-    evaluate: Callable[[Params, Batch], Metrics]
+    evaluate: Callable[[Params, Params, Batch], Metrics]
     zero_sums: Callable[[], Metrics]
     swa_update: Callable[[TrainState], TrainState]
 
 
-def _forward(graphdef: nnx.GraphDef, params: Params, batch: Batch, settings: LossSettings) -> tuple[jax.Array, Metrics]:
-    """Total weighted loss and every term's unweighted mean plus the evaluation metrics."""
-    out = nnx.merge(graphdef, params)(batch.planes)
+def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch: Batch, settings: LossSettings,
+             train: bool) -> tuple[jax.Array, tuple[Metrics, Params]]:
+    """Total weighted loss, (every term's unweighted mean plus the evaluation metrics, new batch statistics).
+
+    In training mode batch norm normalises with batch statistics and updates its moving
+    statistics; in evaluation mode it uses the moving statistics.
+    """
+    model = nnx.merge(graphdef, params, batch_stats, copy=True)
+    model.train() if train else model.eval()
+    out = model(batch.planes)
     targets = losses.Targets(batch.policy, batch.result_wdl, batch.q_wdl, batch.plies_left)
     log_probs = losses.policy_log_probs(out.policy_logits, batch.policy, settings.mask_legal_moves)
     policy, zero_rows = losses.policy_loss(log_probs, batch.policy, kl=settings.policy_kl)
     value_target = losses.mixed_value_target(targets, settings.q_ratio)
+    if out.wdl_logits is not None:
+        value_loss = functools.partial(losses.value_cross_entropy, out.wdl_logits)
+        value_metrics = losses.wdl_metrics(out.wdl_logits, value_target)
+    else:  # classical tanh head (the legacy code crashed on this path)
+        value_loss = functools.partial(losses.scalar_value_mse, out.value)
+        value_metrics = {"value_mse": losses.scalar_value_mse(out.value, value_target) / 4.0}
     terms = {
         "policy_loss": policy,
-        "value_winner_loss": losses.value_cross_entropy(out.wdl_logits, batch.result_wdl),
-        "value_q_loss": losses.value_cross_entropy(out.wdl_logits, batch.q_wdl),
-        "moves_left_loss": losses.moves_left_huber(out.moves_left, batch.plies_left),
+        "value_winner_loss": value_loss(batch.result_wdl),
+        "value_q_loss": value_loss(batch.q_wdl),
+        "moves_left_loss": jnp.zeros((), jnp.float32),
         "reg_loss": l2_term(params),
     }
+    metrics = {**losses.policy_metrics(log_probs, batch.policy), **value_metrics}
+    if out.moves_left is not None:
+        terms["moves_left_loss"] = losses.moves_left_huber(out.moves_left, batch.plies_left)
+        metrics["moves_left_mean_error"] = jnp.mean(jnp.abs(out.moves_left - batch.plies_left))
     total = (settings.policy * terms["policy_loss"] + settings.value_winner * terms["value_winner_loss"]
              + settings.value_q * terms["value_q_loss"] + settings.moves_left * terms["moves_left_loss"] + settings.reg * terms["reg_loss"])
-    metrics = {
-        **terms,
-        "value_loss": losses.value_cross_entropy(out.wdl_logits, value_target),
-        "total_loss": total,
-        "policy_zero_target_rows": zero_rows,
-        **losses.policy_metrics(log_probs, batch.policy),
-        **losses.value_metrics(out.wdl_logits, value_target, out.moves_left, batch.plies_left),
-    }
-    return total, metrics
+    metrics |= {**terms, "value_loss": value_loss(value_target), "total_loss": total, "policy_zero_target_rows": zero_rows}
+    return total, (metrics, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
 
 
 def _split(batch: Batch, splits: int) -> Batch:
@@ -113,18 +124,20 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
     def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
         scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
 
-        def scaled_loss(params: Params, micro: Batch) -> tuple[jax.Array, Metrics]:
-            total, metrics = _forward(graphdef, params, micro, weights)
-            return total * scale, {name: metrics[name] for name in metric_names}
+        def scaled_loss(params: Params, batch_stats: Params, micro: Batch) -> tuple[jax.Array, tuple[Metrics, Params]]:
+            total, (metrics, new_stats) = _forward(graphdef, params, batch_stats, micro, weights, train=True)
+            return total * scale, ({name: metrics[name] for name in metric_names}, new_stats)
 
         grad_fn = jax.grad(scaled_loss, has_aux=True)
 
-        def accumulate(carry: tuple[Params, Metrics], micro: Batch) -> tuple[tuple[Params, Metrics], None]:
-            grads, metrics = grad_fn(state.params, micro)
-            return jax.tree_util.tree_map(jnp.add, carry, (grads, metrics)), None
+        def accumulate(carry: tuple[Params, Metrics, Params], micro: Batch) -> tuple[tuple[Params, Metrics, Params], None]:
+            # Moving statistics are threaded through the micro-batches: updated once per micro-batch.
+            grad_sum, metric_sum, batch_stats = carry
+            grads, (metrics, batch_stats) = grad_fn(state.params, batch_stats, micro)
+            return (jax.tree_util.tree_map(jnp.add, grad_sum, grads), jax.tree_util.tree_map(jnp.add, metric_sum, metrics), batch_stats), None
 
-        zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in metric_names})
-        (grad_sum, metric_sum), _ = jax.lax.scan(accumulate, zeros, _split(batch, splits))
+        zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in metric_names}, state.batch_stats)
+        (grad_sum, metric_sum, batch_stats), _ = jax.lax.scan(accumulate, zeros, _split(batch, splits))
         grads = jax.tree_util.tree_map(lambda g: g / (splits * scale), grad_sum)
         metrics = {name: value if name in TOTALS else value / splits for name, value in metric_sum.items()}
         finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
@@ -138,25 +151,27 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         grad_norm = jnp.where(finite, optax.global_norm(grads), 0.0)
         metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
         new_sums = {name: sums[name] + metrics[name] for name in TRAIN_METRICS} | {"count": sums["count"] + 1}
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), new_sums
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats), new_sums
 
-    def evaluate(params: Params, batch: Batch) -> Metrics:
-        return _forward(graphdef, params, batch, weights)[1]
+    def evaluate(params: Params, batch_stats: Params, batch: Batch) -> Metrics:
+        return _forward(graphdef, params, batch_stats, batch, weights, train=False)[1][0]
 
     def zero_sums() -> Metrics:
         return {name: jnp.zeros((), jnp.float32) for name in (*TRAIN_METRICS, "count")}
 
     def swa_update(state: TrainState) -> TrainState:
         # Legacy update_swa: swa ← swa·n/(n+1) + w/(n+1); n ← min(n+1, swa_max_n).
+        # The average covers the parameters and the normalisation statistics alike.
         n = state.swa_count
-        swa = jax.tree_util.tree_map(lambda s, w: s * (n / (n + 1.0)) + w * (1.0 / (n + 1.0)), state.swa_params, state.params)
-        return state.replace(swa_params=swa, swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
+        average = functools.partial(jax.tree_util.tree_map, lambda s, w: s * (n / (n + 1.0)) + w * (1.0 / (n + 1.0)))
+        return state.replace(swa_params=average(state.swa_params, state.params), swa_batch_stats=average(state.swa_batch_stats, state.batch_stats),
+                             swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
 
     rep, data = replicated(mesh), batch_sharded(mesh)
     batch_shardings = Batch(data, data, data, data, data)
     return StepFunctions(
         train=jax.jit(train, in_shardings=(rep, rep, batch_shardings), out_shardings=(rep, rep), donate_argnums=(0, 1)),
-        evaluate=jax.jit(evaluate, in_shardings=(rep, batch_shardings), out_shardings=rep),
+        evaluate=jax.jit(evaluate, in_shardings=(rep, rep, batch_shardings), out_shardings=rep),
         zero_sums=jax.jit(zero_sums, out_shardings=rep),
         swa_update=jax.jit(swa_update, in_shardings=(rep,), out_shardings=rep, donate_argnums=(0,)),
     )

@@ -25,7 +25,7 @@ from google.protobuf import text_format
 from workers.checkpoint import Checkpointer
 from workers.config import ResolvedJob, check_devices
 from workers.data.pipeline import ChunkStream, DataCursor
-from workers.data.splits import DataFiles, resolve_data_files, shard
+from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.lc0net.jobs import initial_params, job_exporter
 from workers.optim import make_optimizer, make_schedule
@@ -87,13 +87,13 @@ class _TrainLoop:
         check_devices(job, self.mesh.size, jax.process_count())
         files = shard(resolve_data_files(job.spec.dataset, job.seed), jax.process_index(), jax.process_count())
         self.files = files
-        graphdef, params = init_params(job.model, job.seed, job.precision.compute_dtype)
+        graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
         params = initial_params(job.spec, job.model, params)
         self.schedule = make_schedule(job.schedule)
         tx = make_optimizer(job.optimizer, self.schedule)
         self.steps = make_step_functions(graphdef, tx, job, self.mesh)
         init = functools.partial(init_state, tx=tx, swa=job.swa is not None, precision=job.precision)
-        state = jax.jit(init, out_shardings=replicated(self.mesh))(params)
+        state = jax.jit(init, out_shardings=replicated(self.mesh))(params, batch_stats=batch_stats)
         self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
         self.exporter = job_exporter(job.spec, job.model, paths.root)
@@ -192,24 +192,29 @@ class _TrainLoop:
         metrics |= {f"update_ratio/{name}": float(value) for name, value in ratios.items()}
         self.bus.publish(Event("train", step, metrics))
 
-    def _evaluate(self, params: Params, batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
+    def _evaluate(self, weights: tuple[Params, Params], batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
+        """Mean of per-batch means of the metrics of `weights` = (params, batch_stats)."""
         totals: dict[str, float] = {}
         count = 0
         for batch in batches:
-            for name, value in jax.device_get(self.steps.evaluate(params, batch)).items():
+            for name, value in jax.device_get(self.steps.evaluate(*weights, batch)).items():
                 totals[name] = totals.get(name, 0.0) + float(value)
             count += 1
             if limit is not None and count >= limit:
                 break
         return {name: total / max(count, 1) for name, total in totals.items()}, count
 
+    def _weights(self, swa: bool) -> tuple[Params, Params]:
+        state = self.state
+        return (state.swa_params, state.swa_batch_stats) if swa else (state.params, state.batch_stats)
+
     def _test(self, step: int) -> None:
         batches = self._device_batches(self.test_stream)
-        metrics, count = self._evaluate(self.state.params, batches, self.test_batches)
+        metrics, count = self._evaluate(self._weights(swa=False), batches, self.test_batches)
         _check_finite(metrics, step, "test")
         self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "raw"}))
         if self.state.swa_params is not None:
-            metrics, count = self._evaluate(self.state.swa_params, batches, self.test_batches)
+            metrics, count = self._evaluate(self._weights(swa=True), batches, self.test_batches)
             self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "swa"}))
 
     def _validate(self, step: int) -> None:
@@ -217,7 +222,7 @@ class _TrainLoop:
         swa = self.state.swa_params is not None
         stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
         with contextlib.closing(stream):
-            metrics, count = self._evaluate(self.state.swa_params if swa else self.state.params, self._device_batches(stream), None)
+            metrics, count = self._evaluate(self._weights(swa), self._device_batches(stream), None)
         self.bus.publish(Event("validation", step, metrics, info={"batches": count, "weights": "swa" if swa else "raw"}))
 
     def _checkpoint(self, step: int) -> None:

@@ -1,0 +1,95 @@
+"""Training a legacy SE-ResNet: batch statistics in the step, SWA and checkpoints; the classical value head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from tests.conftest import DATA, SHRINK, TINY_CONFIG, data_overrides
+from workers.config import load_spec, resolve
+from workers.data.files import read_chunk
+from workers.data.v6 import decode_records
+from workers.events import Event, EventBus
+from workers.optim import make_optimizer, make_schedule
+from workers.sharding import make_mesh, replicated, to_global_batch
+from workers.state import init_params, init_state
+from workers.train_step import Batch, _split, make_step_functions
+from workers.trainer import JobPaths, run_training
+
+RESNET = ("model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.se_ratio=2", "model.default_activation=RELU",
+          "model.smolgen_activation=", "model.ffn_activation=")
+
+
+def _job(*overrides: str):
+    return resolve(load_spec(TINY_CONFIG, [*SHRINK, *RESNET, *overrides]))
+
+
+def _setup(job):
+    mesh = make_mesh()
+    init = init_params(job.model, job.seed)
+    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
+    steps = make_step_functions(init.graphdef, tx, job, mesh)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    return mesh, init, steps, state
+
+
+def _batch(mesh, size: int = 32) -> Batch:
+    return to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000002.gz")[:size])))
+
+
+def test_micro_batches_update_the_moving_statistics_in_order() -> None:
+    job = _job("training.batch_size=32", "training.num_batch_splits=2")
+    mesh, init, steps, state = _setup(job)
+    batch = _batch(mesh)
+    new_state, _ = steps.train(state, steps.zero_sums(), batch)
+    # Reference: run the model forward in training mode on micro-batch 0, then on micro-batch 1.
+    model = nnx.merge(init.graphdef, init.params, init.batch_stats)
+    model.train()
+    for micro in range(2):
+        model(jax.tree_util.tree_map(lambda x: x[micro], _split(batch, 2)).planes)
+    expected = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+    for got, want in zip(jax.tree_util.tree_leaves(new_state.batch_stats), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(init.batch_stats)))
+
+
+def test_classical_value_head_trains() -> None:
+    job = _job("model.value=VALUE_CLASSICAL", "training.batch_size=32", "training.optimizer=ADAM", "training.weight_decay=",
+               "training.lr_values=[0.003]", "training.max_grad_norm=0")
+    mesh, _, steps, state = _setup(job)
+    batch = _batch(mesh)
+    losses = []
+    for _ in range(40):
+        state, sums = steps.train(state, steps.zero_sums(), batch)
+        losses.append(float(sums["value_winner_loss"]))
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_resnet_job_checkpoints_and_averages_batch_statistics(tmp_path: Path, generated_data: dict[str, Path]) -> None:
+    job = _job(*data_overrides(generated_data), "training.total_steps=6", "training.train_avg_report_steps=3", "training.test_steps=6",
+               "training.checkpoint_steps=0", "training.swa=true", "training.swa_steps=2", "training.swa_max_n=10")
+    events: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(events.append)
+    state = run_training(job, JobPaths(tmp_path), bus)
+    initial = init_params(job.model, job.seed).batch_stats
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(state.batch_stats), jax.tree_util.tree_leaves(initial)))
+    # SWA averaged the statistics too (3 snapshots: steps 2, 4, 6), so they differ from the latest ones.
+    assert float(state.swa_count) == 3.0
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(state.swa_batch_stats), jax.tree_util.tree_leaves(state.batch_stats)))
+    weights = [e.info.get("weights") for e in events if e.kind == "test" and e.step == 6]
+    assert weights == ["raw", "swa"]
+    from workers.checkpoint import Checkpointer
+
+    _, _, _, fresh = _setup(job)
+    fresh = fresh.replace(swa_params=fresh.params, swa_batch_stats=fresh.batch_stats, swa_count=jnp.zeros((), jnp.float32))
+    checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
+    restored, _ = checkpointer.restore(fresh)
+    checkpointer.close()
+    for a, b in zip(jax.tree_util.tree_leaves((restored.batch_stats, restored.swa_batch_stats)), jax.tree_util.tree_leaves((state.batch_stats, state.swa_batch_stats))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
