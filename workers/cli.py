@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     rescore.add_argument("--out", type=Path, required=True, help="output directory (same file names)")
     rescore.set_defaults(func=_data_rescore)
     register_net_commands(commands)  # net export, import, eval
+    from workers.config_cli import register as register_config_commands  # config from-yaml
+
+    register_config_commands(commands)
     from service.cli import register as register_service_commands  # serve, submit, status, list, cancel, watch
 
     register_service_commands(commands)
