@@ -153,11 +153,10 @@ def test_legacy_defaults_sgd_classic_input_and_resnet_body() -> None:
 
 def test_unmappable_keys_give_one_error_naming_each_path() -> None:
     text = "gpu: 0\n" + _with("training", "sparse: true, path: 'nets', diff_focus_min: 0.5, profile_step_count: 3, bogus_key: 1")
-    text = text.replace("se_ratio: 4", "se_ratio: 4, dropout_rate: 0.1")
     text = text.replace("dataset: {", "dataset: {num_chunks: 1000, allow_less_chunks: true, ")
     problems = _problems(text)
     assert set(problems) == {"gpu", "training.sparse", "training.path", "training.diff_focus_min", "training.profile_step_count",
-                             "training.bogus_key", "model.dropout_rate", "dataset.num_chunks", "dataset.allow_less_chunks"}
+                             "training.bogus_key", "dataset.num_chunks", "dataset.allow_less_chunks"}
     assert "no equivalent in lc0-train" in problems["gpu"]
     assert "2:4 sparsity" in problems["training.sparse"]
     assert "unknown legacy key" in problems["training.bogus_key"]

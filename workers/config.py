@@ -220,6 +220,8 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
     if model.body == model_pb2.BODY_RESNET:
         if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
             model.default_activation = model_pb2.RELU  # the legacy trainer's default
+        if model.dropout_rate:
+            problems.add("model.dropout_rate", "requires body BODY_TRANSFORMER (the legacy trainer applied it to attention encoder layers)")
         _check_dims(ResNetDims.from_config, model, problems)
         return model
     for name in ("embedding_size", "encoder_layers", "encoder_heads", "encoder_dff"):

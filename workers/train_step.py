@@ -23,6 +23,7 @@ from workers import losses
 from workers.config import ResolvedJob
 from workers.loss_settings import LossSettings
 from workers.regularization import l2_term
+from workers.seeds import derive_seed
 from workers.sharding import batch_sharded, replicated
 from workers.state import LossScale, Params, TrainState
 
@@ -63,7 +64,7 @@ class StepFunctions(NamedTuple):
 
 
 def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch: Batch, settings: LossSettings,
-             train: bool) -> tuple[jax.Array, tuple[Metrics, Params]]:
+             train: bool, dropout_key: jax.Array | None = None) -> tuple[jax.Array, tuple[Metrics, Params]]:
     """Total weighted loss, (every term's unweighted mean plus the evaluation metrics, new batch statistics).
 
     In training mode batch norm normalises with batch statistics and updates its moving
@@ -71,7 +72,7 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
     """
     model = nnx.merge(graphdef, params, batch_stats, copy=True)
     model.train() if train else model.eval()
-    out = model(batch.planes)
+    out = model(batch.planes) if dropout_key is None else model(batch.planes, rngs=nnx.Rngs(dropout=dropout_key))
     targets = losses.Targets(batch.policy, batch.result_wdl, batch.q_wdl, batch.plies_left)
     log_probs = losses.policy_log_probs(out.policy_logits, batch.policy, settings.mask_legal_moves)
     policy, zero_rows = losses.policy_loss(log_probs, batch.policy, kl=settings.policy_kl)
@@ -118,26 +119,32 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
                         dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
     """Jits the steps once with explicit shardings: state replicated, batch split on `data`."""
     weights, splits = job.losses, job.num_batch_splits
+    # Dropout keys: fold_in(root, step), then the micro-batch index; one seed drives them all.
+    dropout_root = jax.random.key(derive_seed(job.seed, "dropout")) if job.model.dropout_rate > 0 else None
     dynamic = job.precision.dynamic_loss_scale
     metric_names = LOSS_TERMS
 
     def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
         scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
 
-        def scaled_loss(params: Params, batch_stats: Params, micro: Batch) -> tuple[jax.Array, tuple[Metrics, Params]]:
-            total, (metrics, new_stats) = _forward(graphdef, params, batch_stats, micro, weights, train=True)
+        step_key = jax.random.fold_in(dropout_root, state.step) if dropout_root is not None else None
+
+        def scaled_loss(params: Params, batch_stats: Params, micro: Batch, key: jax.Array | None) -> tuple[jax.Array, tuple[Metrics, Params]]:
+            total, (metrics, new_stats) = _forward(graphdef, params, batch_stats, micro, weights, train=True, dropout_key=key)
             return total * scale, ({name: metrics[name] for name in metric_names}, new_stats)
 
         grad_fn = jax.grad(scaled_loss, has_aux=True)
 
-        def accumulate(carry: tuple[Params, Metrics, Params], micro: Batch) -> tuple[tuple[Params, Metrics, Params], None]:
+        def accumulate(carry: tuple[Params, Metrics, Params], xs: tuple[Batch, jax.Array]) -> tuple[tuple[Params, Metrics, Params], None]:
             # Moving statistics are threaded through the micro-batches: updated once per micro-batch.
             grad_sum, metric_sum, batch_stats = carry
-            grads, (metrics, batch_stats) = grad_fn(state.params, batch_stats, micro)
+            micro, index = xs
+            key = jax.random.fold_in(step_key, index) if step_key is not None else None
+            grads, (metrics, batch_stats) = grad_fn(state.params, batch_stats, micro, key)
             return (jax.tree_util.tree_map(jnp.add, grad_sum, grads), jax.tree_util.tree_map(jnp.add, metric_sum, metrics), batch_stats), None
 
         zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in metric_names}, state.batch_stats)
-        (grad_sum, metric_sum, batch_stats), _ = jax.lax.scan(accumulate, zeros, _split(batch, splits))
+        (grad_sum, metric_sum, batch_stats), _ = jax.lax.scan(accumulate, zeros, (_split(batch, splits), jnp.arange(splits)))
         grads = jax.tree_util.tree_map(lambda g: g / (splits * scale), grad_sum)
         metrics = {name: value if name in TOTALS else value / splits for name, value in metric_sum.items()}
         finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))

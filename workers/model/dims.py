@@ -44,6 +44,7 @@ class NetDims:
     moves_left_hidden: int
     default_activation: int
     ffn_activation: int
+    dropout_rate: float = 0.0
 
     @property
     def deepnorm_alpha(self) -> float:
@@ -89,6 +90,7 @@ class NetDims:
             moves_left_hidden=config.moves_left_hidden_size or DEFAULT_HEAD_HIDDEN,
             default_activation=default,
             ffn_activation=resolve_activation(config.ffn_activation, default),
+            dropout_rate=config.dropout_rate,
         )
         dims._check()
         return dims
@@ -113,6 +115,8 @@ class NetDims:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"model.{name} is {value}: it must be positive")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"model.dropout_rate is {self.dropout_rate}: it must be in [0, 1)")
         if self.embedding_dense < 0:
             raise ValueError(f"model.embedding_dense_sz is {self.embedding_dense}: it must be >= 0")
         if self.d_model % self.heads:

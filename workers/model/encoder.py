@@ -93,10 +93,12 @@ class EncoderBlock(nnx.Module):
         )
         self.ln2 = layers.layer_norm(dims.embedding, rngs=rngs)
         self.alpha = dims.deepnorm_alpha
+        # Active only in training mode (model.train()) and when given a `dropout` RNG stream.
+        self.dropout = nnx.Dropout(dims.dropout_rate)
 
-    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None) -> jax.Array:
-        x_te = self.ln1(x_te + self.alpha * self.mha(x_te, weight_gen))
-        return self.ln2(x_te + self.alpha * self.ffn(x_te))
+    def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None, rngs: nnx.Rngs | None = None) -> jax.Array:
+        x_te = self.ln1(x_te + self.alpha * self.dropout(self.mha(x_te, weight_gen), rngs=rngs))
+        return self.ln2(x_te + self.alpha * self.dropout(self.ffn(x_te), rngs=rngs))
 
 
 class Encoder(nnx.Module):
@@ -114,7 +116,7 @@ class Encoder(nnx.Module):
             [EncoderBlock(dims, layers=layers, rngs=rngs) for _ in range(dims.layers)]
         )
 
-    def __call__(self, x_te: jax.Array) -> jax.Array:
+    def __call__(self, x_te: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
         for block in self.blocks:
-            x_te = block(x_te, self.smolgen_gen)
+            x_te = block(x_te, self.smolgen_gen, rngs)
         return x_te

@@ -60,9 +60,9 @@ class BTNet(nnx.Module):
             rngs=rngs,
         )
 
-    def __call__(self, planes_bchw: jax.Array) -> ModelOutput:
-        """planes_bchw: float32 [B, 112, 8, 8], planes[b, p, rank, file]."""
-        x_te = self.encoder(self.embedding(planes_bchw))
+    def __call__(self, planes_bchw: jax.Array, *, rngs: nnx.Rngs | None = None) -> ModelOutput:
+        """planes_bchw: float32 [B, 112, 8, 8], planes[b, p, rank, file]; `rngs` feeds dropout in training."""
+        x_te = self.encoder(self.embedding(planes_bchw), rngs)
         return ModelOutput(
             policy_logits=self.policy(x_te).astype(jnp.float32),
             wdl_logits=self.value(x_te).astype(jnp.float32),
