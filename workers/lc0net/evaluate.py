@@ -86,8 +86,7 @@ def encode_position(board: chess.Board, input_type: int) -> EncodedPosition:
 def evaluate(config: model_pb2.ModelConfig, params: Params, positions: list[Position]) -> list[dict[str, Any]]:
     """One result dict per position (keys as `lc0-train net eval --json` prints them)."""
     require_transformer(config)
-    model = BTNet(config, rngs=nnx.Rngs(params=0))
-    nnx.update(model, params)
+    model = _model(config, params)
     forward = nnx.jit(lambda m, x: m(x))
     encoded = [encode_position(p.board(), config.input_type) for p in positions]
     results = []
@@ -98,6 +97,13 @@ def evaluate(config: model_pb2.ModelConfig, params: Params, positions: list[Posi
         for i, enc in enumerate(chunk):
             results.append(_result(enc, np.asarray(out.policy_logits[i]), wdl[i], float(out.moves_left[i])))
     return results
+
+
+def _model(config: model_pb2.ModelConfig, params: Params) -> BTNet:
+    """BTNet holding `params`, built without initialising (and compiling) random weights."""
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: BTNet(config, rngs=nnx.Rngs(params=0))))
+    nnx.replace_by_pure_dict(state, params)
+    return nnx.merge(graphdef, state)
 
 
 def _result(enc: EncodedPosition, logits: np.ndarray, wdl: np.ndarray, moves_left: float) -> dict[str, Any]:
