@@ -38,6 +38,12 @@ def test_validation_names_every_bad_field_path() -> None:
     assert "must be > 0 (got 0)" in str(info.value)
 
 
+@pytest.mark.parametrize("field", ["value_hidden_size", "moves_left_hidden_size", "value_embedding_size"])
+def test_negative_head_widths_are_rejected(field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"model\.{field}: must be >= 0 \(got -4\)"):
+        resolve(load_spec(TINY, [f"model.{field}=-4"]))
+
+
 def test_cross_field_rules() -> None:
     spec = load_spec(TINY, ["training.optimizer=SGD"])
     with pytest.raises(ConfigError, match=r"training\.weight_decay: requires optimizer ADAMW, NADAMW or ADABELIEF"):

@@ -213,7 +213,8 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
     model = _copy(m)
     if model.input_type == model_pb2.INPUT_TYPE_UNSPECIFIED:
         problems.add("model.input_type", "required (e.g. INPUT_CLASSICAL_112_PLANE)")
-    for name in ("value_embedding_size", "moves_left_embedding_size", "policy_embedding_size", "policy_d_model"):
+    for name in ("value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size",
+                 "policy_embedding_size", "policy_d_model"):
         problems.non_negative(f"model.{name}", getattr(model, name))
     model.value_embedding_size = model.value_embedding_size or _DEFAULT_VALUE_CHANNELS
     model.moves_left_embedding_size = model.moves_left_embedding_size or _DEFAULT_MOVES_LEFT_CHANNELS
