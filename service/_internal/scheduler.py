@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import Any
 
 import ray
@@ -102,7 +103,7 @@ class Scheduler:
             try:
                 actor = ray.get_actor(name, namespace=NAMESPACE)
             except ValueError:
-                return ActorPoll(dead="worker actor not found (its process or node is gone)")
+                return ActorPoll(dead="worker died: its actor is gone (process or node lost)")
             ref = self._polls[name] = actor.status.remote()
         ready, _ = ray.wait([ref], timeout=0)
         if not ready:
@@ -157,7 +158,9 @@ def _death_cause(err: RayActorError) -> str:
     return f"worker died: {first}"
 
 
+_NODE_LOSS = re.compile(r"node (has )?died|node .*(is|was) (dead|removed)|because its node|NodeDiedError|node .*preempted", re.IGNORECASE)
+
+
 def is_node_loss(cause: str) -> bool:
     """Whether an actor death came from losing its node (a preemption, not a crash)."""
-    lowered = cause.lower()
-    return "node" in lowered and ("died" in lowered or "dead" in lowered or "removed" in lowered) and "worker process" not in lowered
+    return bool(_NODE_LOSS.search(cause))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -31,7 +31,7 @@ class Undecodable:
     error: str
 
 
-def lenient(message_type: type) -> "callable":
+def lenient(message_type: type) -> Callable[[bytes], object]:
     """A request deserializer that reports undecodable bytes instead of failing the call."""
     def deserialize(data: bytes) -> object:
         try:
