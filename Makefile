@@ -22,7 +22,7 @@ install: $(STAMP)
 
 test: $(STAMP)
 	@# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
-	$(PY) -m pytest -q || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+	$(PY) -m pytest -q --durations=15 || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
 
 demo: $(STAMP)
 	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/train --games 48 --seed 1
