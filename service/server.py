@@ -68,7 +68,9 @@ def ensure_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
     else:
-        ray.init(namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+        # address="local": always a new in-process cluster, never one another `ray start` on this
+        # machine left in /tmp/ray/ray_current_cluster (a bare ray.init() would try to join it).
+        ray.init(address="local", namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
 
 
 class TrainingServer:
