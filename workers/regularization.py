@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from workers.state import param_path
+
 L2_COEFFICIENT = 5e-5  # Keras l2(5e-5): 0.5·1e-4·‖W‖², hard-coded in the legacy trainer
 
 L2_PATTERNS = (
@@ -45,10 +47,6 @@ L2_PATTERNS = (
     "moves_left/dense1/kernel",
     "moves_left/dense2/kernel",
 )
-
-
-def param_path(path: tuple[Any, ...]) -> str:
-    return "/".join(str(getattr(key, "key", key)) for key in path)
 
 
 def _is_regularized(path: str, leaf: jax.Array) -> bool:

@@ -59,6 +59,7 @@ def init_params(model_config: Any, seed: int, compute_dtype: str = "float32") ->
 
 def init_state(params: Params, tx: optax.GradientTransformation, *, batch_stats: Params | None = None, swa: bool = False,
                precision: PrecisionSettings | None = None) -> TrainState:
+    batch_stats = batch_stats or {}
     loss_scale = None
     if precision is not None and precision.compute_dtype == "float16":
         loss_scale = LossScale(jnp.asarray(2.0**15 if precision.dynamic_loss_scale else precision.loss_scale, jnp.float32), jnp.zeros((), jnp.int32))
@@ -66,12 +67,17 @@ def init_state(params: Params, tx: optax.GradientTransformation, *, batch_stats:
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=tx.init(params),
-        batch_stats=batch_stats or {},
+        batch_stats=batch_stats,
         swa_params=jax.tree_util.tree_map(jnp.array, params) if swa else None,
-        swa_batch_stats=jax.tree_util.tree_map(jnp.array, batch_stats or {}) if swa else None,
+        swa_batch_stats=jax.tree_util.tree_map(jnp.array, batch_stats) if swa else None,
         swa_count=jnp.zeros((), jnp.float32) if swa else None,
         loss_scale=loss_scale,
     )
+
+
+def param_path(path: tuple[Any, ...]) -> str:
+    """A parameter's tree path as "/"-joined keys (`encoder/blocks/0/mha/q/kernel`)."""
+    return "/".join(str(getattr(key, "key", key)) for key in path)
 
 
 def parameter_count(params: Params) -> int:

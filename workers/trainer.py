@@ -31,7 +31,7 @@ from workers.lc0net.jobs import initial_params, job_exporter
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import Params, TrainState, init_params, init_state, parameter_count
+from workers.state import Params, TrainState, init_params, init_state, param_path, parameter_count
 from workers.train_step import TOTALS, Batch, Metrics, make_step_functions
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ def update_ratios(before: Params, after: Params) -> dict[str, jax.Array]:
     ratios = {}
     for (path, old), new in zip(flat_before, flat_after):
         norm = jnp.linalg.norm(old.ravel())
-        ratios["/".join(str(getattr(k, "key", k)) for k in path)] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
+        ratios[param_path(path)] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
     return ratios
 
 
