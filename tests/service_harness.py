@@ -101,15 +101,23 @@ class RayCluster:
 
     def __init__(self) -> None:
         self.address = f"127.0.0.1:{_free_port()}"
-        ports = {"--port": self.address.rsplit(":", 1)[1], "--ray-client-server-port": _free_port(),
-                 "--dashboard-agent-listen-port": _free_port(), "--dashboard-agent-grpc-port": _free_port(),
-                 "--runtime-env-agent-port": _free_port(), "--metrics-export-port": _free_port()}
-        args = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus=4",
-                "--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-        args += [f"{flag}={value}" for flag, value in ports.items()]
-        # A throwaway loopback cluster: no token auth (drivers connect without one).
-        env = dict(os.environ, RAY_AUTH_MODE="disabled")
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+        self.process = _ray_start(["--head", "--num-cpus=4", "--include-dashboard=false", f"--port={self.address.rsplit(':', 1)[1]}",
+                                   f"--ray-client-server-port={_free_port()}"])
+
+    def add_node(self, num_cpus: int) -> subprocess.Popen:
+        """Starts another node (a "host") of this cluster on this machine; stop it with `stop_node`."""
+        return _ray_start([f"--address={self.address}", f"--num-cpus={num_cpus}"])
+
+    @staticmethod
+    def stop_node(process: subprocess.Popen) -> None:
+        process.terminate()  # `ray start --block` stops the processes it started
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # anything of ours left in its session
+        process.wait(timeout=10)
 
     def connect(self) -> None:
         import ray
@@ -130,14 +138,18 @@ class RayCluster:
         import ray
 
         ray.shutdown()
-        self.process.terminate()  # `ray start --block` stops the processes it started
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # anything of ours left in its session
-        self.process.wait(timeout=10)
+        self.stop_node(self.process)
+
+
+def _ray_start(flags: list[str]) -> subprocess.Popen:
+    """`ray start --block` on loopback with free ports, in its own process group."""
+    ports = {"--dashboard-agent-listen-port": _free_port(), "--dashboard-agent-grpc-port": _free_port(),
+             "--runtime-env-agent-port": _free_port(), "--metrics-export-port": _free_port()}
+    args = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1", *flags]
+    args += [f"{flag}={value}" for flag, value in ports.items()]
+    # A throwaway loopback cluster: no token auth (drivers connect without one).
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
 
 _CLUSTER: list[RayCluster] = []

@@ -66,7 +66,7 @@ def test_swa_after_seven_updates_is_the_capped_running_mean(max_n: int, tmp_path
     if max_n == 0:  # the legacy default keeps only the latest snapshot
         np.testing.assert_allclose(_numpy_params(state.swa_params)[0], snapshots[-1][0], rtol=1e-6)
     checkpointer = Checkpointer(tmp_path / "ck", max_to_keep=1)
-    checkpointer.save(state, {})
+    checkpointer.save(state, [{}])
     checkpointer.wait()
     restored, _ = checkpointer.restore(_setup(job)[2])
     checkpointer.close()

@@ -144,7 +144,7 @@ def test_lookahead_restored_mid_period_continues_identically(tmp_path: Path) -> 
     fresh = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
     straight = run(fresh, range(13))
     checkpointer = Checkpointer(tmp_path / "ck", max_to_keep=2)
-    checkpointer.save(run(fresh, range(8)), {})  # step 8: mid-way through the second sync period
+    checkpointer.save(run(fresh, range(8)), [{}])  # step 8: mid-way through the second sync period
     checkpointer.wait()
     restored, _ = checkpointer.restore(fresh)
     checkpointer.close()

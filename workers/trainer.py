@@ -28,6 +28,7 @@ from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.lc0net.jobs import initial_params, job_exporter
+from workers.multihost import agree_stop, gather_json, while_all
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -85,7 +86,8 @@ class _TrainLoop:
         self.job, self.bus = job, bus
         self.mesh = make_mesh(job.devices_per_host)
         check_devices(job, self.mesh.size, jax.process_count())
-        files = shard(resolve_data_files(job.spec.dataset, job.seed), jax.process_index(), jax.process_count())
+        all_files = resolve_data_files(job.spec.dataset, job.seed)
+        files = shard(all_files, jax.process_index(), jax.process_count())
         self.files = files
         graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
         params = initial_params(job.spec, job.model, params)
@@ -101,12 +103,13 @@ class _TrainLoop:
             bus.subscribe(self.exporter.observe)
         cursors: dict[str, dict] = {}
         if self.checkpointer.latest_step() is not None:
-            state, cursors = self.checkpointer.restore(state)
+            state, all_cursors = self.checkpointer.restore(state)
+            cursors = _own_cursors(all_cursors)
         self.state = state
         self.train_stream = self._stream(files.train, "train", cursors.get("train"))
         self.eval_batch = job.batch_size // job.num_batch_splits  # legacy: tests run on split-size batches
         self.test_stream = self._stream(files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
-        num_test_positions = job.num_test_positions or TESTS_PER_CHUNK_FILE * len(files.test)
+        num_test_positions = job.num_test_positions or TESTS_PER_CHUNK_FILE * len(all_files.test)
         # With SWA each test evaluates the raw weights, then the SWA weights on the next batches.
         self.test_batches = max(1, num_test_positions // self.eval_batch // (2 if job.swa else 1))
         for warning in job.warnings:
@@ -165,12 +168,13 @@ class _TrainLoop:
                 self._test(t)
             if self.files.validation and (t % job.validation_steps == 0 or t == end):
                 self._validate(t)
+            stopping, reason, stop_checkpoint = agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
             checkpoint_due = t == end or bool(job.checkpoint_steps and t % job.checkpoint_steps == 0)
-            if checkpoint_due or (stop.event.is_set() and stop.checkpoint):
+            if checkpoint_due or (stopping and stop_checkpoint):
                 self._checkpoint(t)
-            if stop.event.is_set() and t < end:
+            if stopping and t < end:
                 self.checkpointer.wait()
-                self.bus.publish(Event("state", t, info={"state": stop.reason}))
+                self.bus.publish(Event("state", t, info={"state": reason}))
                 return self.state
         self.checkpointer.wait()
         self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
@@ -222,12 +226,12 @@ class _TrainLoop:
         swa = self.state.swa_params is not None
         stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
         with contextlib.closing(stream):
-            metrics, count = self._evaluate(self._weights(swa), self._device_batches(stream), None)
+            metrics, count = self._evaluate(self._weights(swa), self._device_batches(while_all(stream)), None)
         self.bus.publish(Event("validation", step, metrics, info={"batches": count, "weights": "swa" if swa else "raw"}))
 
     def _checkpoint(self, step: int) -> None:
         started = time.perf_counter()
-        self.checkpointer.save(self.state, {"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()})
+        self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
         if self.exporter is not None:
             self.exporter.export(step, self.state.params, self.state.swa_params)
         stats = self.train_stream.stats
@@ -254,6 +258,15 @@ def update_ratios(before: Params, after: Params) -> dict[str, jax.Array]:
         norm = jnp.linalg.norm(old.ravel())
         ratios[param_path(path)] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
     return ratios
+
+
+def _own_cursors(saved: list[dict]) -> dict[str, dict]:
+    """This process's data cursors from a checkpoint's per-process list (none if the host count changed)."""
+    if len(saved) != jax.process_count():
+        log.warning("checkpoint has data cursors of %d processes, %d are running: the data streams start a new pass",
+                    len(saved), jax.process_count())
+        return {}
+    return saved[jax.process_index()]
 
 
 def _check_finite(metrics: dict[str, float], step: int, kind: str) -> None:

@@ -92,9 +92,9 @@ class TrainerActor:
         sink = None
         try:
             if num_processes > 1:
-                import jax
+                from workers.multihost import initialize
 
-                jax.distributed.initialize(coordinator, num_processes, process_id)
+                initialize(coordinator, num_processes, process_id)
             job = resolve(job_pb2.JobSpec.FromString(spec_bytes))
             paths = JobPaths(job_dir)
             bus = EventBus()

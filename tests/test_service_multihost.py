@@ -1,0 +1,106 @@
+"""Multi-host training through the service: a hosts=2 job on a two-node Ray cluster.
+
+Each node is a "host": the job's placement group spreads its two actors over both nodes,
+each actor is one JAX process (CPU, gloo collectives) and one jitted step runs over the
+global mesh. A worker killed mid-run makes both restart from the latest checkpoint, each
+process resuming its own shard of the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from lc0train import service_pb2 as Q
+from service._internal.scheduler import worker_pid
+from tests.service_harness import RunningServer, server_config, start_ray, state_name, tiny_spec, wait_for
+
+TOTAL = 300
+CHECKPOINT_STEPS = 100
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    import ray
+
+    cluster = start_ray()
+    node = cluster.add_node(num_cpus=2)
+    try:
+        deadline = time.monotonic() + 120
+        while len([n for n in ray.nodes() if n["Alive"]]) < 2:
+            assert time.monotonic() < deadline, "the second Ray node did not join"
+            time.sleep(0.5)
+        running = RunningServer(server_config(tmp_path_factory.mktemp("multihost")))
+        yield running
+        running.close()
+    finally:
+        cluster.stop_node(node)
+
+
+def _runs(events: list[dict]) -> list[list[dict]]:
+    """The events of each trainer run (a run begins with its RUNNING state event)."""
+    runs: list[list[dict]] = []
+    for event in events:
+        if event["kind"] == "state" and event.get("state") == "RUNNING":
+            runs.append([])
+        if runs:
+            runs[-1].append(event)
+    return runs
+
+
+@pytest.mark.slow
+def test_two_host_job_trains_over_both_nodes_and_resumes_each_shard(server: RunningServer, generated_data: dict[str, Path]) -> None:
+    import jax
+    import numpy as np
+    import orbax.checkpoint as ocp
+    import ray
+
+    spec = tiny_spec(generated_data, "resources.hosts=2", f"training.total_steps={TOTAL}", "training.train_avg_report_steps=50",
+                     "training.test_steps=1000000", f"training.checkpoint_steps={CHECKPOINT_STEPS}",
+                     f"dataset.input_validation={generated_data['test']}", "training.validation_steps=100")
+    job = server.stub.SubmitJob(Q.SubmitJobRequest(spec=spec)).job
+    running = wait_for(server.stub, job.job_id, lambda j: state_name(j) == "RUNNING" and j.step >= 150, timeout=300)
+    table = ray.util.placement_group_table(ray.util.get_placement_group(f"lc0-{job.job_id}"))
+    assert len(set(table["bundles_to_node_id"].values())) == 2  # one host per node
+    killed_at = running.step
+    os.kill(worker_pid(job.job_id, 1, host=1), signal.SIGKILL)  # host 1 crashes; host 0 is stuck in a collective
+
+    final = wait_for(server.stub, job.job_id, lambda j: state_name(j) in ("SUCCEEDED", "FAILED", "CANCELLED"), timeout=300)
+    assert state_name(final) == "SUCCEEDED", final.message
+    assert (final.step, final.attempt, final.restarts) == (TOTAL, 2, 1)
+
+    events = [json.loads(line) for line in (Path(final.job_dir) / "events.jsonl").read_text().splitlines()]
+    runs = _runs(events)
+    assert len(runs) == 2
+    resumed = runs[1][0]["step"]
+    assert resumed % CHECKPOINT_STEPS == 0 and 0 < resumed <= killed_at + CHECKPOINT_STEPS
+    for run in runs:  # events come from process 0 only: each checkpoint and report once per run
+        for kind in ("checkpoint", "train", "validation"):
+            steps = [e["step"] for e in run if e["kind"] == kind]
+            assert steps and len(steps) == len(set(steps)), (kind, steps)
+        assert run[0]["devices"] == 2
+    assert [e["step"] for e in runs[1] if e["kind"] == "checkpoint"] == list(range(resumed + CHECKPOINT_STEPS, TOTAL + 1, CHECKPOINT_STEPS))
+
+    checkpoints = Path(final.checkpoint_dir)
+    assert not [p.name for p in checkpoints.iterdir() if not p.name.isdigit()]  # every save committed
+    latest = checkpoints / str(TOTAL)
+    cursors = json.loads((latest / "data" / "metadata").read_text())["processes"]
+    assert len(cursors) == 2
+    train = [c["train"] for c in cursors]
+    num_train_files = len(list(generated_data["train"].iterdir()))
+    assert sum(c["num_files"] for c in train) == num_train_files and train[0]["files_digest"] != train[1]["files_digest"]
+    assert all(c["epoch"] > 0 or c["offset"] > 0 for c in train)  # both shards were read
+    # Written by two processes over a 2-device mesh, restorable by one process onto one device.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    with ocp.StandardCheckpointer() as checkpointer:
+        stored = checkpointer.metadata((latest / "state").absolute()).item_metadata
+        target = jax.tree_util.tree_map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), stored)
+        state = checkpointer.restore((latest / "state").absolute(), target)
+    assert int(state["step"]) == TOTAL
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(state["params"]))
