@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 import grpc
+import numpy as np
 import pytest
 
 from lc0train import service_pb2, service_pb2_grpc
@@ -206,3 +207,50 @@ def test_cancels_racing_the_start_leave_consistent_records(server: RunningServer
             break
         time.sleep(0.5)
     assert not leftovers
+
+
+def _saves_in_flight(checkpoints: Path) -> list[str]:
+    """Orbax's uncommitted save directories (renamed to <step> when the save commits)."""
+    with contextlib.suppress(FileNotFoundError):
+        return [p.name for p in checkpoints.iterdir() if "tmp" in p.name]
+    return []
+
+
+@pytest.mark.slow
+def test_cancels_racing_a_checkpoint_leave_a_consistent_record_and_a_restorable_checkpoint(
+        server: RunningServer, generated_data: dict[str, Path]) -> None:
+    import jax
+    import orbax.checkpoint as ocp
+
+    # Checkpointing every step keeps an asynchronous save in flight at every moment (each save
+    # waits for the previous one), so the cancel lands while a checkpoint is being written.
+    spec = tiny_spec(generated_data, "training.total_steps=100000", "training.train_avg_report_steps=100",
+                     "training.test_steps=1000000", "training.checkpoint_steps=1", "training.max_to_keep=2")
+    jobs = {skip: server.stub.SubmitJob(Q.SubmitJobRequest(spec=spec)).job for skip in (False, True)}
+    for skip, job in jobs.items():
+        wait_for(server.stub, job.job_id, lambda j: state_name(j) == "RUNNING" and j.step >= 20)
+        checkpoints = Path(job.checkpoint_dir)
+        deadline = time.monotonic() + 30
+        while not _saves_in_flight(checkpoints):
+            assert time.monotonic() < deadline, "no save in flight"
+            time.sleep(0.002)
+        server.stub.CancelJob(Q.CancelJobRequest(job_id=job.job_id, skip_checkpoint=skip))
+    for skip, job in jobs.items():
+        final = wait_for(server.stub, job.job_id, lambda j: state_name(j) in ("SUCCEEDED", "FAILED", "CANCELLED"), timeout=120)
+        assert state_name(final) == "CANCELLED", final.message
+        path = server.server.store.transitions(job.job_id)
+        assert [to for _, to, *_ in path] == ["QUEUED", "STARTING", "RUNNING", "CANCELLED"], path
+        checkpoints = Path(final.checkpoint_dir)
+        assert not _saves_in_flight(checkpoints)  # the last save committed before the workers returned
+        steps = sorted(int(p.name) for p in checkpoints.iterdir())
+        assert len(steps) <= 2 and steps[-1] == final.step, (steps, final.step)  # max_to_keep; the record matches the disk
+        events = _trainer_events(final)
+        assert events[-1]["kind"] == "state" and events[-1]["state"] == "CANCELLED" and events[-1]["step"] == final.step
+        assert max(e["step"] for e in events if e["kind"] == "checkpoint") == final.step
+        latest = checkpoints / str(final.step)
+        with ocp.StandardCheckpointer() as checkpointer:
+            state = checkpointer.restore((latest / "state").absolute())
+        assert int(state["step"]) == final.step
+        assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(state["params"]))
+        cursors = json.loads((latest / "data" / "metadata").read_text())["processes"]
+        assert len(cursors) == 1 and cursors[0]["train"]["num_files"] == len(list(generated_data["train"].iterdir()))
