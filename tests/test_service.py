@@ -257,3 +257,19 @@ def test_cancel_running_job_stops_with_its_checkpoint(server: RunningServer, gen
     assert directory.is_dir() and any(directory.iterdir())
     assert not [p for p in Path(final.checkpoint_dir).iterdir() if "tmp" in p.name]  # committed, no partial save
     assert json.loads([e for e in events if e.kind == "state"][-1].info_json)["state"] == "CANCELLED"
+
+
+def test_unplaceable_jobs_wait_marked_unschedulable_without_blocking_the_queue(server: RunningServer, generated_data: dict[str, Path]) -> None:
+    import ray
+
+    hosts = len([n for n in ray.nodes() if n["Alive"]]) + 1  # one more host than the cluster has nodes
+    # At the head of the queue (highest priority): it stays QUEUED, marked unschedulable, while the jobs behind it run.
+    stuck = server.stub.SubmitJob(Q.SubmitJobRequest(spec=_short(generated_data, 20, f"resources.hosts={hosts}"), priority=100)).job
+    job = server.stub.SubmitJob(Q.SubmitJobRequest(spec=_short(generated_data))).job
+    final = wait_for(server.stub, job.job_id, lambda j: JobState(state_name(j)).is_terminal)
+    assert state_name(final) == "SUCCEEDED", final.message
+    waiting = server.stub.GetJob(Q.GetJobRequest(job_id=stuck.job_id))
+    assert state_name(waiting) == "QUEUED", waiting.message
+    assert waiting.message == (f"unschedulable: {hosts} host(s) need {hosts} Ray node(s) with {{'CPU': 1.0}} each; "
+                               f"the cluster has {hosts - 1} such node(s) of {hosts - 1} alive")
+    assert state_name(server.stub.CancelJob(Q.CancelJobRequest(job_id=stuck.job_id))) == "CANCELLED"

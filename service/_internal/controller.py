@@ -95,7 +95,7 @@ class Controller:
             try:
                 if record.state is JobState.QUEUED:
                     if not queue_blocked:
-                        queue_blocked = not self._place(record)
+                        queue_blocked = self._place(record)
                 elif record.state.is_terminal:
                     self._release(record)
                 else:
@@ -123,13 +123,22 @@ class Controller:
         return hosts
 
     def _place(self, record: JobRecord) -> bool:
-        """QUEUED: reserve the placement group; once placed, STARTING with attempt 1."""
-        if not self.scheduler.reserve(record.job_id, self._hosts_of(record)):
-            return False
-        record = self._transition(record, JobState.STARTING, f"placed on {self._hosts_of(record)} host(s)",
-                                  attempt=record.attempt + 1)
+        """QUEUED: reserve the placement group; once placed, STARTING with attempt 1.
+
+        Returns whether the job holds back the queue: it does while it waits for resources
+        that other jobs hold, not when the cluster can never place it (it stays QUEUED,
+        marked unschedulable, until the cluster grows or it is cancelled).
+        """
+        hosts = self._hosts_of(record)
+        if not self.scheduler.reserve(record.job_id, hosts):
+            unplaceable = self.scheduler.unplaceable(hosts)
+            message = f"unschedulable: {unplaceable}" if unplaceable else "waiting for resources"
+            if record.message != message:
+                self.store.update(record.job_id, message=message)
+            return not unplaceable
+        record = self._transition(record, JobState.STARTING, f"placed on {hosts} host(s)", attempt=record.attempt + 1)
         self._launch(record)
-        return True
+        return False
 
     def _launch(self, record: JobRecord) -> None:
         hosts = self._hosts_of(record)

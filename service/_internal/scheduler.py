@@ -59,6 +59,19 @@ class Scheduler:
         ready, _ = ray.wait([pg.ready()], timeout=0)
         return bool(ready)
 
+    def unplaceable(self, hosts: int) -> str:
+        """Why `hosts` bundles can never be placed on the cluster as it is now ("" if they can).
+
+        Capacity, not availability: each host needs its own node with the whole bundle, so a
+        job with more hosts than such nodes waits forever however many jobs finish.
+        """
+        nodes = [node for node in ray.nodes() if node.get("Alive")]
+        fitting = [node for node in nodes if all(node.get("Resources", {}).get(name, 0.0) >= amount for name, amount in self._bundle.items())]
+        if len(fitting) >= hosts:
+            return ""
+        return (f"{hosts} host(s) need {hosts} Ray node(s) with {self._bundle} each; "
+                f"the cluster has {len(fitting)} such node(s) of {len(nodes)} alive")
+
     def release(self, job_id: str, attempts: int, hosts: int) -> None:
         """Kills every actor of every attempt and removes the placement group (idempotent)."""
         for attempt in range(1, attempts + 1):
