@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`, the main job end to end through the control plane: start `lc0-train serve`
 # (embedded Ray, local disk), submit configs/tiny.textproto, watch it to completion, print
-# where the checkpoints are, and stop the server. Exits non-zero if the job does not succeed.
+# where the checkpoints and the exported lc0 networks are, and stop the server. Exits non-zero
+# if the job does not succeed.
 set -euo pipefail
 VENV=${VENV:-.venv}
 STATE=runs/demo-service          # server-local state: the job database and the server log

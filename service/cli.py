@@ -193,12 +193,25 @@ def _follow(stub: Any, job_id: str, render: Any) -> int:
     except grpc.RpcError as err:
         return _rpc_error(err)
     print(render(job))
-    print(f"checkpoints {job.checkpoint_dir}")
-    nets = Path(job.job_dir) / "nets"
-    if nets.exists():
-        print(f"networks    {nets}")
-    print(f"events      {Path(job.job_dir) / 'events.jsonl'}")
+    for label, path in _outputs(Path(job.job_dir)):
+        print(f"{label:<11} {path}")
     return 0 if state_name(job.state) == "SUCCEEDED" else 1
+
+
+def _outputs(job_dir: Path) -> list[tuple[str, Path]]:
+    """Where a job's results are: its checkpoints (and the latest), the latest exported networks, events."""
+    checkpoints = job_dir / "checkpoints"
+    outputs = [("checkpoints", checkpoints)]
+    steps = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()) if checkpoints.is_dir() else []
+    if steps:
+        outputs.append(("latest", checkpoints / str(steps[-1])))
+    nets = {net: int(net.name.removesuffix(".pb.gz").removesuffix("-swa")) for net in (job_dir / "nets").glob("*.pb.gz")}
+    if nets:
+        newest = max(nets.values())
+        latest_nets = sorted((net for net in nets if nets[net] == newest), key=lambda net: net.name.endswith("-swa.pb.gz"))
+        outputs += [("network", net) for net in latest_nets]  # <step>.pb.gz, then <step>-swa.pb.gz
+    outputs.append(("events", job_dir / "events.jsonl"))
+    return outputs
 
 
 def _status(args: argparse.Namespace) -> int:

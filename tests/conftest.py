@@ -32,6 +32,7 @@ SHRINK = (
     "training.batch_size=16",
     "training.shuffle_size=256",
     "training.warmup_steps=0",
+    "export.enabled=false",  # tests that export turn it back on
 )
 
 

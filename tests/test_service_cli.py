@@ -35,10 +35,15 @@ def _sets(*overrides: str) -> list[str]:
 def test_submit_wait_status_list_watch(server: RunningServer, generated_data: dict[str, Path]) -> None:
     overrides = [*SHRINK, *data_overrides(generated_data), "training.total_steps=10", "training.train_avg_report_steps=5",
                  "training.test_steps=1000", "training.checkpoint_steps=0"]
-    done = _cli(server, "submit", str(TINY_CONFIG), *_sets(*overrides), "--wait")
+    done = _cli(server, "submit", str(TINY_CONFIG), *_sets(*overrides, "export.enabled=true"), "--wait")
     assert done.returncode == 0, done.stderr[-3000:]
     job_id = done.stdout.split("submitted ", 1)[1].split()[0]
-    assert "SUCCEEDED" in done.stdout and f"{job_id}/checkpoints" in done.stdout
+    job_dir = server.config.storage / job_id
+    assert "SUCCEEDED" in done.stdout
+    printed = dict(line.split(None, 1) for line in done.stdout.splitlines()[-4:])  # where the results are
+    assert printed == {"checkpoints": str(job_dir / "checkpoints"), "latest": str(job_dir / "checkpoints" / "10"),
+                       "network": str(job_dir / "nets" / "10.pb.gz"), "events": str(job_dir / "events.jsonl")}, done.stdout
+    assert (job_dir / "nets" / "10.pb.gz").is_file()
     assert "pos/s" in done.stdout  # the progress line with throughput
     assert (server.config.storage / job_id / "checkpoints" / "10").is_dir()
 
