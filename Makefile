@@ -36,6 +36,7 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/loader.py
 	for preset in tiny small medium; do $(FAST_ALLOC) $(PY) bench/train_step.py --preset $$preset --json; done
+	$(FAST_ALLOC) $(PY) bench/service.py --json
 
 clean:
 	rm -rf $(VENV) runs
