@@ -46,6 +46,16 @@ def agree_stop(requested: bool, reason: str, checkpoint: bool) -> tuple[bool, st
     return True, STOP_REASONS[stop_code - 1], bool(codes[:, 1].max())
 
 
+def preemption_reached(step: int) -> bool:
+    """Whether all processes have reached the step at which to checkpoint for a preemption.
+
+    With several processes `jax.distributed` owns SIGTERM: a notice to any of them reaches
+    all, which agree on one step; call this at every step. A single process has no such
+    service (the actor's own SIGTERM handler requests the stop).
+    """
+    return jax.process_count() > 1 and multihost_utils.reached_preemption_sync_point(step)
+
+
 def while_all(items: Iterator[T]) -> Iterator[T]:
     """Yields from `items` while every process still has an item (the shortest shard ends it)."""
     for item in items:

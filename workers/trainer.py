@@ -28,7 +28,7 @@ from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.lc0net.jobs import initial_params, job_exporter
-from workers.multihost import agree_stop, gather_json, while_all
+from workers.multihost import agree_stop, gather_json, preemption_reached, while_all
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -168,6 +168,8 @@ class _TrainLoop:
                 self._test(t)
             if self.files.validation and (t % job.validation_steps == 0 or t == end):
                 self._validate(t)
+            if preemption_reached(t):
+                stop.request("PREEMPTED", checkpoint=True)
             stopping, reason, stop_checkpoint = agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
             checkpoint_due = t == end or bool(job.checkpoint_steps and t % job.checkpoint_steps == 0)
             if checkpoint_due or (stopping and stop_checkpoint):
