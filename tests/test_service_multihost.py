@@ -42,6 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         running.close()
     finally:
         cluster.stop_node(node)
+        deadline = time.monotonic() + 60  # later modules must not place jobs on the departed node
+        while len([n for n in ray.nodes() if n["Alive"]]) > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
 
 
 def _events(job: Q.Job) -> list[dict]:
