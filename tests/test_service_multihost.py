@@ -62,6 +62,20 @@ def _runs(events: list[dict]) -> list[list[dict]]:
     return runs
 
 
+def _cancel_a_two_host_job(server: RunningServer, spec) -> None:
+    """A second two-host job, cancelled mid-run: both processes stop at the next report and checkpoint it."""
+    job = server.stub.SubmitJob(Q.SubmitJobRequest(spec=spec)).job
+    wait_for(server.stub, job.job_id, lambda j: state_name(j) == "RUNNING" and j.step >= 60, timeout=300)
+    server.stub.CancelJob(Q.CancelJobRequest(job_id=job.job_id))
+    final = wait_for(server.stub, job.job_id, lambda j: state_name(j) in ("SUCCEEDED", "FAILED", "CANCELLED"), timeout=120)
+    assert state_name(final) == "CANCELLED", final.message
+    assert final.step % 50 == 0 and final.step < TOTAL  # a cancel is agreed on at a train report (every 50 steps)
+    events = _events(final)
+    assert events[-1]["state"] == "CANCELLED" and events[-1]["step"] == final.step
+    latest = Path(final.checkpoint_dir) / str(final.step)
+    assert len(json.loads((latest / "data" / "metadata").read_text())["processes"]) == 2
+
+
 @pytest.mark.slow
 def test_two_host_job_trains_over_both_nodes_and_resumes_each_shard(server: RunningServer, generated_data: dict[str, Path]) -> None:
     import jax
@@ -73,6 +87,7 @@ def test_two_host_job_trains_over_both_nodes_and_resumes_each_shard(server: Runn
                      "training.test_steps=1000000", f"training.checkpoint_steps={CHECKPOINT_STEPS}",
                      f"dataset.input_validation={generated_data['test']}", "training.validation_steps=100")
     job = server.stub.SubmitJob(Q.SubmitJobRequest(spec=spec)).job
+    _cancel_a_two_host_job(server, spec)
     wait_for(server.stub, job.job_id, lambda j: state_name(j) == "RUNNING" and j.step >= 120, timeout=300)
     table = ray.util.placement_group_table(ray.util.get_placement_group(f"lc0-{job.job_id}"))
     assert len(set(table["bundles_to_node_id"].values())) == 2  # one host per node

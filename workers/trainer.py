@@ -168,9 +168,7 @@ class _TrainLoop:
                 self._test(t)
             if self.files.validation and (t % job.validation_steps == 0 or t == end):
                 self._validate(t)
-            if preemption_reached(t):
-                stop.request("PREEMPTED", checkpoint=True)
-            stopping, reason, stop_checkpoint = agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
+            stopping, reason, stop_checkpoint = self._stop_agreed(t, report_due, stop)
             checkpoint_due = t == end or bool(job.checkpoint_steps and t % job.checkpoint_steps == 0)
             if checkpoint_due or (stopping and stop_checkpoint):
                 self._checkpoint(t)
@@ -181,6 +179,20 @@ class _TrainLoop:
         self.checkpointer.wait()
         self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
         return self.state
+
+    def _stop_agreed(self, step: int, report_due: bool, stop: StopRequest) -> tuple[bool, str, bool]:
+        """(stop, reason, checkpoint) after `step`, the same on every process.
+
+        With several processes agreeing is a collective that waits for the step to finish, so
+        a stop request (a cancel) is honoured at the next train report; a preemption notice,
+        agreed on by JAX's own service at every step, at once.
+        """
+        preempted = preemption_reached(step)
+        if preempted:
+            stop.request("PREEMPTED", checkpoint=True)
+        if not (preempted or report_due or jax.process_count() == 1):
+            return False, "", False
+        return agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
 
     def _report_train(self, step: int, sums: Metrics, positions_per_s: float, before: Params) -> None:
         host = {name: float(value) for name, value in jax.device_get(sums).items()}
