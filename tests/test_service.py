@@ -299,3 +299,7 @@ def test_unplaceable_jobs_wait_marked_unschedulable_without_blocking_the_queue(s
     assert waiting.message == (f"unschedulable: {hosts} host(s) need {hosts} Ray node(s) with {{'CPU': 1.0}} each; "
                                f"the cluster has {hosts - 1} such node(s) of {hosts - 1} alive")
     assert state_name(server.stub.CancelJob(Q.CancelJobRequest(job_id=stuck.job_id))) == "CANCELLED"
+    deadline = time.monotonic() + 30  # its pending placement group is removed (it would be placed once nodes join)
+    while not server.server.store.get(stuck.job_id).released:
+        assert time.monotonic() < deadline, "the cancelled job's placement group was not released"
+        time.sleep(0.1)
