@@ -45,15 +45,11 @@ def _truncate(net: net_pb2.Net) -> None:
     layer.params = layer.params[:-2]
 
 
-def _negative_gate(net: net_pb2.Net) -> None:
-    net.weights.ip_mult_gate.min_val = -0.5
-
-
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
         (_set_format("network", NetworkFormat.NETWORK_SE_WITH_HEADFORMAT), "NETWORK_SE_WITH_HEADFORMAT"),
-        (_set_format("input_embedding", NetworkFormat.INPUT_EMBEDDING_PE_MAP), "INPUT_EMBEDDING_PE_MAP"),
+        (_set_format("input_embedding", NetworkFormat.INPUT_EMBEDDING_PE_MAP), "ip_emb_w has 3840 values: a PE_MAP embedding"),
         (_set_format("value", NetworkFormat.VALUE_CLASSICAL), "VALUE_CLASSICAL"),
         (_set_format("moves_left", NetworkFormat.MOVES_LEFT_NONE), "MOVES_LEFT_NONE"),
         (_set_format("input", NetworkFormat.INPUT_UNKNOWN), "unsupported input format INPUT_UNKNOWN"),
@@ -63,7 +59,6 @@ def _negative_gate(net: net_pb2.Net) -> None:
         (lambda net: net.weights.ClearField("ip1_mov_b"), "missing tensor ip1_mov_b"),
         (lambda net: net.weights.smolgen_b.CopyFrom(net.weights.ip_emb_b), "no place for.*smolgen_b"),
         (lambda net: net.weights.ip_emb_b.__setattr__("max_val", float("nan")), "ip_emb_b holds NaN"),
-        (_negative_gate, "ip_mult_gate has negative values"),
         (lambda net: net.format.__setattr__("weights_encoding", 0), "unsupported weights encoding UNKNOWN_ENCODING"),
     ],
 )

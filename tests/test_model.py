@@ -136,7 +136,7 @@ def np_forward_one(planes_chw: np.ndarray, p: dict, c: model_pb2.ModelConfig) ->
     dense = np_dense(tokens[:, :12].reshape(-1), emb["preprocess"]).reshape(64, -1)
     x = np.concatenate([tokens, dense], axis=1)
     x = np_ln(np_act(mish, np_dense(x, emb["square"])), emb["norm"])
-    x = x * np.maximum(emb["mult_gate"], 0.0) + emb["add_gate"]
+    x = x * emb["mult_gate"] + emb["add_gate"]  # no clamp: the train step projects the gate
     ffn = np_dense(np_act(c.ffn_activation, np_dense(x, emb["ffn"]["dense1"])), emb["ffn"]["dense2"])
     x = np_ln(x + alpha * ffn, emb["ffn_norm"])
 

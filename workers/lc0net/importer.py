@@ -11,7 +11,7 @@ from flax import nnx
 
 from lc0train import model_pb2, net_pb2
 
-from workers.lc0net.architecture import check_supported, model_config
+from workers.lc0net.architecture import check_supported, is_multihead, model_config
 from workers.lc0net.encoding import decode_layer
 from workers.lc0net.mapping import (
     PLANE_INPUT_KERNEL,
@@ -62,7 +62,7 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
     ignored = tuple(p for p in paths if p.startswith(AUXILIARY_HEADS))
     tensors = {p: _decode(net, p) for p in paths if p not in ignored}
     config = model_config(fmt, {p: t.size for p, t in tensors.items()}, len(net.weights.encoder), net.weights.headcount)
-    slots = btnet_slots(NetDims.from_config(config))
+    slots = btnet_slots(NetDims.from_config(config), multihead=is_multihead(fmt))
     shapes = param_shapes(config)
     check_coverage(shapes, slots)
     params: Params = {}
@@ -77,8 +77,6 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
                 f"tensor {slot.lc0} has {flat.size} values, but the net's other tensors make it "
                 f"{'×'.join(map(str, lc0_shape))} = {math.prod(shape)}"
             )
-        if slot.nonnegative and (flat < 0).any():
-            raise NetFileError(f"tensor {slot.lc0} has negative values, which BTNet clamps at 0")
         set_param(params, slot.param, slot.from_lc0(flat, shape))
     unused = sorted(set(tensors) - {slot.lc0 for slot in slots})
     if unused:

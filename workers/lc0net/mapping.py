@@ -1,5 +1,9 @@
 """The one description of how BTNet's parameter tree maps onto lc0's `Weights` message.
 
+Two lc0 layouts hold a BTNet: PE_DENSE bodies with the multi-head format's names
+(`policy_heads.vanilla.ip2_pol_w`) and the legacy attention body (PE_MAP embedding, no
+embedding norm or FFN) with the single-head names (`ip2_pol_w`); `multihead` picks the names.
+
 Export and import both walk `btnet_slots`, so they cannot drift apart. Each `Slot` pairs
 a path in the model's pure parameter dict with a path in `pblczero.Weights`
 (`encoder[0].mha.q_w`) and says how the element orders relate: dense kernels are ours
@@ -48,9 +52,6 @@ class Slot:
     param: ParamPath
     lc0: str
     layout: Layout
-    # Our forward pass clamps this tensor at 0 and lc0's does not: export writes the
-    # clamped values and import refuses negative ones.
-    nonnegative: bool = False
 
     def to_lc0(self, array: np.ndarray) -> np.ndarray:
         """Our array as lc0's flat row-major tensor."""
@@ -75,10 +76,10 @@ def _norm(ours: ParamPath, gammas: str, betas: str) -> list[Slot]:
     return [Slot((*ours, "scale"), gammas, Layout.SAME), Slot((*ours, "bias"), betas, Layout.SAME)]
 
 
-def _ffn(ours: ParamPath, lc0: str) -> list[Slot]:
+def _ffn(ours: ParamPath, lc0: str, bias: bool = True) -> list[Slot]:
     return [
-        *_linear((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b"),
-        *_linear((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b"),
+        *_linear((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b" if bias else None),
+        *_linear((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b" if bias else None),
     ]
 
 
@@ -90,28 +91,44 @@ def _flat_head(ours: str, embed: tuple[str, str], hidden: tuple[str, str], out: 
     ]
 
 
-def btnet_slots(dims: NetDims) -> list[Slot]:
-    """Every BTNet parameter with its lc0 tensor (NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT)."""
+def _embedding_slots(dims: NetDims) -> list[Slot]:
     emb: ParamPath = ("embedding",)
+    gates = [
+        Slot((*emb, "mult_gate"), "ip_mult_gate", Layout.TRANSPOSED),
+        Slot((*emb, "add_gate"), "ip_add_gate", Layout.TRANSPOSED),
+    ]
+    if dims.map_embedding:
+        return [*_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"), *gates]
     slots = []
     if dims.embedding_dense:
         slots += _linear((*emb, "preprocess"), "ip_emb_preproc_w", "ip_emb_preproc_b")
-    slots += [
+    return slots + [
         *_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"),
         *_norm((*emb, "norm"), "ip_emb_ln_gammas", "ip_emb_ln_betas"),
-        Slot((*emb, "mult_gate"), "ip_mult_gate", Layout.TRANSPOSED, nonnegative=True),
-        Slot((*emb, "add_gate"), "ip_add_gate", Layout.TRANSPOSED),
+        *gates,
         *_ffn((*emb, "ffn"), "ip_emb_ffn"),
         *_norm((*emb, "ffn_norm"), "ip_emb_ffn_ln_gammas", "ip_emb_ffn_ln_betas"),
     ]
+
+
+def _in(prefix: str, name: str) -> str:
+    """`name` inside the lc0 message at `prefix` ("" = the top-level Weights)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def btnet_slots(dims: NetDims, *, multihead: bool = True) -> list[Slot]:
+    """Every BTNet parameter with its lc0 tensor; `multihead` picks the
+    NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT names, otherwise ..._WITH_HEADFORMAT's."""
+    slots = _embedding_slots(dims)
     if dims.smolgen is not None:
         slots += _linear(("encoder", "smolgen_gen"), "smolgen_w")
     for i in range(dims.layers):
         ours: ParamPath = ("encoder", "blocks", i)
         lc0 = f"encoder[{i}]"
         mha, sg = f"{lc0}.mha", f"{lc0}.mha.smolgen"
-        for name, prefix in (("q", "q"), ("k", "k"), ("v", "v"), ("out", "dense")):
-            slots += _linear((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b")
+        for name, prefix, bias in (("q", "q", dims.qkv_bias), ("k", "k", dims.qkv_bias), ("v", "v", dims.qkv_bias),
+                                   ("out", "dense", dims.other_bias)):
+            slots += _linear((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b" if bias else None)
         if dims.smolgen is not None:
             smolgen: ParamPath = (*ours, "mha", "smolgen")
             slots += [
@@ -123,20 +140,20 @@ def btnet_slots(dims: NetDims) -> list[Slot]:
             ]
         slots += [
             *_norm((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
-            *_ffn((*ours, "ffn"), f"{lc0}.ffn"),
+            *_ffn((*ours, "ffn"), f"{lc0}.ffn", dims.other_bias),
             *_norm((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
         ]
-    vanilla, winner = "policy_heads.vanilla", "value_heads.winner"
+    policy, vanilla, winner = ("policy_heads", "policy_heads.vanilla", "value_heads.winner") if multihead else ("", "", "")
     slots += [
-        *_linear(("policy", "tokens"), "policy_heads.ip_pol_w", "policy_heads.ip_pol_b"),
-        *_linear(("policy", "q"), f"{vanilla}.ip2_pol_w", f"{vanilla}.ip2_pol_b"),
-        *_linear(("policy", "k"), f"{vanilla}.ip3_pol_w", f"{vanilla}.ip3_pol_b"),
-        *_linear(("policy", "promotion"), f"{vanilla}.ip4_pol_w"),
+        *_linear(("policy", "tokens"), _in(policy, "ip_pol_w"), _in(policy, "ip_pol_b")),
+        *_linear(("policy", "q"), _in(vanilla, "ip2_pol_w"), _in(vanilla, "ip2_pol_b")),
+        *_linear(("policy", "k"), _in(vanilla, "ip3_pol_w"), _in(vanilla, "ip3_pol_b")),
+        *_linear(("policy", "promotion"), _in(vanilla, "ip4_pol_w")),
         *_flat_head(
             "value",
-            (f"{winner}.ip_val_w", f"{winner}.ip_val_b"),
-            (f"{winner}.ip1_val_w", f"{winner}.ip1_val_b"),
-            (f"{winner}.ip2_val_w", f"{winner}.ip2_val_b"),
+            (_in(winner, "ip_val_w"), _in(winner, "ip_val_b")),
+            (_in(winner, "ip1_val_w"), _in(winner, "ip1_val_b")),
+            (_in(winner, "ip2_val_w"), _in(winner, "ip2_val_b")),
         ),
         *_flat_head(
             "moves_left",
@@ -146,6 +163,18 @@ def btnet_slots(dims: NetDims) -> list[Slot]:
         ),
     ]
     return slots
+
+
+def omitted_biases(dims: NetDims) -> list[tuple[str, int]]:
+    """(lc0 tensor, size) of the encoder biases a net built without them lacks."""
+    missing = []
+    for i in range(dims.layers):
+        mha, ffn = f"encoder[{i}].mha", f"encoder[{i}].ffn"
+        if not dims.qkv_bias:
+            missing += [(f"{mha}.{name}_b", dims.d_model) for name in ("q", "k", "v")]
+        if not dims.other_bias:
+            missing += [(f"{mha}.dense_b", dims.embedding), (f"{ffn}.dense1_b", dims.dff), (f"{ffn}.dense2_b", dims.embedding)]
+    return missing
 
 
 def rule50_divisors(input_type: int) -> tuple[float, float]:

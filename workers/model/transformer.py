@@ -10,7 +10,7 @@ from jax.typing import DTypeLike
 from lc0train import model_pb2
 
 from workers.model.dims import NetDims
-from workers.model.embedding import Embedding
+from workers.model.embedding import build_embedding
 from workers.model.encoder import Encoder
 from workers.model.heads import FlatHead, PolicyHead
 from workers.model.layers import Layers
@@ -25,7 +25,7 @@ class ModelOutput(NamedTuple):
 
 
 class BTNet(nnx.Module):
-    """PE_DENSE embedding → post-LN encoder tower → policy, value and moves-left heads."""
+    """PE_DENSE or PE_MAP embedding → post-LN encoder tower → policy, value and moves-left heads."""
 
     def __init__(
         self,
@@ -38,7 +38,7 @@ class BTNet(nnx.Module):
         dims = NetDims.from_config(config)
         layers = Layers(param_dtype=param_dtype, compute_dtype=compute_dtype)
         self.dims = dims
-        self.embedding = Embedding(dims, layers=layers, rngs=rngs)
+        self.embedding = build_embedding(dims, layers=layers, rngs=rngs)
         self.encoder = Encoder(dims, layers=layers, rngs=rngs)
         self.policy = PolicyHead(dims, layers=layers, rngs=rngs)
         self.value = FlatHead(
