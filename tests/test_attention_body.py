@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lc0train import model_pb2
-from tests.conftest import DATA, SHRINK, TINY_CONFIG
+from lc0train import model_pb2, training_pb2
+from tests.conftest import DATA, ROOT, SHRINK, TINY_CONFIG
 from tests.test_model import np_act, np_dense, np_softmax, random_planes
 from workers.config import ConfigError, load_spec, resolve
 from workers.data.files import read_chunk
@@ -189,3 +189,37 @@ def test_a_gate_pushed_negative_by_a_train_step_is_zero_afterwards() -> None:
 def test_attention_body_options_are_validated(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve(load_spec(TINY_CONFIG, [*SHRINK, *overrides]))
+
+
+# ---- the shipped legacy attention-body example ----------------------------------------------------
+
+LEGACY_ATTENTION = ROOT / "configs" / "legacy_attention_body.textproto"
+# Shrinks the example to seconds on CPU; lc0-selfplay chunks are classical-input records.
+SHRINK_ATTENTION = (
+    "model.input_type=INPUT_CLASSICAL_112_PLANE", "model.embedding_size=16", "model.encoder_layers=1",
+    "model.encoder_heads=2", "model.encoder_d_model=16", "model.encoder_dff=24", "model.smolgen_hidden_channels=4",
+    "model.smolgen_hidden_sz=16", "model.smolgen_gen_sz=16", "model.policy_embedding_size=16", "model.policy_d_model=16",
+    "model.value_embedding_size=4", "model.moves_left_embedding_size=2", "training.batch_size=32",
+    "training.warmup_steps=0",
+)
+
+
+@pytest.mark.slow
+def test_legacy_attention_example_trains_with_finite_falling_loss() -> None:
+    job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)), source=str(LEGACY_ATTENTION))
+    assert job.model.embedding_style == model_pb2.EMBEDDING_MAP and job.optimizer.kind == training_pb2.SGD
+    mesh = make_mesh()
+    init = init_params(job.model, job.seed)
+    assert init.params["embedding"]["square"]["kernel"].shape == (112 + 64, 16)
+    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
+    steps = make_step_functions(init.graphdef, tx, job, mesh)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    records = decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:32])
+    batch = to_global_batch(mesh, Batch.from_decoded(records))
+    losses = []
+    for _ in range(30):
+        state, sums = steps.train(state, steps.zero_sums(), batch)
+        losses.append(float(sums["total_loss"]))
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert (np.asarray(state.params["embedding"]["mult_gate"]) >= 0).all()

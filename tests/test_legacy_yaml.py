@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = {
     "se_resnet_10x128.yaml": "se_resnet_10x128.textproto",
     "bt_transformer_tf214.yaml": "bt_transformer_tf214.textproto",
+    "attention_body_fae46e6.yaml": "legacy_attention_body.textproto",
 }
 
 RESNET_BASE = """
@@ -189,11 +190,43 @@ def test_bad_values_name_the_key(section: str, fragment: str, path: str, reason:
     assert reason in problems[path]
 
 
-def test_fae46e6_attention_body_is_refused_with_the_reason() -> None:
-    text = RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4",
-                               "embedding_size: 64, encoder_layers: 2, encoder_d_model: 64, policy: 'attention'")
-    problems = _problems(text)
-    assert "fae46e6 attention body" in problems["model.encoder_layers"]
+FAE46E6_ATTENTION = "embedding_size: 64, encoder_layers: 2, encoder_d_model: 64, policy: 'attention'"
+
+
+def test_fae46e6_attention_body_converts_to_the_pe_map_body_with_its_defaults() -> None:
+    text = RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", FAE46E6_ATTENTION + ", use_smolgen: true")
+    m = _convert(text).model
+    assert (m.body, m.embedding_style, m.HasField("arc_encoding")) == (model_pb2.BODY_TRANSFORMER, model_pb2.EMBEDDING_MAP, False)
+    assert (m.default_activation, m.encoder_heads, m.encoder_dff) == (model_pb2.RELU, 2, 96)
+    assert (m.smolgen_hidden_channels, m.smolgen_hidden_sz, m.smolgen_gen_sz, m.smolgen_activation) == (16, 128, 128, model_pb2.SWISH)
+    job = resolve(_convert(text), "test.yaml")
+    assert job.model.embedding_style == model_pb2.EMBEDDING_MAP
+    off = _convert(text.replace("use_smolgen: true", "arc_encoding: false")).model
+    assert off.HasField("arc_encoding") and not off.arc_encoding
+
+
+@pytest.mark.parametrize("fragment,path,reason", [
+    ("policy: 'convolution'", "model.policy", "needs policy 'attention'"),
+    ("value: 'classical'", "model.value", "only 'wdl'"),
+    ("moves_left: 'none'", "model.moves_left", "only 'v1'"),
+])
+def test_fae46e6_attention_body_heads_we_do_not_build_are_refused(fragment: str, path: str, reason: str) -> None:
+    body = FAE46E6_ATTENTION.replace("policy: 'attention'", fragment if fragment.startswith("policy") else f"policy: 'attention', {fragment}")
+    assert reason in _problems(RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", body))[path]
+
+
+def test_tf214_body_options_map_to_their_fields() -> None:
+    text = _with("training", "loss_weights: {policy: 1.0, value_winner: 1.0, moves_left: 1.0}")
+    text = text.replace("filters: 16, residual_blocks: 2, se_ratio: 4",
+                        "embedding_size: 32, encoder_layers: 2, encoder_heads: 4, encoder_dff: 48, embedding_style: 'old', "
+                        "encoder_rms_norm: true, skip_first_ln: true, omit_qkv_biases: true, omit_other_biases: true")
+    warnings: list[str] = []
+    m = _convert(text, warnings).model
+    assert m.embedding_style == model_pb2.EMBEDDING_MAP and m.embedding_dense_sz == 0
+    assert m.encoder_rms_norm and m.skip_first_ln and m.omit_qkv_biases and m.omit_other_biases
+    assert any(w.startswith("model.embedding_style: 'old' converts to lc0's arc-encoded PE_MAP") for w in warnings)
+    new = _convert(text.replace("'old'", "'new'")).model
+    assert new.embedding_style == model_pb2.EMBEDDING_STYLE_DEFAULT and new.embedding_dense_sz == 128
 
 
 def test_cli_exits_2_naming_every_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

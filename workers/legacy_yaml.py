@@ -99,6 +99,11 @@ ACTIVATIONS = {"relu": model_pb2.RELU, "mish": model_pb2.MISH, "tanh": model_pb2
 POLICIES = {"convolution": model_pb2.POLICY_CONVOLUTION, "classical": model_pb2.POLICY_CLASSICAL, "attention": model_pb2.POLICY_ATTENTION}
 VALUES = {"wdl": model_pb2.VALUE_WDL, "classical": model_pb2.VALUE_CLASSICAL}
 MOVES_LEFT = {"v1": model_pb2.MOVES_LEFT_V1, "none": model_pb2.MOVES_LEFT_NONE}
+# tf-214 `embedding_style`: 'new' is PE_DENSE (our default), 'old' the PE_MAP embedding.
+EMBEDDING_STYLES = {"new": model_pb2.EMBEDDING_STYLE_DEFAULT, "old": model_pb2.EMBEDDING_MAP}
+# fae46e6 defaults of an attention body that our ModelConfig does not share.
+_FAE46E6_ENCODER_HEADS = 2
+_SMOLGEN_DEFAULTS = {"smolgen_hidden_channels": 16, "smolgen_hidden_sz": 128, "smolgen_gen_sz": 128}
 # `adam` is listed in the tf-214 yaml comment but raises ValueError there, so it is refused.
 OPTIMIZERS = {"sgd": training_pb2.SGD, "rmsprop": training_pb2.RMSPROP, "nadam": training_pb2.NADAM, "adabelief": training_pb2.ADABELIEF}
 PRECISIONS = {"single": training_pb2.FP32, "half": training_pb2.FP16}
@@ -167,6 +172,11 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "model.encoder_d_model": ("model.encoder_d_model", _int),
     "model.encoder_dff": ("model.encoder_dff", _int),
     "model.dropout_rate": ("model.dropout_rate", _float),
+    "model.embedding_style": ("model.embedding_style", _choice(EMBEDDING_STYLES)),
+    "model.encoder_rms_norm": ("model.encoder_rms_norm", _bool),
+    "model.skip_first_ln": ("model.skip_first_ln", _bool),
+    "model.omit_qkv_biases": ("model.omit_qkv_biases", _bool),
+    "model.omit_other_biases": ("model.omit_other_biases", _bool),
     "model.pol_embedding_size": ("model.policy_embedding_size", _int),
     "model.policy_embedding_size": ("model.policy_embedding_size", _int),
     "model.policy_d_model": ("model.policy_d_model", _int),
@@ -183,7 +193,8 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "model.smolgen_activation": ("model.smolgen_activation", _choice(ACTIVATIONS)),
 }
 # Handled by code below rather than by a plain field assignment.
-SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size")
+SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size",
+           "model.arc_encoding")
 
 UNSUPPORTED: dict[str, str] = {
     "gpu": "no equivalent in lc0-train (devices come from resources.devices_per_host and the JAX runtime; "
@@ -204,11 +215,6 @@ DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
     "training.diff_focus_slope": (0, "diff-focus sampling is not implemented (0 keeps every position)"),
     "training.diff_focus_q_weight": (6.0, "diff-focus sampling is not implemented"),
     "training.diff_focus_pol_scale": (3.5, "diff-focus sampling is not implemented"),
-    "model.embedding_style": ("new", "only the 'new' (PE_DENSE) embedding is implemented"),
-    "model.encoder_rms_norm": (False, "RMSNorm is not implemented (layer norm only)"),
-    "model.skip_first_ln": (False, "skipping the first layer norm is not implemented"),
-    "model.omit_qkv_biases": (False, "omitting q/k/v biases is not implemented"),
-    "model.omit_other_biases": (False, "omitting the other biases is not implemented"),
     "model.soft_policy_temperature": (1.0, "the soft policy head is not implemented"),
     "model.soft_policy": (False, "the soft policy head is not implemented"),
 }
@@ -216,7 +222,7 @@ DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
 NOOP: dict[str, str] = {
     "training.swa_output": "ignored: with export on, lc0-train writes both the regular and the SWA net (<step>.pb.gz and <step>-swa.pb.gz)",
     "training.accuracy_thresholds": "ignored: reporting only (P@x% metrics are not logged)",
-    "model.input_gate": "ignored: fae46e6 reads it but never uses it",
+    "model.input_gate": "ignored: fae46e6 reads it but never uses it (attention bodies are always gated)",
     "model.categorical_value_buckets": "ignored: categorical value heads are not built (their loss_weights must be 0)",
 }
 
@@ -226,7 +232,7 @@ _TOP_LEVEL = ("name", "gpu")
 
 def known_keys() -> set[str]:
     """Every legacy key path the converter knows (mapped, special, rejected or no-op)."""
-    return set(RULES) | set(SPECIAL) | set(UNSUPPORTED) | set(DEFAULT_ONLY) | set(NOOP) | {"model.arc_encoding"}
+    return set(RULES) | set(SPECIAL) | set(UNSUPPORTED) | set(DEFAULT_ONLY) | set(NOOP)
 
 
 def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = None) -> job_pb2.JobSpec:
@@ -323,8 +329,8 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
     elif path == "model.arc_encoding":
         if _int(values.get("model.residual_blocks") or 0) > 0:
             notes.append("model.arc_encoding: ignored: it only affects attention bodies")
-        else:
-            raise _Bad("the fae46e6 arc-encoded (PE_MAP) embedding is not implemented")
+        elif value is not None:
+            m.arc_encoding = _bool(value)
     else:  # pragma: no cover - SPECIAL and this function list the same keys
         raise AssertionError(path)
 
@@ -342,10 +348,8 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
         m.body = model_pb2.BODY_RESNET
         if m.encoder_layers > 0:
             problems.append(("model.encoder_layers", "exactly one of residual_blocks and encoder_layers may be > 0"))
-    elif m.encoder_layers > 0 and not tf214:
-        problems.append(("model.encoder_layers", "the fae46e6 attention body (arc-encoded PE_MAP embedding, DeepNorm "
-                         "skip scaling, layer-norm epsilon 1e-6) is not implemented; lc0-train's transformer is the "
-                         "tf-214 BT body (a config with training.loss_weights)"))
+    elif m.encoder_layers > 0:
+        _attention_body(m, values, tf214, problems, notes)
     # Both trainers wrote a .pb.gz net at every checkpoint.
     if m.body == model_pb2.BODY_TRANSFORMER:
         spec.export.enabled = True
@@ -357,8 +361,38 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
     if tf214:
         t.policy_loss = training_pb2.KL
         t.value_q_source = training_pb2.ROOT
-        if m.body == model_pb2.BODY_TRANSFORMER and "model.embedding_dense_sz" not in values:
+        if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
             m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
+
+
+def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]],
+                    notes: list[str]) -> None:
+    """Defaults and checks of an encoder body: fae46e6's is the legacy attention body (PE_MAP)."""
+    if m.policy not in (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION) or "model.policy" not in values and not tf214:
+        problems.append(("model.policy", "an attention body needs policy 'attention' (the legacy trainer asserts it)"))
+    if m.value == model_pb2.VALUE_CLASSICAL:
+        problems.append(("model.value", "only 'wdl' is implemented for attention bodies"))
+    if m.moves_left == model_pb2.MOVES_LEFT_NONE:
+        problems.append(("model.moves_left", "only 'v1' is implemented for attention bodies"))
+    m.policy = m.value = m.moves_left = 0  # the transformer's own heads
+    if m.use_smolgen:
+        for name, default in _SMOLGEN_DEFAULTS.items():
+            if f"model.{name}" not in values:
+                setattr(m, name, default)
+        if "model.smolgen_activation" not in values:
+            m.smolgen_activation = model_pb2.SWISH
+    if tf214:
+        if m.embedding_style == model_pb2.EMBEDDING_MAP and "model.arc_encoding" not in values:
+            notes.append("model.embedding_style: 'old' converts to lc0's arc-encoded PE_MAP embedding (tf-214 left the "
+                         "arc table out, which lc0 cannot play)")
+        return
+    m.embedding_style = model_pb2.EMBEDDING_MAP
+    if "model.default_activation" not in values:
+        m.default_activation = model_pb2.RELU  # fae46e6's default
+    if "model.encoder_heads" not in values:
+        m.encoder_heads = _FAE46E6_ENCODER_HEADS
+    if "model.encoder_dff" not in values:
+        m.encoder_dff = int(1.5 * m.embedding_size)  # fae46e6: floor(1.5·filters), filters = embedding_size
 
 
 def _set(message: Message, path: str, value: Any) -> None:
