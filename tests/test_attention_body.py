@@ -153,6 +153,24 @@ def test_layer_norm_epsilon_is_the_legacy_one() -> None:
     np.testing.assert_allclose(np.asarray(model.encoder(jnp.asarray(x, jnp.float32))), legacy, rtol=2e-4, atol=2e-4)
 
 
+def test_deepnorm_initialisation_of_the_legacy_encoder() -> None:
+    """q, k glorot-normal; v, out and the FFN truncated-normal fan_avg with scale β = (8N)^-1/4."""
+    # d_model != E so that glorot (2/(in+out)) and LeCun (1/in) variances differ by 20%.
+    config = body_config(embedding_size=96, encoder_d_model=64, encoder_heads=4, encoder_dff=144, encoder_layers=4)
+    params = nnx.state(build_model(config, seed=0), nnx.Param).to_pure_dict()
+    beta = (8.0 * 4) ** -0.25
+    block = params["encoder"]["blocks"][2]
+    for name, scale in {"q": 1.0, "k": 1.0, "v": beta, "out": beta}.items():
+        kernel = np.asarray(block["mha"][name]["kernel"])
+        assert np.std(kernel) == pytest.approx(np.sqrt(scale * 2.0 / sum(kernel.shape)), rel=0.05), name
+    for name in ("dense1", "dense2"):
+        kernel = np.asarray(block["ffn"][name]["kernel"])
+        assert np.std(kernel) == pytest.approx(np.sqrt(beta * 2.0 / sum(kernel.shape)), rel=0.05), name
+    # Truncated at two standard deviations of the underlying normal (σ/0.8796 keeps the variance).
+    bound = 2.0 * np.sqrt(beta * 2.0 / (96 + 144)) / 0.87962566
+    assert np.abs(np.asarray(block["ffn"]["dense1"]["kernel"])).max() <= bound * (1 + 1e-6)
+
+
 # ---- input gate projection --------------------------------------------------------------------
 
 
