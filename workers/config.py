@@ -223,10 +223,16 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
             model.default_activation = model_pb2.RELU  # the legacy trainer's default
         if model.dropout_rate:
             problems.add("model.dropout_rate", "requires body BODY_TRANSFORMER (the legacy trainer applied it to attention encoder layers)")
+        for name in _TRANSFORMER_ONLY:
+            if model.HasField(name) if name == "arc_encoding" else getattr(model, name):
+                problems.add(f"model.{name}", "requires body BODY_TRANSFORMER")
         _check_dims(ResNetDims.from_config, model, problems)
         return model
     for name in ("embedding_size", "encoder_layers", "encoder_heads", "encoder_dff"):
         problems.positive(f"model.{name}", getattr(model, name))
+    for name, allowed, built in _TRANSFORMER_HEADS:
+        if getattr(model, name) not in allowed:
+            problems.add(f"model.{name}", f"the transformer body has {built} only")
     for name in ("embedding_dense_sz", "embedding_dff", "encoder_d_model"):
         problems.non_negative(f"model.{name}", getattr(model, name))
     if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
@@ -246,6 +252,16 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
     if not problems:
         _check_dims(NetDims.from_config, model, problems)
     return model
+
+
+# Attention-body options that mean nothing to a residual body.
+_TRANSFORMER_ONLY = ("embedding_style", "arc_encoding", "encoder_rms_norm", "skip_first_ln", "omit_qkv_biases", "omit_other_biases")
+# The heads BTNet builds: (field, accepted values, what it has).
+_TRANSFORMER_HEADS = (
+    ("policy", (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION), "an attention policy head"),
+    ("value", (model_pb2.VALUE_DEFAULT, model_pb2.VALUE_WDL), "a WDL value head"),
+    ("moves_left", (model_pb2.MOVES_LEFT_DEFAULT, model_pb2.MOVES_LEFT_V1), "a moves-left head"),
+)
 
 
 def _check_dims(from_config: Callable[[model_pb2.ModelConfig], object], model: model_pb2.ModelConfig, problems: Problems) -> None:

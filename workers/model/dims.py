@@ -14,8 +14,8 @@ NUM_PIECE_PLANES = 12
 DEFAULT_HEAD_HIDDEN = 128
 # Width of the arc table concatenated to each square's planes (MAP embedding).
 NUM_ARC_FEATURES = 64
-# Encoder norm epsilons as lc0 runs them: PE_DENSE bodies 1e-3, PE_MAP (legacy) bodies 1e-6;
-# tf-214's RMSNorm uses 1e-5.
+# Norm epsilons as lc0 runs them: 1e-3 in PE_DENSE bodies, smolgen and the embedding, 1e-6
+# in PE_MAP (legacy attention body) encoders; tf-214's RMSNorm uses 1e-5.
 DENSE_LAYER_NORM_EPS = 1e-3
 MAP_LAYER_NORM_EPS = 1e-6
 RMS_NORM_EPS = 1e-5

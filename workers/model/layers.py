@@ -12,9 +12,7 @@ from flax import nnx
 from jax.typing import DTypeLike
 
 from workers.model.activations import activation_fn
-
-# lc0 uses LayerNorm epsilon 1e-3 throughout PE_DENSE bodies, smolgen and the embedding.
-LAYER_NORM_EPS = 1e-3
+from workers.model.dims import DENSE_LAYER_NORM_EPS
 
 
 def deepnorm_init(beta: float) -> nnx.Initializer:
@@ -50,8 +48,8 @@ class Layers:
             **extra,
         )
 
-    def layer_norm(self, features: int, *, rngs: nnx.Rngs, epsilon: float = LAYER_NORM_EPS) -> nnx.LayerNorm:
-        """LayerNorm over the last axis (default: lc0's PE_DENSE epsilon)."""
+    def layer_norm(self, features: int, *, rngs: nnx.Rngs, epsilon: float = DENSE_LAYER_NORM_EPS) -> nnx.LayerNorm:
+        """LayerNorm over the last axis; lc0 uses 1e-3 in PE_DENSE bodies, smolgen and the embedding."""
         return nnx.LayerNorm(
             features,
             epsilon=epsilon,
@@ -69,7 +67,6 @@ class Layers:
             epsilon=epsilon,
             dtype=self.compute_dtype,
             param_dtype=self.param_dtype,
-            use_fast_variance=False,
             rngs=rngs,
         )
 
