@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 
@@ -277,3 +278,45 @@ def test_textproto_round_trips() -> None:
     again = job_pb2.JobSpec()
     text_format.Parse(to_textproto(spec, "x.yaml"), again)
     assert again == spec
+
+
+# Shrinks each converted example to seconds on CPU; everything else (optimizer, schedule
+# shape, loss lineage, SWA, heads) stays as converted.
+EXAMPLE_SHRINK = {
+    "se_resnet_10x128.textproto": ["model.filters=8", "model.residual_blocks=1", "model.se_ratio=2"],
+    "bt_transformer_tf214.textproto": ["model.embedding_size=16", "model.embedding_dense_sz=4", "model.encoder_layers=1",
+                                       "model.encoder_heads=2", "model.encoder_d_model=16", "model.encoder_dff=32",
+                                       "model.smolgen_hidden_channels=4", "model.smolgen_hidden_sz=16", "model.smolgen_gen_sz=16",
+                                       "model.policy_embedding_size=16", "model.policy_d_model=16", "model.value_embedding_size=4",
+                                       "model.moves_left_embedding_size=2", "export.enabled=false"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("textproto", sorted(EXAMPLE_SHRINK))
+def test_converted_example_trains_with_every_configured_term_reported(textproto: str, tmp_path: Path,
+                                                                      generated_data: dict[str, Path]) -> None:
+    from workers.events import Event, EventBus
+    from workers.trainer import JobPaths, run_training
+
+    spec = load_spec(ROOT / "configs" / textproto)
+    data = ([f"dataset.input={generated_data['train'].parent}/*"] if spec.dataset.input
+            else [f"dataset.input_train={generated_data['train']}", f"dataset.input_test={generated_data['test']}"])
+    job = resolve(load_spec(ROOT / "configs" / textproto, [*EXAMPLE_SHRINK[textproto], *data, "training.batch_size=16",
+                                                           "training.shuffle_size=256", "training.total_steps=8",
+                                                           "training.train_avg_report_steps=4", "training.test_steps=8",
+                                                           "training.num_test_positions=64", "training.checkpoint_steps=0",
+                                                           "training.warmup_steps=2", "training.swa_steps=2"]))
+    events: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(events.append)
+    run_training(job, JobPaths(tmp_path), bus)
+    reports = [event for event in events if event.kind == "train"]
+    assert [event.step for event in reports] == [4, 8]
+    weighted = [f"{name}_loss" for name in ("policy", "value_winner", "value_q", "moves_left", "reg") if getattr(job.losses, name) > 0]
+    assert {"policy_loss", "value_winner_loss", "moves_left_loss", "reg_loss"} <= set(weighted)
+    for event in reports:
+        assert all(np.isfinite(value) for value in event.metrics.values()), event.metrics
+        assert set(weighted) <= set(event.metrics), sorted(event.metrics)
+        assert all(event.metrics[term] > 0 for term in weighted), event.metrics
+    assert (tmp_path / "checkpoints").is_dir()
