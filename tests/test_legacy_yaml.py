@@ -289,6 +289,12 @@ EXAMPLE_SHRINK = {
                                        "model.smolgen_hidden_channels=4", "model.smolgen_hidden_sz=16", "model.smolgen_gen_sz=16",
                                        "model.policy_embedding_size=16", "model.policy_d_model=16", "model.value_embedding_size=4",
                                        "model.moves_left_embedding_size=2", "export.enabled=false"],
+    # Export stays on: the job writes PE_MAP nets at its end.
+    "legacy_attention_body.textproto": ["model.input_type=INPUT_CLASSICAL_112_PLANE", *(
+        f"model.{field}={value}" for field, value in (
+            ("embedding_size", 16), ("encoder_layers", 1), ("encoder_heads", 2), ("encoder_d_model", 16), ("encoder_dff", 24),
+            ("smolgen_hidden_channels", 4), ("smolgen_hidden_sz", 16), ("smolgen_gen_sz", 16), ("policy_embedding_size", 16),
+            ("policy_d_model", 16), ("value_embedding_size", 4), ("moves_left_embedding_size", 2)))],
 }
 
 
@@ -320,3 +326,8 @@ def test_converted_example_trains_with_every_configured_term_reported(textproto:
         assert set(weighted) <= set(event.metrics), sorted(event.metrics)
         assert all(event.metrics[term] > 0 for term in weighted), event.metrics
     assert (tmp_path / "checkpoints").is_dir()
+    if job.spec.export.enabled:  # the final net is one lc0 reads as the same architecture
+        from workers.lc0net.importer import import_net
+        from workers.lc0net.netfile import read_net
+
+        assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.embedding_style
