@@ -15,13 +15,14 @@ from lc0train import model_pb2, net_pb2
 
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.model.activations import resolve_activation
-from workers.model.dims import NUM_SQUARES, NetDims
+from workers.model.dims import NUM_ARC_FEATURES, NUM_PLANES, NUM_SQUARES, NetDims
 
 # lc0 0.31 is the first release that reads the multi-head format with PE_DENSE embedding,
 # 0.30 the first with smolgen in attention bodies (which 0.29 introduced);
 # 0.33 would read per-layer FLOAT16 encodings, which we never write.
 MIN_VERSION = (0, 31, 0)
 MIN_VERSION_MAP = (0, 30, 0)
+_PE_MAP_INPUTS = NUM_PLANES + NUM_ARC_FEATURES  # lc0 always appends the arc table
 _ATTENTION_BODIES = (
     NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
     NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
@@ -176,10 +177,10 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
     if config.embedding_style != model_pb2.EMBEDDING_MAP:
         config.embedding_dense_sz = _per_square(size("ip_emb_preproc_b"), "ip_emb_preproc_b")
         config.embedding_dff = size("ip_emb_ffn.dense1_b")
-    elif size("ip_emb_w") != embedding * NetDims.from_config(config).embedding_inputs:
+    elif size("ip_emb_w") != embedding * _PE_MAP_INPUTS:
         raise NetFileError(
-            f"tensor ip_emb_w has {size('ip_emb_w')} values: a PE_MAP embedding reads 112 planes + 64 arc "
-            f"features, {NetDims.from_config(config).embedding_inputs}×{embedding}"
+            f"tensor ip_emb_w has {size('ip_emb_w')} values: a PE_MAP embedding reads {NUM_PLANES} planes + "
+            f"{NUM_ARC_FEATURES} arc features, {_PE_MAP_INPUTS}×{embedding}"
         )
     if "encoder[0].mha.smolgen.dense1_b" in sizes:
         config.use_smolgen = True
