@@ -22,7 +22,7 @@ from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import ImportedNet, import_net, param_shapes
 from workers.lc0net.mapping import btnet_slots, check_coverage
-from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
+from workers.lc0net.netfile import find_layer, new_layer, populated_layers, read_net, write_net
 from workers.model.dims import NetDims
 from workers.optim import make_optimizer, make_schedule
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -192,3 +192,21 @@ def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Pat
     assert worst["exact"] < 1e-4 and worst["q"] < 1e-4, worst  # measured 1.1e-6 and 2.4e-7
     # The checkpoint's own forward pass is within quantisation error of what lc0 plays.
     assert worst["checkpoint"] < 1e-3, worst  # measured 6e-5
+
+
+def test_a_multihead_pe_map_net_imports_to_the_same_network() -> None:
+    """The same tensors under the multi-head structure's names: the format picks the names."""
+    single = read_net(DATA / f"{ATTN}.pb.gz")
+    multi = net_pb2.Net()
+    multi.CopyFrom(single)
+    multi.format.network_format.network = NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT
+    moves = {"ip_pol_w": "policy_heads.ip_pol_w", "ip_pol_b": "policy_heads.ip_pol_b"}
+    moves |= {f"ip{i}_pol_{p}": f"policy_heads.vanilla.ip{i}_pol_{p}" for i in (2, 3, 4) for p in "wb" if i < 4 or p == "w"}
+    moves |= {f"ip{i}_val_{p}": f"value_heads.winner.ip{i}_val_{p}" for i in ("", 1, 2) for p in "wb"}
+    for old, new in moves.items():
+        new_layer(multi.weights, new).CopyFrom(find_layer(single.weights, old))
+        multi.weights.ClearField(old)
+    imported = import_net(multi)
+    assert imported.config == imported_attn().config
+    for ours, theirs in zip(jax.tree.leaves(imported.params), jax.tree.leaves(imported_attn().params), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
