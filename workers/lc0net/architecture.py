@@ -1,5 +1,6 @@
-"""BTNet's lc0 `NetworkFormat`, and the ModelConfig a network file describes.
+"""A net's lc0 `NetworkFormat`, and the ModelConfig a network file describes.
 
+Residual bodies are dispatched to `resnet_format`; the rest of this module is BTNet's.
 Both directions live here so they stay inverse: `network_format` derives the format
 block from a ModelConfig; `model_config` rebuilds the ModelConfig from a file's format
 and tensor sizes. Our `Activation` enum has lc0's `ActivationFunction` values.
@@ -10,6 +11,13 @@ from __future__ import annotations
 from lc0train import model_pb2, net_pb2
 
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
+from workers.lc0net.resnet_format import (
+    RESNET_NETWORKS,
+    check_resnet_supported,
+    resnet_min_version,
+    resnet_model_config,
+    resnet_network_format,
+)
 from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_SQUARES, NetDims
 
@@ -31,16 +39,17 @@ _FIXED = (
 )
 
 
-def require_transformer(config: model_pb2.ModelConfig) -> None:
-    """Raises ValueError unless `config` builds a BTNet, the one body lc0 interop covers so far."""
-    if config.body != model_pb2.BODY_TRANSFORMER:
-        name = model_pb2.Body.Name(config.body) if config.body in model_pb2.Body.values() else str(config.body)
-        raise ValueError(f"model.body {name}: lc0 network files are implemented for BODY_TRANSFORMER nets only")
+def min_version(config: model_pb2.ModelConfig) -> tuple[int, int, int]:
+    """The oldest lc0 that reads the net `export_net` writes for `config`."""
+    return resnet_min_version(config) if config.body == model_pb2.BODY_RESNET else MIN_VERSION
 
 
 def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
-    """The format block lc0 needs to run a BTNet built from `config`."""
-    require_transformer(config)
+    """The format block lc0 needs to run the net (BTNet or ResNet) built from `config`."""
+    if config.body == model_pb2.BODY_RESNET:
+        return resnet_network_format(config)
+    if config.body != model_pb2.BODY_TRANSFORMER:
+        raise ValueError(f"model.body {config.body} is not a known body")
     dims = NetDims.from_config(config)
     if config.input_type not in NetworkFormat.InputFormat.values() or not config.input_type:
         raise ValueError(f"model.input_type {config.input_type} is not an lc0 input format")
@@ -61,13 +70,17 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
 
 
 def check_supported(fmt: net_pb2.NetworkFormat) -> None:
-    """Raises NetFileError naming the first format value BTNet cannot represent."""
+    """Raises NetFileError naming the first format value our models cannot represent."""
+    if fmt.network in RESNET_NETWORKS:
+        check_resnet_supported(fmt)
+        return
     for field, expected, enum_type in _FIXED:
         value = getattr(fmt, field)
         if value != expected:
             raise NetFileError(
                 f"unsupported {field} format {enum_name(enum_type, value)}: this trainer imports "
-                f"{enum_name(enum_type, expected)} nets (BT-style transformers)"
+                f"{enum_name(enum_type, expected)} nets (BT-style transformers) and residual nets "
+                f"({', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
             )
     if not fmt.input or fmt.input not in model_pb2.InputType.values():
         raise NetFileError(f"unsupported input format {enum_name(NetworkFormat.InputFormat, fmt.input)}")
@@ -79,6 +92,13 @@ def _activation(value: int, default: int, field: str) -> int:
     if value == NetworkFormat.ACTIVATION_SOFTMAX or value not in model_pb2.Activation.values():
         raise NetFileError(f"unsupported {field} {enum_name(NetworkFormat.ActivationFunction, value)}")
     return resolve_activation(value, default)
+
+
+def config_from_net(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weights: net_pb2.Weights) -> model_pb2.ModelConfig:
+    """The ModelConfig of a supported net from its format and the sizes of its tensors."""
+    if fmt.network in RESNET_NETWORKS:
+        return resnet_model_config(fmt, sizes, weights)
+    return model_config(fmt, sizes, len(weights.encoder), weights.headcount)
 
 
 def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int, heads: int) -> model_pb2.ModelConfig:
