@@ -1,4 +1,5 @@
-"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message.
+"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message,
+and the `Slot` machinery the ResNet's table (`resnet_mapping.py`) shares.
 
 Export and import both walk `btnet_slots`, so they cannot drift apart. Each `Slot` pairs
 a path in the model's pure parameter dict with a path in `pblczero.Weights`
