@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.lc0net_helpers import (
     reference_rows,
     relative_logit_error,
 )
+from workers.cli import main
 from workers.config import ConfigError, load_spec, resolve
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
@@ -221,6 +223,16 @@ def test_conv_block_biases_and_gammas_fold_into_our_batch_norm(tmp_path: Path) -
     assert worst["policy"] < 1e-4 and worst["wdl"] < 1e-5, worst
 
 
+def test_cli_imports_and_evaluates_a_residual_net(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["net", "import", str(CLASSICAL_NET), "--out", str(tmp_path / "net")]) == 0
+    assert "body: BODY_RESNET" in capsys.readouterr().out
+    assert main(["net", "eval", str(tmp_path / "net"), "--moves", " ".join(reference_rows("tiny_resnet_classical")[0]["moves"]), "--json"]) == 0
+    result, row = json.loads(capsys.readouterr().out), reference_rows("tiny_resnet_classical")[0]
+    assert result["wdl"] == pytest.approx(row["wdl"], abs=1e-5) and result["moves_left"] == 0.0
+    assert main(["net", "export", str(tmp_path / "net"), "--out", str(tmp_path / "again.pb.gz")]) == 0
+    assert read_net(tmp_path / "again.pb.gz").format.network_format.network == net_pb2.NetworkFormat.NETWORK_CLASSICAL_WITH_HEADFORMAT
+
+
 def test_import_refuses_inconsistent_residual_nets() -> None:
     net = read_net(CLASSICAL_NET)
     net.weights.residual[1].conv1.weights.params = net.weights.residual[1].conv1.weights.params[:-2]
@@ -244,11 +256,22 @@ def _training_job(config: model_pb2.ModelConfig):
     return job
 
 
+# Each policy head on an SE body, and a plain (no SE) body with the classical value and no moves-left.
+TRAINED = {
+    "convolution": (model_pb2.POLICY_CONVOLUTION, {}),
+    "classical": (model_pb2.POLICY_CLASSICAL, dict(default_activation=model_pb2.RELU)),
+    "attention": (model_pb2.POLICY_ATTENTION, {}),
+    "no_se_classical_value": (model_pb2.POLICY_CONVOLUTION, dict(se_ratio=0, value=model_pb2.VALUE_CLASSICAL,
+                                                                 moves_left=model_pb2.MOVES_LEFT_NONE,
+                                                                 moves_left_embedding_size=0, moves_left_hidden_size=0)),
+}
+
+
 @functools.cache
-def trained_resnet(policy: int) -> tuple[model_pb2.ModelConfig, dict]:
-    """A tiny SE-ResNet after 4 training steps on lc0's self-play chunks (batch statistics moved too)."""
-    activation = model_pb2.RELU if policy == model_pb2.POLICY_CLASSICAL else model_pb2.MISH
-    config = tiny_resnet(policy, default_activation=activation)
+def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
+    """A tiny ResNet (`TRAINED[name]`) after 4 training steps on lc0's self-play chunks (batch statistics moved too)."""
+    policy, overrides = TRAINED[name]
+    config = tiny_resnet(policy, **overrides)
     job = _training_job(config)
     mesh = make_mesh()
     init = init_params(config, job.seed)
@@ -263,9 +286,9 @@ def trained_resnet(policy: int) -> tuple[model_pb2.ModelConfig, dict]:
     return config, merge_trees(host(state.params), host(state.batch_stats))
 
 
-@pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
-def test_a_freshly_trained_resnet_reimports_within_linear16_tolerance(policy: int, tmp_path: Path) -> None:
-    config, variables = trained_resnet(policy)
+@pytest.mark.parametrize("name", TRAINED)
+def test_a_freshly_trained_resnet_reimports_within_linear16_tolerance(name: str, tmp_path: Path) -> None:
+    config, variables = trained_resnet(name)
     write_net(export_net(config, variables, TrainingInfo(steps=4)), tmp_path / "net.pb.gz")
     reloaded = import_net(read_net(tmp_path / "net.pb.gz"))
     assert reloaded.config == config
@@ -363,9 +386,9 @@ def test_lc0_reproduces_maia_reference_through_the_binding() -> None:
 
 
 @pytest.mark.lc0_engine
-@pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
-def test_lc0_plays_a_freshly_trained_resnet_as_our_forward_pass(policy: int, tmp_path: Path) -> None:
-    config, variables = trained_resnet(policy)
+@pytest.mark.parametrize("name", TRAINED)
+def test_lc0_plays_a_freshly_trained_resnet_as_our_forward_pass(name: str, tmp_path: Path) -> None:
+    config, variables = trained_resnet(name)
     write_net(export_net(config, variables, TrainingInfo(steps=4)), tmp_path / "net.pb.gz")
     positions = [*TEST_POSITIONS, *reference_positions("maia1900")]
     ours = evaluate(config, variables, positions)
@@ -377,4 +400,4 @@ def test_lc0_plays_a_freshly_trained_resnet_as_our_forward_pass(policy: int, tmp
         worst["q"] = max(worst["q"], abs(their.q - our["q"]))
         worst["d"] = max(worst["d"], abs(their.d - our["d"]))
         worst["m"] = max(worst["m"], abs(their.m - our["moves_left"]))
-    assert worst["policy"] < 5e-4 and worst["q"] < 1e-4 and worst["d"] < 1e-4 and worst["m"] < 5e-3, worst
+    assert worst["policy"] < 5e-4 and worst["q"] < 3e-4 and worst["d"] < 3e-4 and worst["m"] < 5e-3, worst
