@@ -286,6 +286,7 @@ def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
     return config, merge_trees(host(state.params), host(state.batch_stats))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINED)
 def test_a_freshly_trained_resnet_reimports_within_linear16_tolerance(name: str, tmp_path: Path) -> None:
     config, variables = trained_resnet(name)
@@ -385,6 +386,7 @@ def test_lc0_reproduces_maia_reference_through_the_binding() -> None:
         assert (out.q, out.d) == (pytest.approx(row["q"], abs=1e-5), pytest.approx(row["d"], abs=1e-5))
 
 
+@pytest.mark.slow
 @pytest.mark.lc0_engine
 @pytest.mark.parametrize("name", TRAINED)
 def test_lc0_plays_a_freshly_trained_resnet_as_our_forward_pass(name: str, tmp_path: Path) -> None:
