@@ -74,10 +74,10 @@ def test_cli_reports_errors_with_exit_code_2(tmp_path: Path, capsys: pytest.Capt
     assert main(["net", "import", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "out")]) == 2
     assert "notes.txt: not an lc0 network" in capsys.readouterr().err
     net = _bt4()
-    net.format.network_format.network = NetworkFormat.NETWORK_CLASSICAL_WITH_HEADFORMAT
-    write_net(net, tmp_path / "resnet.pb.gz")
-    assert main(["net", "eval", str(tmp_path / "resnet.pb.gz")]) == 2
-    assert "unsupported network format NETWORK_CLASSICAL_WITH_HEADFORMAT" in capsys.readouterr().err
+    net.format.network_format.network = NetworkFormat.NETWORK_ONNX
+    write_net(net, tmp_path / "onnx.pb.gz")
+    assert main(["net", "eval", str(tmp_path / "onnx.pb.gz")]) == 2
+    assert "unsupported network format NETWORK_ONNX" in capsys.readouterr().err
     assert main(["net", "eval", str(BT4_NET), "--moves", "e2e4 e2e4"]) == 2
     assert "move 2 'e2e4' is not legal" in capsys.readouterr().err
     assert main(["net", "export", str(tmp_path), "--out", str(tmp_path / "x.pb.gz")]) == 2

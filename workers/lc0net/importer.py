@@ -1,4 +1,4 @@
-"""lc0 network file → ModelConfig and BTNet parameters (`lc0-train net import`)."""
+"""lc0 network file → ModelConfig and our model's variables (`lc0-train net import`)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,13 @@ from flax import nnx
 
 from lc0train import model_pb2, net_pb2
 
-from workers.lc0net.architecture import check_supported, is_multihead, model_config
+from workers.lc0net.architecture import check_supported, config_from_net, is_multihead
 from workers.lc0net.encoding import decode_layer
-from workers.lc0net.mapping import (
-    PLANE_INPUT_KERNEL,
-    Layout,
-    Params,
-    btnet_slots,
-    check_coverage,
-    fold_plane_scale,
-    get_param,
-    set_param,
-)
+from workers.lc0net.mapping import Params, check_coverage, fold_plane_scale, get_param, set_param
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers
-from workers.model import BTNet
-from workers.model.dims import NetDims
+from workers.lc0net.resnet_mapping import canonical_conv_blocks
+from workers.lc0net.tables import net_table
+from workers.model import build_model
 
 # Auxiliary training heads of the multi-head format: lc0 plays without them, so do we.
 AUXILIARY_HEADS = (
@@ -44,13 +36,13 @@ class ImportedNet:
     """A network file as our model: its config, parameters and what was left out."""
 
     config: model_pb2.ModelConfig
-    params: Params
+    params: Params  # with a ResNet's batch statistics merged in
     ignored: tuple[str, ...]  # auxiliary-head tensors lc0 does not use either
 
 
 def param_shapes(config: model_pb2.ModelConfig) -> Params:
-    """BTNet's parameter dict of `config` with ShapeDtypeStruct leaves (nothing allocated)."""
-    abstract = nnx.eval_shape(lambda: BTNet(config, rngs=nnx.Rngs(params=0)))
+    """The model's variable dict (batch statistics too) with ShapeDtypeStruct leaves (nothing allocated)."""
+    abstract = nnx.eval_shape(lambda: build_model(config, seed=0))
     return nnx.to_pure_dict(nnx.state(abstract))
 
 
@@ -61,9 +53,11 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
     paths = populated_layers(net.weights)
     ignored = tuple(p for p in paths if p.startswith(AUXILIARY_HEADS))
     tensors = {p: _decode(net, p) for p in paths if p not in ignored}
-    config = model_config(fmt, {p: t.size for p, t in tensors.items()}, len(net.weights.encoder), net.weights.headcount)
-    slots = btnet_slots(NetDims.from_config(config), multihead=is_multihead(fmt))
-    shapes = param_shapes(config)
+    config = config_from_net(fmt, {p: t.size for p, t in tensors.items()}, net.weights)
+    table = net_table(config, multihead=is_multihead(fmt))
+    canonical_conv_blocks(tensors, table.batch_norms)
+    slots = table.slots
+    shapes = table.exported(param_shapes(config))
     check_coverage(shapes, slots)
     params: Params = {}
     for slot in slots:
@@ -71,7 +65,7 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
         if slot.lc0 not in tensors:
             raise NetFileError(f"missing tensor {slot.lc0}")
         flat = tensors[slot.lc0]
-        lc0_shape = shape[::-1] if slot.layout is Layout.TRANSPOSED else shape
+        lc0_shape = slot.lc0_shape(shape)
         if flat.size != math.prod(shape):
             raise NetFileError(
                 f"tensor {slot.lc0} has {flat.size} values, but the net's other tensors make it "
@@ -80,9 +74,9 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
         set_param(params, slot.param, slot.from_lc0(flat, shape))
     unused = sorted(set(tensors) - {slot.lc0 for slot in slots})
     if unused:
-        raise NetFileError(f"tensors BTNet has no place for (importing would change the net): {', '.join(unused)}")
-    kernel = get_param(params, PLANE_INPUT_KERNEL)
-    set_param(params, PLANE_INPUT_KERNEL, fold_plane_scale(kernel, config.input_type, to_lc0=False))
+        raise NetFileError(f"tensors our model has no place for (importing would change the net): {', '.join(unused)}")
+    kernel = get_param(params, table.plane_kernel)
+    set_param(params, table.plane_kernel, fold_plane_scale(kernel, config.input_type, to_lc0=False))
     return ImportedNet(config, jax.tree.map(np.asarray, params), ignored)
 
 

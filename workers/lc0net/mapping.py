@@ -1,4 +1,5 @@
-"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message.
+"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message,
+and the `Slot` machinery the ResNet's table (`resnet_mapping.py`) shares.
 
 Two lc0 layouts hold a BTNet: PE_DENSE bodies with the multi-head format's names
 (`policy_heads.vanilla.ip2_pol_w`) and the legacy attention body (PE_MAP embedding, no
@@ -43,6 +44,7 @@ class Layout(enum.Enum):
 
     SAME = "same"  # vectors: identical order
     TRANSPOSED = "transposed"  # 2-D: ours [a, b] is lc0's [b][a] row-major
+    OIHW = "oihw"  # conv kernels: ours HWIO [kh, kw, in, out], lc0's [out][in][kh][kw]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +58,27 @@ class Slot:
     def to_lc0(self, array: np.ndarray) -> np.ndarray:
         """Our array as lc0's flat row-major tensor."""
         array = np.asarray(array, np.float32)
+        if self.layout is Layout.OIHW:
+            return array.transpose(3, 2, 0, 1).reshape(-1)
         return (array.T if self.layout is Layout.TRANSPOSED else array).reshape(-1)
 
     def from_lc0(self, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """lc0's flat tensor as our array of `shape`; the size must already match."""
         if self.layout is Layout.TRANSPOSED:
             return np.ascontiguousarray(flat.reshape(shape[::-1]).T)
+        if self.layout is Layout.OIHW:
+            kh, kw, cin, cout = shape
+            return np.ascontiguousarray(flat.reshape(cout, cin, kh, kw).transpose(2, 3, 1, 0))
         return flat.reshape(shape)
+
+    def lc0_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """lc0's dimensions of a tensor that is `shape` on our side (for error messages)."""
+        if self.layout is Layout.TRANSPOSED:
+            return shape[::-1]
+        if self.layout is Layout.OIHW:
+            kh, kw, cin, cout = shape
+            return (cout, cin, kh, kw)
+        return shape
 
 
 def _linear(ours: ParamPath, weight: str, bias: str | None = None) -> list[Slot]:
@@ -193,14 +209,14 @@ def plane_scale(input_type: int) -> float:
 
 
 def fold_plane_scale(kernel: np.ndarray, input_type: int, *, to_lc0: bool) -> np.ndarray:
-    """The plane-input kernel ([in, out], ours) with its rule-50 row rescaled.
+    """The plane-input kernel (ours: dense [in, out] or conv HWIO) with its rule-50 input rescaled.
 
     Ours sees s·x where lc0 sees x, so lc0's row is s times ours: exporting multiplies
     by s, importing divides by it.
     """
     scale = plane_scale(input_type)
     folded = np.array(kernel, np.float32, copy=True)
-    folded[RULE50_PLANE] *= np.float32(scale if to_lc0 else 1.0 / scale)
+    folded[..., RULE50_PLANE, :] *= np.float32(scale if to_lc0 else 1.0 / scale)
     return folded
 
 
@@ -222,6 +238,19 @@ def check_coverage(params: Params, slots: list[Slot]) -> None:
         unmapped = sorted(map(str, ours - mapped))
         missing = sorted(map(str, mapped - ours))
         raise ValueError(f"parameter tree and lc0 mapping differ: unmapped {unmapped}, absent {missing}")
+
+
+def merge_trees(first: Params, second: Params) -> Params:
+    """One nested dict holding the leaves of both (parameters and batch statistics)."""
+    merged = {key: value for key, value in first.items()}
+    for key, value in second.items():
+        merged[key] = merge_trees(merged[key], value) if isinstance(value, dict) and key in merged else value
+    return merged
+
+
+def select_like(tree: Params, like: Params) -> Params:
+    """The part of `tree` at the paths of `like`'s leaves (e.g. the parameters of merged variables)."""
+    return {key: select_like(tree[key], value) if isinstance(value, dict) else tree[key] for key, value in like.items()}
 
 
 def get_param(params: Params, path: ParamPath) -> Any:
