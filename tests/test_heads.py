@@ -15,7 +15,7 @@ from workers.config import ConfigError, load_spec, resolve
 from workers.data.v6 import NO_MOVE, decode_records
 from workers.data.files import read_chunk
 from workers.data.rescore import rescore_records
-from workers.loss_settings import LossSettings
+from workers.loss_settings import LossSettings, head_terms
 from workers.model.head_layout import HeadLayout
 from workers.model.heads import ValueOutput
 from workers.model.transformer import ModelOutput
@@ -109,8 +109,12 @@ def _terms(arrays: dict[str, jax.Array], mask: bool = True) -> dict[str, jax.Arr
     )
     batch = Batch(jnp.zeros((B, 112, 8, 8)), jnp.asarray(POLICY, jnp.float32), jnp.zeros((B, 3)), jnp.asarray(Q_WDL, jnp.float32),
                   jnp.zeros(B), jnp.asarray(ST_WDL, jnp.float32), jnp.asarray(OPP, jnp.int32), jnp.asarray(NEXT, jnp.int32))
-    settings = LossSettings(1, 1, 1, 1, 1, policy_kl=True, mask_legal_moves=mask, q_from_root=True, heads=HEADS)
-    return _aux_terms(out, batch, settings)[0]
+    return _aux_terms(out, batch, _settings(mask))[0]
+
+
+def _settings(mask: bool = True) -> LossSettings:
+    return LossSettings(1, 1, 1, 1, 1, policy_kl=True, mask_legal_moves=mask, q_from_root=True, heads=HEADS,
+                        aux=tuple((term, 1.0) for term in head_terms(HEADS)))
 
 
 def _numeric_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -196,8 +200,8 @@ def test_a_won_target_falls_in_the_last_categorical_bucket() -> None:
          r"training\.loss_weights\.policy_next: requires the next policy head \(POLICY_HEAD_NEXT in model\.aux_policy_heads\)"),
         (["training.loss_weights.value_q_cat=1", "model.aux_value_heads=[VALUE_HEAD_Q]"],
          r"training\.loss_weights\.value_q_cat: requires the q value head's cat output"),
-        (["model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST]", "model.aux_value_heads=[VALUE_HEAD_ST]"],
-         r"model\.aux_policy_heads: has POLICY_HEAD_OPTIMISTIC_ST, .* requires VALUE_HEAD_ST .* and model\.value_error_outputs"),
+        (["training.loss_weights.policy_optimistic_st=1", "model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST]", "model.aux_value_heads=[VALUE_HEAD_ST]"],
+         r"training\.loss_weights\.policy_optimistic_st: requires the st value head with its err output \(for the sample weights"),
         (["model.aux_value_heads=[VALUE_HEAD_Q, VALUE_HEAD_Q]"], r"model\.aux_value_heads: lists a head more than once"),
         (["model.soft_policy_temperature=2"], r"model\.soft_policy_temperature: requires POLICY_HEAD_SOFT"),
         (["model.categorical_value_buckets=1", "model.aux_value_heads=[VALUE_HEAD_Q]"], r"model\.categorical_value_buckets: is 1"),
@@ -212,8 +216,8 @@ def test_heads_and_terms_are_validated_with_their_path(overrides: list[str], mes
 
 def test_v6_records_for_heads_that_need_v7_targets_point_to_rescore() -> None:
     raw = read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:8]
-    needs = HEADS.needs_v7
-    assert set(needs) == {"optimistic_st", "opponent", "next", "st"}
+    needs = _settings().needs_v7
+    assert set(needs) == {"policy_optimistic_st", "policy_opponent", "policy_next", "value_st", "value_st_err", "value_st_cat"}
     with pytest.raises(ConfigError, match=r"8 of 8 records in a batch are V6; convert the data with `lc0-train data rescore"):
         Batch.from_decoded(decode_records(raw), True, needs)
     Batch.from_decoded(decode_records(raw), True, ())  # heads without V7 targets train on V6 data

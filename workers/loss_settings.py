@@ -32,6 +32,8 @@ AUX_TERMS = {
     "value_st_cat": ("value", "st", "cat"),
 }
 _NEEDS = {"err": "model.value_error_outputs", "cat": "model.categorical_value_buckets > 0"}
+# Terms whose targets only V7 (rescored) records carry.
+V7_TERMS = ("policy_optimistic_st", "policy_opponent", "policy_next", "value_st", "value_st_err", "value_st_cat")
 
 
 def head_terms(heads: HeadLayout) -> tuple[str, ...]:
@@ -47,6 +49,9 @@ def _missing(term: str, heads: HeadLayout) -> str | None:
         return f"the {name} {kind} head ({enum} in model.aux_{kind}_heads)"
     if output == "err" and not heads.error_outputs or output == "cat" and not heads.categorical_buckets:
         return f"the {name} value head's {output} output ({_NEEDS[output]})"
+    if term == "policy_optimistic_st" and _missing("value_st_err", heads) is not None:
+        # its sample weights compare the st target with the st head's prediction and error
+        return f"the st value head with its err output (for the sample weights: {_missing('value_st_err', heads)})"
     return None
 
 
@@ -67,8 +72,9 @@ class LossSettings:
     q_head: bool = False  # value_q trains the q value head (BT era with one), else the winner head
 
     @property
-    def aux_weights(self) -> dict[str, float]:
-        return dict(self.aux)
+    def needs_v7(self) -> tuple[str, ...]:
+        """The reported terms whose targets only V7 (rescored) records carry."""
+        return tuple(name for name, _ in self.aux if name in V7_TERMS)
 
     @property
     def q_ratio(self) -> float:

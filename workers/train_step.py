@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 from workers import losses
 from workers.config import ConfigError, ResolvedJob
 from workers.data.policy_map import POLICY_MOVES
-from workers.loss_settings import LossSettings
+from workers.loss_settings import AUX_TERMS, LossSettings
 from workers.regularization import l2_term
 from workers.seeds import derive_seed
 from workers.sharding import batch_sharded, replicated
@@ -55,15 +55,15 @@ class Batch(NamedTuple):
     def from_decoded(cls, decoded: object, q_from_root: bool = False, needs_v7: tuple[str, ...] = ()) -> "Batch":
         """The training arrays of a `workers.data.v6.DecodedBatch`; q from best move or root.
 
-        `needs_v7` names the heads whose targets only V7 records carry: a V6 record then raises
-        a ConfigError pointing to `lc0-train data rescore`."""
+        `needs_v7` names the loss terms whose targets only V7 records carry: a V6 record then
+        raises a ConfigError pointing to `lc0-train data rescore`."""
         q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)  # type: ignore[attr-defined]
         d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)  # type: ignore[attr-defined]
         q_st, d_st = np.asarray(decoded.q_st), np.asarray(decoded.d_st)  # type: ignore[attr-defined]
         v6 = np.isnan(q_st) | np.isnan(d_st)
         if needs_v7 and v6.any():
-            raise ConfigError([("model.aux_policy_heads/aux_value_heads",
-                                f"the {', '.join(needs_v7)} head(s) train on V7 targets (short-term value, future moves), but "
+            raise ConfigError([("training.loss_weights",
+                                f"the terms {', '.join(needs_v7)} of the model's heads train on V7 targets (short-term value, future moves), but "
                                 f"{int(v6.sum())} of {len(v6)} records in a batch are V6; convert the data with "
                                 "`lc0-train data rescore INPUT... --out DIR`")])
         # tf-214's WDL of (q_st, d_st): q clipped to [-1, 1] and d to [0, 1].
@@ -125,38 +125,36 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
 
 
 def _aux_terms(out: object, batch: Batch, settings: LossSettings) -> tuple[Metrics, Metrics]:
-    """(unweighted mean of every auxiliary-head term as `<term>_loss`, rows without a future move)."""
-    heads = settings.heads
+    """(unweighted mean of every reported auxiliary term as `<term>_loss`, rows without a future move)."""
     policy, value = getattr(out, "aux_policy", {}), getattr(out, "aux_value", {})
+    targets = {"q": batch.q_wdl, "st": batch.st_wdl}
     terms: Metrics = {}
     counts: Metrics = {}
-    if "optimistic_st" in policy:
-        st = value["st"]
-        weights = losses.optimistic_weights(batch.st_wdl, st.wdl_logits, st.err)
-        log_probs = losses.policy_log_probs(policy["optimistic_st"], batch.policy, settings.mask_legal_moves)
-        terms["policy_optimistic_st_loss"] = losses.policy_loss(log_probs, batch.policy, kl=True, weights=weights)[0]
-    if "soft" in policy:
-        log_probs = losses.policy_log_probs(policy["soft"], batch.policy, settings.mask_legal_moves)
-        terms["policy_soft_loss"] = losses.policy_loss(log_probs, batch.policy, kl=True, temperature=heads.soft_temperature)[0]
-    for name, index in (("opponent", batch.opp_idx), ("next", batch.next_idx)):
-        if name in policy:
-            terms[f"policy_{name}_loss"], counts[f"policy_{name}_no_move_rows"] = losses.move_index_loss(policy[name], index, len(POLICY_MOVES))
-    for name, target in (("q", batch.q_wdl), ("st", batch.st_wdl)):
-        if name not in value:
-            continue
-        head = value[name]
-        if name == "st":
-            terms["value_st_loss"] = losses.value_cross_entropy(head.wdl_logits, target)
-        if head.err is not None:
-            terms[f"value_{name}_err_loss"] = losses.value_error_loss(head.err, head.wdl_logits, target)
-        if head.cat is not None:
-            terms[f"value_{name}_cat_loss"] = losses.value_categorical_loss(head.cat, target)
+    for term, _ in settings.aux:
+        kind, name, output = AUX_TERMS[term]
+        if kind == "policy" and name in ("opponent", "next"):
+            index = batch.opp_idx if name == "opponent" else batch.next_idx
+            terms[f"{term}_loss"], counts[f"{term}_no_move_rows"] = losses.move_index_loss(policy[name], index, len(POLICY_MOVES))
+        elif kind == "policy":
+            weights, temperature = None, 1.0
+            if name == "optimistic_st":
+                weights = losses.optimistic_weights(batch.st_wdl, value["st"].wdl_logits, value["st"].err)
+            else:  # soft
+                temperature = settings.heads.soft_temperature
+            log_probs = losses.policy_log_probs(policy[name], batch.policy, settings.mask_legal_moves)
+            terms[f"{term}_loss"] = losses.policy_loss(log_probs, batch.policy, kl=True, temperature=temperature, weights=weights)[0]
+        elif output == "err":
+            terms[f"{term}_loss"] = losses.value_error_loss(value[name].err, value[name].wdl_logits, targets[name])
+        elif output == "cat":
+            terms[f"{term}_loss"] = losses.value_categorical_loss(value[name].cat, targets[name])
+        else:  # value_st
+            terms[f"{term}_loss"] = losses.value_cross_entropy(value[name].wdl_logits, targets[name])
     return terms, counts
 
 
 def metric_names(settings: LossSettings) -> tuple[str, ...]:
     """Every per-step loss metric of a job: the base terms plus those of its auxiliary heads."""
-    counts = tuple(f"policy_{name}_no_move_rows" for name in ("opponent", "next") if name in settings.heads.aux_policy)
+    counts = tuple(f"{name}_no_move_rows" for name, _ in settings.aux if name in ("policy_opponent", "policy_next"))
     return (*LOSS_TERMS, *(f"{name}_loss" for name, _ in settings.aux), *counts)
 
 

@@ -31,11 +31,6 @@ class HeadLayout:
     categorical_buckets: int = 0
     soft_temperature: float = 1.0
 
-    @property
-    def needs_v7(self) -> tuple[str, ...]:
-        """The heads whose targets only V7 (rescored) records carry."""
-        return tuple(name for name in (*self.aux_policy, *self.aux_value) if name in ("optimistic_st", "opponent", "next", "st"))
-
     @classmethod
     def from_config(cls, config: model_pb2.ModelConfig) -> "HeadLayout":
         """Resolves the `model.aux_*` fields; raises ValueError naming the offending field."""
@@ -52,9 +47,6 @@ class HeadLayout:
         if (layout.error_outputs or layout.categorical_buckets) and not aux_value:
             raise ValueError("model.aux_value_heads is empty, but model.value_error_outputs and "
                              "model.categorical_value_buckets apply to the q and st value heads: list at least one")
-        if "optimistic_st" in aux_policy and not ("st" in aux_value and layout.error_outputs):
-            raise ValueError("model.aux_policy_heads has POLICY_HEAD_OPTIMISTIC_ST, which weighs its samples by the short-term value's "
-                             "error, so it requires VALUE_HEAD_ST in model.aux_value_heads and model.value_error_outputs")
         if config.HasField("soft_policy_temperature"):
             if not layout.soft_temperature > 0:
                 raise ValueError(f"model.soft_policy_temperature is {layout.soft_temperature}: it must be > 0")
