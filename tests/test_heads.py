@@ -260,3 +260,49 @@ def test_multihead_config_trains_50_steps_on_rescored_data_with_every_term_finit
             assert np.isfinite(report.metrics[name]), name
     first, last = reports[0].metrics, reports[-1].metrics
     assert last["total_loss"] < first["total_loss"]
+
+
+ALL_HEADS = ["model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST, POLICY_HEAD_SOFT, POLICY_HEAD_OPPONENT, POLICY_HEAD_NEXT]",
+             "model.aux_value_heads=[VALUE_HEAD_Q, VALUE_HEAD_ST]", "model.value_error_outputs=true", "model.categorical_value_buckets=6"]
+
+
+def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
+    from flax import nnx
+
+    from workers.lc0net.evaluate import _model
+    from workers.lc0net.export import TrainingInfo, export_net
+    from workers.lc0net.importer import import_net
+    from workers.lc0net.netfile import read_net, write_net
+    from workers.model import build_model
+
+    config = resolve(load_spec(TINY_CONFIG, ALL_HEADS)).model
+    params = nnx.to_pure_dict(nnx.state(build_model(config, seed=3)))
+    write_net(export_net(config, params, TrainingInfo(steps=1)), tmp_path / "a.pb.gz")
+    net = read_net(tmp_path / "a.pb.gz")
+    heads = net.weights.policy_heads
+    for name in ("vanilla", "optimistic_st", "soft", "opponent"):
+        assert getattr(heads, name).ip2_pol_b.params and getattr(heads, name).ip4_pol_w.params, name
+    assert [entry.key for entry in heads.policy_head_map] == ["next"] and heads.policy_head_map[0].value.ip3_pol_w.params
+    for name in ("q", "st"):
+        head = getattr(net.weights.value_heads, name)
+        assert head.ip2_val_b.params and head.ip_val_err_b.params and len(head.ip_val_cat_b.params) == 2 * 6, name
+    assert not net.weights.value_heads.winner.ip_val_err_w.params
+
+    first = import_net(net)  # LINEAR16-quantised weights
+    assert HeadLayout.from_config(first.config) == HeadLayout.from_config(config) and first.ignored == ()
+    write_net(export_net(first.config, first.params, TrainingInfo(steps=2)), tmp_path / "b.pb.gz")
+    second = import_net(read_net(tmp_path / "b.pb.gz"))
+    planes = jnp.asarray(RNG.integers(0, 2, (3, 112, 8, 8)), jnp.float32)
+    a, b = _model(first.config, first.params)(planes), _model(second.config, second.params)(planes)
+    assert set(a.aux_policy) == {"optimistic_st", "soft", "opponent", "next"} and set(a.aux_value) == {"q", "st"}
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b) == 3 + 4 + 2 * 3
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), atol=1e-5, rtol=1e-5)
+    # The quantisation itself moves every auxiliary-head parameter by at most one LINEAR16 step of its tensor.
+    for path, before in jax.tree_util.tree_flatten_with_path({k: params[k] for k in ("aux_policy", "aux_value")})[0]:
+        after = first.params
+        for key in path:
+            after = after[key.key]
+        step = (np.max(before) - np.min(before)) / 65535
+        assert np.abs(np.asarray(after) - np.asarray(before)).max() <= step * 1.01 + 1e-7, path

@@ -13,6 +13,7 @@ from workers.lc0net.encoding import encode_linear16
 from workers.lc0net.mapping import PLANE_INPUT_KERNEL, Params, btnet_slots, check_coverage, fold_plane_scale, get_param
 from workers.lc0net.netfile import MAGIC, new_layer
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +31,7 @@ def export_net(config: model_pb2.ModelConfig, params: Params, training: Training
     """The lc0 network (LINEAR16) computing what BTNet(config) with `params` computes."""
     fmt = network_format(config)
     dims = NetDims.from_config(config)
-    slots = btnet_slots(dims)
+    slots = btnet_slots(dims, HeadLayout.from_config(config))
     check_coverage(params, slots)
     net = net_pb2.Net(magic=MAGIC)
     net.min_version.major, net.min_version.minor, net.min_version.patch = MIN_VERSION

@@ -21,21 +21,21 @@ from workers.lc0net.mapping import (
     check_coverage,
     fold_plane_scale,
     get_param,
+    policy_slot,
     set_param,
 )
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers
 from workers.model import BTNet
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 
-# Auxiliary training heads of the multi-head format: lc0 plays without them, so do we.
-AUXILIARY_HEADS = (
-    "policy_heads.optimistic_st.",
-    "policy_heads.soft.",
-    "policy_heads.opponent.",
-    "policy_heads.policy_head_map",
-    "value_heads.q.",
-    "value_heads.st.",
+# Outputs of the multi-head format BTNet has no place for (lc0 plays without them): error and
+# categorical outputs of the winner head, and head-map entries other than our `next` head.
+AUXILIARY_OUTPUTS = (
+    "value_heads.winner.ip_val_err_",
+    "value_heads.winner.ip_val_cat_",
     "value_heads.value_head_map",
+    "policy_heads.policy_head_map",
 )
 
 
@@ -45,7 +45,7 @@ class ImportedNet:
 
     config: model_pb2.ModelConfig
     params: Params
-    ignored: tuple[str, ...]  # auxiliary-head tensors lc0 does not use either
+    ignored: tuple[str, ...]  # tensors of outputs BTNet lacks, which lc0 does not use either
 
 
 def param_shapes(config: model_pb2.ModelConfig) -> Params:
@@ -59,10 +59,10 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
     fmt = net.format.network_format
     check_supported(fmt)
     paths = populated_layers(net.weights)
-    ignored = tuple(p for p in paths if p.startswith(AUXILIARY_HEADS))
+    ignored = tuple(p for p in paths if p.startswith(AUXILIARY_OUTPUTS) and not p.startswith(policy_slot("next") + "."))
     tensors = {p: _decode(net, p) for p in paths if p not in ignored}
     config = model_config(fmt, {p: t.size for p, t in tensors.items()}, len(net.weights.encoder), net.weights.headcount)
-    slots = btnet_slots(NetDims.from_config(config))
+    slots = btnet_slots(NetDims.from_config(config), HeadLayout.from_config(config))
     shapes = param_shapes(config)
     check_coverage(shapes, slots)
     params: Params = {}
