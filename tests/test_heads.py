@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lc0train import model_pb2
-from tests.conftest import DATA, ROOT, SHRINK, TINY_CONFIG
+from tests.conftest import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
 from workers.config import ConfigError, load_spec, resolve
 from workers.data.v6 import NO_MOVE, decode_records
 from workers.data.files import read_chunk
@@ -262,10 +262,6 @@ def test_multihead_config_trains_50_steps_on_rescored_data_with_every_term_finit
     assert last["total_loss"] < first["total_loss"]
 
 
-ALL_HEADS = ["model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST, POLICY_HEAD_SOFT, POLICY_HEAD_OPPONENT, POLICY_HEAD_NEXT]",
-             "model.aux_value_heads=[VALUE_HEAD_Q, VALUE_HEAD_ST]", "model.value_error_outputs=true", "model.categorical_value_buckets=6"]
-
-
 def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
     from flax import nnx
 
@@ -275,7 +271,7 @@ def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
     from workers.lc0net.netfile import read_net, write_net
     from workers.model import build_model
 
-    config = resolve(load_spec(TINY_CONFIG, ALL_HEADS)).model
+    config = resolve(load_spec(TINY_CONFIG, list(ALL_HEADS))).model
     params = nnx.to_pure_dict(nnx.state(build_model(config, seed=3)))
     write_net(export_net(config, params, TrainingInfo(steps=1)), tmp_path / "a.pb.gz")
     net = read_net(tmp_path / "a.pb.gz")
