@@ -19,7 +19,7 @@ from workers.loss_settings import LossSettings, head_terms
 from workers.model.head_layout import HeadLayout
 from workers.model.heads import ValueOutput
 from workers.model.transformer import ModelOutput
-from workers.train_step import Batch, _aux_terms
+from workers.train_step import Batch, _aux_terms, make_step_functions
 
 B, MOVES, K = 4, 1858, 5
 RNG = np.random.default_rng(7)
@@ -302,3 +302,54 @@ def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
             after = after[key.key]
         step = (np.max(before) - np.min(before)) / 65535
         assert np.abs(np.asarray(after) - np.asarray(before)).max() <= step * 1.01 + 1e-7, path
+
+
+def test_init_from_loads_shared_heads_starts_new_ones_fresh_and_drops_the_rest(tmp_path) -> None:
+    from lc0train import job_pb2, net_pb2
+    from workers.lc0net.jobs import initial_params
+    from workers.lc0net.store import save_imported
+    from workers.state import init_params
+
+    stored_job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST]", "model.aux_value_heads=[VALUE_HEAD_Q]"]))
+    stored = init_params(stored_job.model, seed=1)[1]
+    save_imported(tmp_path / "stored", stored_job.model, stored, net_pb2.TrainingParams())
+    job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_policy_heads=[POLICY_HEAD_SOFT]", "model.aux_value_heads=[VALUE_HEAD_Q]"]))
+    fresh = init_params(job.model, seed=2)[1]
+    spec = job_pb2.JobSpec()
+    spec.init_from.path = str(tmp_path / "stored")
+    loaded = initial_params(spec, job.model, fresh)
+    assert set(loaded["aux_policy"]) == {"soft"} and set(loaded["aux_value"]) == {"q"}
+    assert _same(loaded["aux_value"]["q"], stored["aux_value"]["q"]) and _same(loaded["policy"], stored["policy"])
+    assert _same(loaded["aux_policy"]["soft"], fresh["aux_policy"]["soft"])
+    other = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_value_heads=[VALUE_HEAD_Q]", "model.value_error_outputs=true"]))
+    with pytest.raises(ConfigError, match=r"shared q/st value heads \(True, 0\) vs \(False, 0\)"):
+        initial_params(spec, other.model, init_params(other.model, seed=0)[1])
+
+
+def _same(a: object, b: object) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+@pytest.mark.parametrize("bt_era", [True, False])
+def test_value_q_trains_the_q_head_in_the_bt_era_and_the_winner_head_in_the_classic_lineage(bt_era: bool) -> None:
+    from flax import nnx
+
+    from workers.optim import make_optimizer
+    from workers.sharding import make_mesh, to_global_batch
+    from workers.state import init_params
+
+    weights = ["training.loss_weights.policy=1", "training.loss_weights.value_q=1"] if bt_era else ["training.q_ratio=0.5"]
+    job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_value_heads=[VALUE_HEAD_Q]", "training.value_q_source=ROOT", *weights]))
+    assert job.losses.q_head == bt_era
+    raw = rescore_records(read_chunk(DATA / "lc0-selfplay" / "game_000002.gz")[:16])
+    host = Batch.from_decoded(decode_records(raw), True)
+    mesh = make_mesh()
+    graphdef, params, batch_stats = init_params(job.model, job.seed)
+    steps = make_step_functions(graphdef, make_optimizer(job.optimizer, lambda step: 0.0), job, mesh)
+    metrics = steps.evaluate(params, batch_stats, to_global_batch(mesh, host))
+    model = nnx.merge(graphdef, params, batch_stats)
+    model.eval()
+    out = model(jnp.asarray(host.planes))
+    logits = np.asarray(out.aux_value["q"].wdl_logits if bt_era else out.wdl_logits, np.float64)
+    expected = np.mean(-np.sum(np.asarray(host.q_wdl, np.float64) * _log_softmax(logits), axis=-1))
+    assert float(metrics["value_q_loss"]) == pytest.approx(expected, rel=1e-5)

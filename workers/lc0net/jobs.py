@@ -23,8 +23,10 @@ from workers.lc0net.mapping import Params
 from workers.lc0net.netfile import write_net
 from workers.lc0net.store import load_stored
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 
 NETS_DIR = "nets"
+AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliary heads
 
 
 class JobExporter:
@@ -72,7 +74,10 @@ def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, job_root: 
 
 
 def initial_params(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: Params) -> Params:
-    """`params` (fresh) or, with `init_from`, the stored weights of the same architecture."""
+    """`params` (fresh) or, with `init_from`, the stored weights of the same architecture.
+
+    Auxiliary heads may differ: heads both have are loaded, the job's other heads start
+    fresh and the stored net's other heads are dropped (lc0 plays without them)."""
     if not spec.init_from.path:
         return params
     try:
@@ -83,7 +88,21 @@ def initial_params(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: 
     problems = _architecture_differences(stored.config, model)
     if problems:
         raise ConfigError([("init_from.path", f"{spec.init_from.path} has another architecture: {'; '.join(problems)}")])
-    return jax.tree.map(lambda fresh, loaded: np.asarray(loaded, fresh.dtype), params, stored.params)
+    return jax.tree.map(lambda fresh, loaded: np.asarray(loaded, fresh.dtype), params, _with_heads(params, stored.params))
+
+
+def _value_outputs(heads: HeadLayout) -> tuple[bool, int]:
+    return heads.error_outputs, heads.categorical_buckets
+
+
+def _with_heads(fresh: Params, stored: Params) -> Params:
+    """`stored` with exactly `fresh`'s auxiliary heads, taken from `stored` where it has them."""
+    merged = {key: value for key, value in stored.items() if key not in AUX_GROUPS}
+    for group in AUX_GROUPS:
+        heads = {name: stored.get(group, {}).get(name, head) for name, head in fresh.get(group, {}).items()}
+        if heads:
+            merged[group] = heads
+    return merged
 
 
 def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.ModelConfig) -> list[str]:
@@ -93,6 +112,11 @@ def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.Mo
         for name in ours.__dataclass_fields__
         if getattr(ours, name) != getattr(theirs, name)
     ]
+    ours_heads, their_heads = HeadLayout.from_config(model), HeadLayout.from_config(stored)
+    ours_outputs, their_outputs = _value_outputs(ours_heads), _value_outputs(their_heads)
+    if set(ours_heads.aux_value) & set(their_heads.aux_value) and ours_outputs != their_outputs:
+        problems.append(f"model (value_error_outputs, categorical_value_buckets) of the shared q/st value heads "
+                        f"{ours_outputs} vs {their_outputs}")
     if stored.input_type != model.input_type:
         names = model_pb2.InputType.Name
         problems.append(f"model input_type {names(model.input_type)} vs {names(stored.input_type)}")
