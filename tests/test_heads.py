@@ -8,18 +8,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
-from lc0train import model_pb2
+from lc0train import job_pb2, net_pb2
 from tests.conftest import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
+from workers import losses
 from workers.config import ConfigError, load_spec, resolve
-from workers.data.v6 import NO_MOVE, decode_records
 from workers.data.files import read_chunk
-from workers.data.rescore import rescore_records
+from workers.data.rescore import rescore_files, rescore_records
+from workers.data.v6 import NO_MOVE, decode_records
+from workers.events import EventBus
+from workers.lc0net.evaluate import _model
+from workers.lc0net.export import TrainingInfo, export_net
+from workers.lc0net.importer import import_net
+from workers.lc0net.jobs import initial_params
+from workers.lc0net.netfile import read_net, write_net
+from workers.lc0net.store import save_imported
 from workers.loss_settings import LossSettings, head_terms
+from workers.model import build_model
 from workers.model.head_layout import HeadLayout
 from workers.model.heads import ValueOutput
 from workers.model.transformer import ModelOutput
-from workers.train_step import Batch, _aux_terms, make_step_functions
+from workers.optim import make_optimizer
+from workers.sharding import make_mesh, to_global_batch
+from workers.state import init_params
+from workers.train_step import Batch, _aux_terms, make_step_functions, metric_names
+from workers.trainer import JobPaths, run_training
 
 B, MOVES, K = 4, 1858, 5
 RNG = np.random.default_rng(7)
@@ -171,7 +185,6 @@ def test_rows_without_a_future_move_give_no_loss_and_no_gradient() -> None:
     grad = jax.grad(lambda x: _terms({**{k: jnp.asarray(v, jnp.float32) for k, v in OUT.items()}, "pol_next": x})["policy_next_loss"])(
         jnp.asarray(OUT["pol_next"], jnp.float32))
     assert not np.asarray(grad)[NEXT == NO_MOVE].any() and np.asarray(grad)[NEXT != NO_MOVE].any()
-    from workers import losses
     loss, missing = losses.move_index_loss(jnp.ones((3, MOVES)), jnp.full(3, NO_MOVE), MOVES)
     assert float(loss) == 0.0 and float(missing) == 3.0
 
@@ -186,7 +199,6 @@ def test_optimistic_weights_and_error_targets_carry_no_gradient_into_the_value_h
 
 
 def test_a_won_target_falls_in_the_last_categorical_bucket() -> None:
-    from workers import losses
     wdl = jnp.asarray([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
     assert np.asarray(losses.value_buckets(wdl, 4)).tolist() == [3, 0, 2, 2]
 
@@ -233,10 +245,6 @@ def test_v6_records_for_heads_that_need_v7_targets_point_to_rescore() -> None:
 
 @pytest.mark.slow
 def test_multihead_config_trains_50_steps_on_rescored_data_with_every_term_finite(tmp_path) -> None:
-    from workers.data.rescore import rescore_files
-    from workers.events import EventBus
-    from workers.train_step import metric_names
-    from workers.trainer import JobPaths, run_training
 
     games = sorted((DATA / "lc0-selfplay").glob("game_*.gz"))
     rescore_files([str(p) for p in games[:4]], tmp_path / "train")
@@ -262,15 +270,8 @@ def test_multihead_config_trains_50_steps_on_rescored_data_with_every_term_finit
     assert last["total_loss"] < first["total_loss"]
 
 
+@pytest.mark.slow
 def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
-    from flax import nnx
-
-    from workers.lc0net.evaluate import _model
-    from workers.lc0net.export import TrainingInfo, export_net
-    from workers.lc0net.importer import import_net
-    from workers.lc0net.netfile import read_net, write_net
-    from workers.model import build_model
-
     config = resolve(load_spec(TINY_CONFIG, list(ALL_HEADS))).model
     params = nnx.to_pure_dict(nnx.state(build_model(config, seed=3)))
     write_net(export_net(config, params, TrainingInfo(steps=1)), tmp_path / "a.pb.gz")
@@ -305,11 +306,6 @@ def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
 
 
 def test_init_from_loads_shared_heads_starts_new_ones_fresh_and_drops_the_rest(tmp_path) -> None:
-    from lc0train import job_pb2, net_pb2
-    from workers.lc0net.jobs import initial_params
-    from workers.lc0net.store import save_imported
-    from workers.state import init_params
-
     stored_job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST]", "model.aux_value_heads=[VALUE_HEAD_Q]"]))
     stored = init_params(stored_job.model, seed=1)[1]
     save_imported(tmp_path / "stored", stored_job.model, stored, net_pb2.TrainingParams())
@@ -330,14 +326,9 @@ def _same(a: object, b: object) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bt_era", [True, False])
 def test_value_q_trains_the_q_head_in_the_bt_era_and_the_winner_head_in_the_classic_lineage(bt_era: bool) -> None:
-    from flax import nnx
-
-    from workers.optim import make_optimizer
-    from workers.sharding import make_mesh, to_global_batch
-    from workers.state import init_params
-
     weights = ["training.loss_weights.policy=1", "training.loss_weights.value_q=1"] if bt_era else ["training.q_ratio=0.5"]
     job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_value_heads=[VALUE_HEAD_Q]", "training.value_q_source=ROOT", *weights]))
     assert job.losses.q_head == bt_era
