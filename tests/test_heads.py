@@ -105,7 +105,7 @@ def _np_cat(cat_logits: np.ndarray, target: np.ndarray) -> float:
 
 def _outputs() -> dict[str, np.ndarray]:
     return {
-        **{f"pol_{name}": RNG.standard_normal((B, MOVES)) for name in HEADS.aux_policy},
+        **{f"pol_{name}": RNG.standard_normal((B, MOVES)) for name in ("vanilla", *HEADS.aux_policy)},
         **{f"{name}_wdl": RNG.standard_normal((B, 3)) for name in ("q", "st")},
         **{f"{name}_err": RNG.uniform(0.05, 0.9, B) for name in ("q", "st")},
         **{f"{name}_cat": RNG.standard_normal((B, K)) for name in ("q", "st")},
@@ -123,7 +123,9 @@ def _terms(arrays: dict[str, jax.Array], mask: bool = True) -> dict[str, jax.Arr
     )
     batch = Batch(jnp.zeros((B, 112, 8, 8)), jnp.asarray(POLICY, jnp.float32), jnp.zeros((B, 3)), jnp.asarray(Q_WDL, jnp.float32),
                   jnp.zeros(B), jnp.asarray(ST_WDL, jnp.float32), jnp.asarray(OPP, jnp.int32), jnp.asarray(NEXT, jnp.int32))
-    return _aux_terms(out, batch, _settings(mask))[0]
+    vanilla = losses.policy_log_probs(arrays["pol_vanilla"], batch.policy, mask)
+    terms, extra = _aux_terms(out, batch, _settings(mask), vanilla)
+    return terms | extra
 
 
 def _settings(mask: bool = True) -> LossSettings:
@@ -152,7 +154,16 @@ REFERENCES: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
     "value_st_err_loss": ("st_err", lambda x: _np_err(x, OUT["st_wdl"], ST_WDL)),
     "value_q_cat_loss": ("q_cat", lambda x: _np_cat(x, Q_WDL)),
     "value_st_cat_loss": ("st_cat", lambda x: _np_cat(x, ST_WDL)),
+    "policy_optimistic_st_kld": ("pol_optimistic_st", lambda x: _np_post_kld(OUT["pol_vanilla"], x)),
 }
+
+
+def _np_post_kld(vanilla: np.ndarray, optimistic: np.ndarray) -> float:
+    """tf-214's POST KLD: KL(softmax(masked vanilla) ‖ softmax(masked optimistic))."""
+    log_p = _log_softmax(np.where(POLICY >= 0, vanilla, -1e10))
+    log_q = _log_softmax(np.where(POLICY >= 0, optimistic, -1e10))
+    p = np.exp(log_p)
+    return float(np.mean(np.sum(np.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)))
 
 
 @pytest.mark.parametrize("term", sorted(REFERENCES))

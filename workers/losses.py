@@ -138,6 +138,13 @@ def optimistic_weights(st_target: jax.Array, st_logits: jax.Array, st_err: jax.A
     return jax.lax.stop_gradient(jax.nn.sigmoid(OPTIMISTIC_SLOPE * (z - OPTIMISTIC_OFFSET)))
 
 
+def policy_kld(log_p: jax.Array, log_q: jax.Array) -> jax.Array:
+    """mean KL(p ‖ q) of two policies given as log-probabilities [B, N] (tf-214's "POST KLD":
+    vanilla p against optimistic q); moves with p = 0 contribute nothing."""
+    p = jnp.exp(log_p)
+    return jnp.mean(jnp.sum(jnp.where(p > 0, p * (log_p - log_q), 0.0), axis=-1))
+
+
 def move_index_loss(logits: jax.Array, move_index: jax.Array, num_moves: int) -> tuple[jax.Array, jax.Array]:
     """(cross-entropy of the played move over all 1858 logits, averaged over the rows that have one;
     number of rows without a move). Indices outside [0, num_moves) (the NO_MOVE sentinel) mark

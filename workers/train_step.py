@@ -99,7 +99,7 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
     log_probs = losses.policy_log_probs(out.policy_logits, batch.policy, settings.mask_legal_moves)
     policy, zero_rows = losses.policy_loss(log_probs, batch.policy, kl=settings.policy_kl)
     value_target = losses.mixed_value_target(targets, settings.q_ratio)
-    aux_terms, aux_metrics = _aux_terms(out, batch, settings)
+    aux_terms, aux_metrics = _aux_terms(out, batch, settings, log_probs)
     if out.wdl_logits is not None:
         value_loss = functools.partial(losses.value_cross_entropy, out.wdl_logits)
         value_metrics = losses.wdl_metrics(out.wdl_logits, value_target)
@@ -124,8 +124,9 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
     return total, (metrics, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
 
 
-def _aux_terms(out: object, batch: Batch, settings: LossSettings) -> tuple[Metrics, Metrics]:
-    """(unweighted mean of every reported auxiliary term as `<term>_loss`, rows without a future move)."""
+def _aux_terms(out: object, batch: Batch, settings: LossSettings, vanilla_log_probs: jax.Array) -> tuple[Metrics, Metrics]:
+    """(unweighted mean of every reported auxiliary term as `<term>_loss`; rows without a future
+    move and the vanilla-to-optimistic policy KL `policy_optimistic_st_kld`)."""
     policy, value = getattr(out, "aux_policy", {}), getattr(out, "aux_value", {})
     targets = {"q": batch.q_wdl, "st": batch.st_wdl}
     terms: Metrics = {}
@@ -137,11 +138,12 @@ def _aux_terms(out: object, batch: Batch, settings: LossSettings) -> tuple[Metri
             terms[f"{term}_loss"], counts[f"{term}_no_move_rows"] = losses.move_index_loss(policy[name], index, len(POLICY_MOVES))
         elif kind == "policy":
             weights, temperature = None, 1.0
+            log_probs = losses.policy_log_probs(policy[name], batch.policy, settings.mask_legal_moves)
             if name == "optimistic_st":
                 weights = losses.optimistic_weights(batch.st_wdl, value["st"].wdl_logits, value["st"].err)
+                counts["policy_optimistic_st_kld"] = losses.policy_kld(vanilla_log_probs, log_probs)
             else:  # soft
                 temperature = settings.heads.soft_temperature
-            log_probs = losses.policy_log_probs(policy[name], batch.policy, settings.mask_legal_moves)
             terms[f"{term}_loss"] = losses.policy_loss(log_probs, batch.policy, kl=True, temperature=temperature, weights=weights)[0]
         elif output == "err":
             terms[f"{term}_loss"] = losses.value_error_loss(value[name].err, value[name].wdl_logits, targets[name])
@@ -155,7 +157,8 @@ def _aux_terms(out: object, batch: Batch, settings: LossSettings) -> tuple[Metri
 def metric_names(settings: LossSettings) -> tuple[str, ...]:
     """Every per-step loss metric of a job: the base terms plus those of its auxiliary heads."""
     counts = tuple(f"{name}_no_move_rows" for name, _ in settings.aux if name in ("policy_opponent", "policy_next"))
-    return (*LOSS_TERMS, *(f"{name}_loss" for name, _ in settings.aux), *counts)
+    kld = ("policy_optimistic_st_kld",) if "policy_optimistic_st" in dict(settings.aux) else ()
+    return (*LOSS_TERMS, *(f"{name}_loss" for name, _ in settings.aux), *counts, *kld)
 
 
 def _split(batch: Batch, splits: int) -> Batch:
