@@ -355,3 +355,7 @@ def test_value_q_trains_the_q_head_in_the_bt_era_and_the_winner_head_in_the_clas
     logits = np.asarray(out.aux_value["q"].wdl_logits if bt_era else out.wdl_logits, np.float64)
     expected = np.mean(-np.sum(np.asarray(host.q_wdl, np.float64) * _log_softmax(logits), axis=-1))
     assert float(metrics["value_q_loss"]) == pytest.approx(expected, rel=1e-5)
+    if bt_era:  # tf-214's value MSE/4 and accuracy: the q head against q
+        q, probs = np.asarray(host.q_wdl, np.float64), np.exp(_log_softmax(logits))
+        assert float(metrics["value_mse"]) == pytest.approx(np.mean((_np_score(probs) - _np_score(q)) ** 2) / 4, rel=1e-4)
+        assert float(metrics["value_accuracy"]) == pytest.approx(np.mean(np.argmax(logits, -1) == np.argmax(q, -1)))
