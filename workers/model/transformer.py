@@ -30,7 +30,8 @@ class ModelOutput(NamedTuple):
 
 
 class BTNet(nnx.Module):
-    """PE_DENSE embedding → post-LN encoder tower → policy, value and moves-left heads."""
+    """PE_DENSE embedding → post-LN encoder tower → policy, value and moves-left heads, plus the
+    auxiliary heads of `model.aux_*` (docs/losses.md)."""
 
     def __init__(
         self,
