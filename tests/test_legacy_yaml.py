@@ -331,3 +331,19 @@ def test_converted_example_trains_with_every_configured_term_reported(textproto:
         from workers.lc0net.netfile import read_net
 
         assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.embedding_style
+def test_tf214_auxiliary_loss_weights_build_their_heads() -> None:
+    text = """
+dataset: {input_train: 'tr/', input_test: 'te/'}
+training: {batch_size: 64, total_steps: 100, test_steps: 50, train_avg_report_steps: 10, lr_values: [0.1],
+           loss_weights: {policy: 1.0, policy_optimistic_st: 0.5, policy_next: 0.1, value_q_cat: 0.2, value_winner: 1.0, policy_opponent: 0.0}}
+model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32, value_embedding_size: 4, moves_left_embedding_size: 2,
+        soft_policy_temperature: 2.0, categorical_value_buckets: 16}
+"""
+    spec = _convert(text)
+    m = spec.model
+    assert list(m.aux_policy_heads) == [model_pb2.POLICY_HEAD_SOFT, model_pb2.POLICY_HEAD_OPTIMISTIC_ST, model_pb2.POLICY_HEAD_NEXT]
+    assert list(m.aux_value_heads) == [model_pb2.VALUE_HEAD_ST, model_pb2.VALUE_HEAD_Q]
+    assert m.value_error_outputs and m.categorical_value_buckets == 16 and m.soft_policy_temperature == 2.0
+    weights = dict(resolve(spec, "test.yaml").losses.aux)
+    assert weights["policy_optimistic_st"] == 0.5 and weights["value_q_cat"] == pytest.approx(0.2)
+    assert weights["policy_next"] == pytest.approx(0.1) and "policy_opponent" not in weights  # weight 0: no head built

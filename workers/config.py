@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from lc0train import data_pb2, job_pb2, model_pb2
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 from workers.model.resnet import ResNetDims
 from workers.training_settings import (
     OptimizerSettings,
@@ -172,7 +173,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         precision=resolve_precision(t, problems),
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
-        losses=resolve_losses(t, problems, _has_moves_left_head(model)),
+        losses=resolve_losses(t, problems, _has_moves_left_head(model), _head_layout(model, problems)),
     )
     if problems:
         raise ConfigError(problems, source)
@@ -271,6 +272,16 @@ def _check_dims(from_config: Callable[[model_pb2.ModelConfig], object], model: m
     except ValueError as err:
         path, _, reason = str(err).partition(" ")
         problems.add(path if path.startswith("model.") else "model", reason if path.startswith("model.") else str(err))
+
+
+def _head_layout(model: model_pb2.ModelConfig, problems: Problems) -> HeadLayout:
+    """The model's auxiliary heads; a bad multi-head field is reported and no heads assumed."""
+    try:
+        return HeadLayout.from_config(model)
+    except ValueError as err:
+        path, _, reason = str(err).partition(" ")
+        problems.add(path, reason)
+        return HeadLayout()
 
 
 def _has_moves_left_head(model: model_pb2.ModelConfig) -> bool:

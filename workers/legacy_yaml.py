@@ -194,7 +194,7 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 # Handled by code below rather than by a plain field assignment.
 SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size",
-           "model.arc_encoding")
+           "model.arc_encoding", "model.soft_policy", "model.soft_policy_temperature", "model.categorical_value_buckets")
 
 UNSUPPORTED: dict[str, str] = {
     "gpu": "no equivalent in lc0-train (devices come from resources.devices_per_host and the JAX runtime; "
@@ -206,7 +206,7 @@ UNSUPPORTED: dict[str, str] = {
     "training.profile_step_freq": "no equivalent in lc0-train (no profiler keys)",
     "training.profile_step_offset": "no equivalent in lc0-train (no profiler keys)",
     "training.profile_step_count": "no equivalent in lc0-train (no profiler keys)",
-    "model.policy_d_aux": "no equivalent in lc0-train (the soft policy head is not implemented)",
+    "model.policy_d_aux": "no equivalent in lc0-train (auxiliary policy heads use policy_d_model)",
 }
 # Accepted only with the value that is lc0-train's behaviour; any other value is an error.
 DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
@@ -215,15 +215,12 @@ DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
     "training.diff_focus_slope": (0, "diff-focus sampling is not implemented (0 keeps every position)"),
     "training.diff_focus_q_weight": (6.0, "diff-focus sampling is not implemented"),
     "training.diff_focus_pol_scale": (3.5, "diff-focus sampling is not implemented"),
-    "model.soft_policy_temperature": (1.0, "the soft policy head is not implemented"),
-    "model.soft_policy": (False, "the soft policy head is not implemented"),
 }
 # Legacy no-ops or reporting-only keys: accepted with a warning.
 NOOP: dict[str, str] = {
     "training.swa_output": "ignored: with export on, lc0-train writes both the regular and the SWA net (<step>.pb.gz and <step>-swa.pb.gz)",
     "training.accuracy_thresholds": "ignored: reporting only (P@x% metrics are not logged)",
     "model.input_gate": "ignored: fae46e6 reads it but never uses it (attention bodies are always gated)",
-    "model.categorical_value_buckets": "ignored: categorical value heads are not built (their loss_weights must be 0)",
 }
 
 _SECTIONS = ("dataset", "training", "model")
@@ -326,6 +323,14 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
     elif path == "model.virtual_batch_size":
         if value is not None:
             m.virtual_batch_size = _int(value)
+    elif path == "model.soft_policy":
+        if _bool(value):
+            _add_heads(m, policy=[model_pb2.POLICY_HEAD_SOFT])
+    elif path == "model.soft_policy_temperature":
+        m.soft_policy_temperature = _float(value)
+        _add_heads(m, policy=[model_pb2.POLICY_HEAD_SOFT])
+    elif path == "model.categorical_value_buckets":
+        m.categorical_value_buckets = _int(value)
     elif path == "model.arc_encoding":
         if _int(values.get("model.residual_blocks") or 0) > 0:
             notes.append("model.arc_encoding: ignored: it only affects attention bodies")
@@ -333,6 +338,35 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
             m.arc_encoding = _bool(value)
     else:  # pragma: no cover - SPECIAL and this function list the same keys
         raise AssertionError(path)
+
+
+# tf-214 loss_weights terms → (auxiliary policy heads, auxiliary value heads, error outputs) they train.
+_TERM_HEADS: dict[str, tuple[list[int], list[int], bool]] = {
+    "policy_optimistic_st": ([model_pb2.POLICY_HEAD_OPTIMISTIC_ST], [model_pb2.VALUE_HEAD_ST], True),
+    "policy_soft": ([model_pb2.POLICY_HEAD_SOFT], [], False),
+    "policy_opponent": ([model_pb2.POLICY_HEAD_OPPONENT], [], False),
+    "policy_next": ([model_pb2.POLICY_HEAD_NEXT], [], False),
+    "value_q": ([], [model_pb2.VALUE_HEAD_Q], False),
+    "value_q_err": ([], [model_pb2.VALUE_HEAD_Q], True),
+    "value_q_cat": ([], [model_pb2.VALUE_HEAD_Q], False),
+    "value_st": ([], [model_pb2.VALUE_HEAD_ST], False),
+    "value_st_err": ([], [model_pb2.VALUE_HEAD_ST], True),
+    "value_st_cat": ([], [model_pb2.VALUE_HEAD_ST], False),
+}
+
+
+def _add_heads(m: model_pb2.ModelConfig, policy: list[int] = (), value: list[int] = ()) -> None:  # type: ignore[assignment]
+    m.aux_policy_heads.extend(head for head in policy if head not in m.aux_policy_heads)
+    m.aux_value_heads.extend(head for head in value if head not in m.aux_value_heads)
+
+
+def _tf214_heads(spec: job_pb2.JobSpec) -> None:
+    """The auxiliary heads the tf-214 model built for the non-zero loss_weights terms."""
+    m, w = spec.model, spec.training.loss_weights
+    for term, (policy, value, error) in _TERM_HEADS.items():
+        if w.HasField(term) and getattr(w, term):
+            _add_heads(m, policy, value)
+            m.value_error_outputs |= error
 
 
 def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]], notes: list[str]) -> None:
@@ -361,6 +395,8 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
     if tf214:
         t.policy_loss = training_pb2.KL
         t.value_q_source = training_pb2.ROOT
+        if m.body == model_pb2.BODY_TRANSFORMER:
+            _tf214_heads(spec)
         if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
             m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
 

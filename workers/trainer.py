@@ -137,7 +137,7 @@ class _TrainLoop:
 
     def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
         for decoded in stream:
-            yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root))
+            yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
 
     def run(self, stop: StopRequest) -> TrainState:
         job = self.job

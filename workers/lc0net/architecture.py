@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from lc0train import model_pb2, net_pb2
 
+from workers.lc0net.mapping import policy_slot
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.lc0net.resnet_format import (
     RESNET_NETWORKS,
@@ -24,6 +25,7 @@ from workers.lc0net.resnet_format import (
 )
 from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_ARC_FEATURES, NUM_PLANES, NUM_SQUARES, NetDims
+from workers.model.head_layout import AUX_POLICY_NAMES, AUX_VALUE_NAMES
 
 # lc0 0.31 is the first release that reads the multi-head format with PE_DENSE embedding,
 # 0.30 the first with smolgen in attention bodies (which 0.29 introduced);
@@ -211,11 +213,21 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
         config.smolgen_hidden_channels = size("encoder[0].mha.smolgen.compress") // embedding
         config.smolgen_hidden_sz = size("encoder[0].mha.smolgen.dense1_b")
         config.smolgen_gen_sz = size("encoder[0].mha.smolgen.dense2_b") // heads
+    _aux_heads(config, sizes)
     try:
         NetDims.from_config(config)
     except ValueError as err:
         raise NetFileError(f"the tensors describe no valid BT network: {err}") from err
     return config
+
+
+def _aux_heads(config: model_pb2.ModelConfig, sizes: dict[str, int]) -> None:
+    """The auxiliary heads whose tensors the file holds (error and categorical outputs of q/st)."""
+    config.aux_policy_heads.extend(key for key, name in AUX_POLICY_NAMES.items() if f"{policy_slot(name)}.ip2_pol_b" in sizes)
+    values = [name for key, name in AUX_VALUE_NAMES.items() if f"value_heads.{name}.ip_val_b" in sizes]
+    config.aux_value_heads.extend(key for key, name in AUX_VALUE_NAMES.items() if name in values)
+    config.value_error_outputs = any(f"value_heads.{name}.ip_val_err_b" in sizes for name in values)
+    config.categorical_value_buckets = next((sizes[f"value_heads.{n}.ip_val_cat_b"] for n in values if f"value_heads.{n}.ip_val_cat_b" in sizes), 0)
 
 
 def _per_square(count: int, path: str) -> int:

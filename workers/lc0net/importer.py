@@ -13,21 +13,19 @@ from lc0train import model_pb2, net_pb2
 
 from workers.lc0net.architecture import check_supported, config_from_net, is_multihead
 from workers.lc0net.encoding import decode_layer
-from workers.lc0net.mapping import Params, check_coverage, fold_plane_scale, get_param, set_param
+from workers.lc0net.mapping import Params, check_coverage, fold_plane_scale, get_param, policy_slot, set_param
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers
 from workers.lc0net.resnet_mapping import canonical_conv_blocks
 from workers.lc0net.tables import net_table
 from workers.model import build_model
 
-# Auxiliary training heads of the multi-head format: lc0 plays without them, so do we.
-AUXILIARY_HEADS = (
-    "policy_heads.optimistic_st.",
-    "policy_heads.soft.",
-    "policy_heads.opponent.",
-    "policy_heads.policy_head_map",
-    "value_heads.q.",
-    "value_heads.st.",
+# Outputs of the multi-head format BTNet has no place for (lc0 plays without them): error and
+# categorical outputs of the winner head, and head-map entries other than our `next` head.
+AUXILIARY_OUTPUTS = (
+    "value_heads.winner.ip_val_err_",
+    "value_heads.winner.ip_val_cat_",
     "value_heads.value_head_map",
+    "policy_heads.policy_head_map",
 )
 
 
@@ -37,7 +35,7 @@ class ImportedNet:
 
     config: model_pb2.ModelConfig
     params: Params  # with a ResNet's batch statistics merged in
-    ignored: tuple[str, ...]  # auxiliary-head tensors lc0 does not use either
+    ignored: tuple[str, ...]  # tensors of outputs our model lacks, which lc0 does not use either
 
 
 def param_shapes(config: model_pb2.ModelConfig) -> Params:
@@ -51,7 +49,7 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
     fmt = net.format.network_format
     check_supported(fmt)
     paths = populated_layers(net.weights)
-    ignored = tuple(p for p in paths if p.startswith(AUXILIARY_HEADS))
+    ignored = tuple(p for p in paths if p.startswith(AUXILIARY_OUTPUTS) and not p.startswith(policy_slot("next") + "."))
     tensors = {p: _decode(net, p) for p in paths if p not in ignored}
     config = config_from_net(fmt, {p: t.size for p, t in tensors.items()}, net.weights)
     table = net_table(config, multihead=is_multihead(fmt))

@@ -26,8 +26,10 @@ from workers.lc0net.store import load_stored
 from workers.model.batchnorm import BN_EPSILON
 from workers.model.dims import NetDims
 from workers.model.resnet import ResNetDims
+from workers.model.head_layout import HeadLayout
 
 NETS_DIR = "nets"
+AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliary heads
 
 
 class JobExporter:
@@ -80,6 +82,9 @@ def initial_params(
 ) -> tuple[Params, Params]:
     """(params, batch_stats): fresh or, with `init_from`, the stored ones of the same architecture.
 
+    Auxiliary heads may differ: heads both have are loaded, the job's other heads start
+    fresh and the stored net's other heads are dropped (lc0 plays without them).
+
     Batch-renorm statistics a stored net lacks follow the legacy importer: the moving σ is
     √(var + ε) and the renorm EMAs keep their initial values.
     """
@@ -93,7 +98,7 @@ def initial_params(
     problems = _architecture_differences(stored.config, model)
     if problems:
         raise ConfigError([("init_from.path", f"{spec.init_from.path} has another architecture: {'; '.join(problems)}")])
-    loaded = jax.tree.map(lambda fresh, value: np.asarray(value, fresh.dtype), params, select_like(stored.params, params))
+    loaded = jax.tree.map(lambda fresh, value: np.asarray(value, fresh.dtype), params, select_like(_with_heads(params, stored.params), params))
     return loaded, _stored_stats(batch_stats, stored.params)
 
 
@@ -111,6 +116,20 @@ def _stored_stats(fresh: Params, stored: Params) -> Params:
     return out
 
 
+def _value_outputs(heads: HeadLayout) -> tuple[bool, int]:
+    return heads.error_outputs, heads.categorical_buckets
+
+
+def _with_heads(fresh: Params, stored: Params) -> Params:
+    """`stored` with exactly `fresh`'s auxiliary heads, taken from `stored` where it has them."""
+    merged = {key: value for key, value in stored.items() if key not in AUX_GROUPS}
+    for group in AUX_GROUPS:
+        heads = {name: stored.get(group, {}).get(name, head) for name, head in fresh.get(group, {}).items()}
+        if heads:
+            merged[group] = heads
+    return merged
+
+
 def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.ModelConfig) -> list[str]:
     names = model_pb2.Body.Name
     if stored.body != model.body:
@@ -126,6 +145,11 @@ def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.Mo
         for name in fields
         if getattr(ours, name) != getattr(theirs, name)
     ]
+    ours_heads, their_heads = HeadLayout.from_config(model), HeadLayout.from_config(stored)
+    ours_outputs, their_outputs = _value_outputs(ours_heads), _value_outputs(their_heads)
+    if set(ours_heads.aux_value) & set(their_heads.aux_value) and ours_outputs != their_outputs:
+        problems.append(f"model (value_error_outputs, categorical_value_buckets) of the shared q/st value heads "
+                        f"{ours_outputs} vs {their_outputs}")
     if stored.input_type != model.input_type:
         names = model_pb2.InputType.Name
         problems.append(f"model input_type {names(model.input_type)} vs {names(stored.input_type)}")

@@ -28,6 +28,7 @@ import numpy as np
 
 from lc0train import model_pb2
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 
 Params = dict[str, Any]
 ParamPath = tuple[str | int, ...]
@@ -37,6 +38,9 @@ PLANE_INPUT_KERNEL: ParamPath = ("embedding", "square", "kernel")
 _CLASSICAL_RULE50_DIVISOR = 99.0
 _HECTOPLIES_DIVISOR = 100.0
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
+_KEYED = re.compile(r"^(\w+)\{(\w+)\}$")  # `policy_head_map{next}`: the map entry with that key
+# Auxiliary policy heads lc0's PolicyHeads message has a field for; others go in policy_head_map.
+_NAMED_POLICY_SLOTS = ("vanilla", "optimistic_st", "soft", "opponent")
 
 
 class Layout(enum.Enum):
@@ -107,6 +111,33 @@ def _flat_head(ours: str, embed: tuple[str, str], hidden: tuple[str, str], out: 
     ]
 
 
+def policy_slot(name: str) -> str:
+    """lc0's path of a policy head: `policy_heads.soft`, or a `policy_head_map` entry for names
+    PolicyHeads has no field for (`next`)."""
+    return f"policy_heads.{name}" if name in _NAMED_POLICY_SLOTS else f"policy_heads.policy_head_map{{{name}}}"
+
+
+def _attention_policy(ours: ParamPath, lc0: str) -> list[Slot]:
+    return [
+        *_linear((*ours, "q"), _in(lc0, "ip2_pol_w"), _in(lc0, "ip2_pol_b")),
+        *_linear((*ours, "k"), _in(lc0, "ip3_pol_w"), _in(lc0, "ip3_pol_b")),
+        *_linear((*ours, "promotion"), _in(lc0, "ip4_pol_w")),
+    ]
+
+
+def _value_head(ours: ParamPath, lc0: str, heads: HeadLayout | None = None) -> list[Slot]:
+    slots = [
+        *_linear((*ours, "embed"), _in(lc0, "ip_val_w"), _in(lc0, "ip_val_b")),
+        *_linear((*ours, "dense1"), _in(lc0, "ip1_val_w"), _in(lc0, "ip1_val_b")),
+        *_linear((*ours, "dense2"), _in(lc0, "ip2_val_w"), _in(lc0, "ip2_val_b")),
+    ]
+    if heads is not None and heads.error_outputs:
+        slots += _linear((*ours, "err"), f"{lc0}.ip_val_err_w", f"{lc0}.ip_val_err_b")
+    if heads is not None and heads.categorical_buckets:
+        slots += _linear((*ours, "cat"), f"{lc0}.ip_val_cat_w", f"{lc0}.ip_val_cat_b")
+    return slots
+
+
 def _embedding_slots(dims: NetDims) -> list[Slot]:
     emb: ParamPath = ("embedding",)
     gates = [
@@ -132,9 +163,10 @@ def _in(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def btnet_slots(dims: NetDims, *, multihead: bool = True) -> list[Slot]:
-    """Every BTNet parameter with its lc0 tensor; `multihead` picks the
-    NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT names, otherwise ..._WITH_HEADFORMAT's."""
+def btnet_slots(dims: NetDims, heads: HeadLayout = HeadLayout(), *, multihead: bool = True) -> list[Slot]:
+    """Every BTNet parameter with its lc0 tensor, the auxiliary heads of `heads` included;
+    `multihead` picks the NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT names, otherwise
+    ..._WITH_HEADFORMAT's (which has no auxiliary heads)."""
     slots = _embedding_slots(dims)
     if dims.smolgen is not None:
         slots += _linear(("encoder", "smolgen_gen"), "smolgen_w")
@@ -159,18 +191,20 @@ def btnet_slots(dims: NetDims, *, multihead: bool = True) -> list[Slot]:
             *_ffn((*ours, "ffn"), f"{lc0}.ffn", dims.other_bias),
             *_norm((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
         ]
-    policy, vanilla, winner = ("policy_heads", "policy_heads.vanilla", "value_heads.winner") if multihead else ("", "", "")
+    if not multihead and (heads.aux_policy or heads.aux_value):
+        raise ValueError("auxiliary heads (model.aux_policy_heads, model.aux_value_heads) need lc0's multi-head "
+                         "format, which EMBEDDING_MAP nets are not written in")
+    policy, vanilla, winner = ("policy_heads", policy_slot("vanilla"), "value_heads.winner") if multihead else ("", "", "")
     slots += [
         *_linear(("policy", "tokens"), _in(policy, "ip_pol_w"), _in(policy, "ip_pol_b")),
-        *_linear(("policy", "q"), _in(vanilla, "ip2_pol_w"), _in(vanilla, "ip2_pol_b")),
-        *_linear(("policy", "k"), _in(vanilla, "ip3_pol_w"), _in(vanilla, "ip3_pol_b")),
-        *_linear(("policy", "promotion"), _in(vanilla, "ip4_pol_w")),
-        *_flat_head(
-            "value",
-            (_in(winner, "ip_val_w"), _in(winner, "ip_val_b")),
-            (_in(winner, "ip1_val_w"), _in(winner, "ip1_val_b")),
-            (_in(winner, "ip2_val_w"), _in(winner, "ip2_val_b")),
-        ),
+        *_attention_policy(("policy",), vanilla),
+        *_value_head(("value",), winner),
+    ]
+    for name in heads.aux_policy:
+        slots += _attention_policy(("aux_policy", name), policy_slot(name))
+    for name in heads.aux_value:
+        slots += _value_head(("aux_value", name), f"value_heads.{name}", heads)
+    slots += [
         *_flat_head(
             "moves_left",
             ("ip_mov_w", "ip_mov_b"),
@@ -269,10 +303,14 @@ def set_param(params: Params, path: ParamPath, value: Any) -> None:
     node[path[-1]] = value
 
 
-def lc0_path_parts(path: str) -> list[tuple[str, int | None]]:
-    """`encoder[2].mha.q_w` → [("encoder", 2), ("mha", None), ("q_w", None)]."""
-    parts = []
+def lc0_path_parts(path: str) -> list[tuple[str, int | str | None]]:
+    """`encoder[2].mha.q_w` → [("encoder", 2), ("mha", None), ("q_w", None)]; a map entry
+    `policy_head_map{next}` → ("policy_head_map", "next")."""
+    parts: list[tuple[str, int | str | None]] = []
     for part in path.split("."):
-        match = _INDEXED.match(part)
-        parts.append((match.group(1), int(match.group(2))) if match else (part, None))
+        indexed, keyed = _INDEXED.match(part), _KEYED.match(part)
+        if indexed:
+            parts.append((indexed.group(1), int(indexed.group(2))))
+        else:
+            parts.append((keyed.group(1), keyed.group(2)) if keyed else (part, None))
     return parts

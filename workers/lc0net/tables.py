@@ -12,6 +12,7 @@ from workers.lc0net.architecture import writes_multihead
 from workers.lc0net.mapping import PLANE_INPUT_KERNEL, ParamPath, Params, Slot, btnet_slots
 from workers.lc0net.resnet_mapping import PLANE_INPUT_CONV, RENORM_ONLY_STATS, BatchNormBlock, resnet_slots
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 from workers.model.resnet import ResNetDims
 
 
@@ -39,7 +40,8 @@ def net_table(config: model_pb2.ModelConfig, *, multihead: bool | None = None) -
         case model_pb2.BODY_TRANSFORMER:
             dims = NetDims.from_config(config)
             multihead = writes_multihead(config) if multihead is None else multihead
-            return NetTable(btnet_slots(dims, multihead=multihead), PLANE_INPUT_KERNEL, [], {"headcount": dims.heads})
+            slots = btnet_slots(dims, HeadLayout.from_config(config), multihead=multihead)
+            return NetTable(slots, PLANE_INPUT_KERNEL, [], {"headcount": dims.heads})
         case model_pb2.BODY_RESNET:
             rdims = ResNetDims.from_config(config)
             slots, blocks = resnet_slots(rdims)
