@@ -119,12 +119,13 @@ def test_fen_history_planes_equal_lc0s(input_format: InputFormat, tmp_path_facto
 
 
 @pytest.mark.lc0_engine
-def test_fen_positions_evaluate_like_lc0() -> None:
-    """Our forward pass on FEN positions equals lc0's (tiny_resnet_classical, format 1)."""
+@pytest.mark.parametrize("path", [RESNET, PEMAP], ids=lambda path: path.name)
+def test_fen_positions_evaluate_like_lc0(path: Path) -> None:
+    """Our forward pass on FEN positions equals lc0's (policy at our, transformed, indices)."""
     positions = fen_positions()[::3]
-    net = import_net(read_net(RESNET))
+    net = import_net(read_net(path))
     ours = evaluate(net.config, net.params, positions)
-    theirs = lc0_evaluate(RESNET, positions, [[m["index"] for m in r["legal"]] for r in ours])
+    theirs = lc0_evaluate(path, positions, [[m["index"] for m in r["legal"]] for r in ours])
     for position, mine, lc0 in zip(positions, ours, theirs, strict=True):
         logits = np.array([mine["policy_logits"][m["index"]] for m in mine["legal"]])
         scale = max(np.ptp(lc0.logits), 1.0)
