@@ -153,6 +153,18 @@ def test_fen_en_passant_copies_undo_the_double_push() -> None:
         assert planes[slot, 6] == their_pawns ^ chess.BB_D5 ^ chess.BB_D7
 
 
+@pytest.mark.parametrize("input_format", CANONICAL_V2, ids=lambda f: f.name)
+def test_v2_history_ends_at_a_fen_root_with_a_running_clock(input_format: InputFormat) -> None:
+    """Where lc0's V2 scan would never end: the root's copies are skipped, only repeats are kept."""
+    board = chess.Board(FENS[5])
+    for uci in SHUFFLES[5].split():
+        board.push_uci(uci)
+    planes = position_fields(board, input_format).planes.reshape(8, 13)
+    # The current position (a repeat of the root); the root and its copies are no repeats.
+    assert planes[0, 12] == chess.BB_ALL and planes[0, :12].any()
+    assert not planes[1:].any()
+
+
 def test_fen_with_a_bad_en_passant_square_fails_clearly() -> None:
     board = chess.Board("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq e6 0 1")
     with pytest.raises(ValueError, match="en-passant square e6 does not follow a double pawn push"):
