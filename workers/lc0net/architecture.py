@@ -27,8 +27,8 @@ from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_ARC_FEATURES, NUM_PLANES, NUM_SQUARES, NetDims
 from workers.model.head_layout import AUX_POLICY_NAMES, AUX_VALUE_NAMES
 
-# lc0 0.31 is the first release that reads the multi-head format with PE_DENSE embedding,
-# 0.30 the first with smolgen in attention bodies (which 0.29 introduced);
+# lc0 0.31 is the first release that reads the multi-head format (PE_DENSE or PE_MAP),
+# 0.30 the first with smolgen in single-head attention bodies (which 0.29 introduced);
 # 0.33 would read per-layer FLOAT16 encodings, which we never write.
 MIN_VERSION = (0, 31, 0)
 MIN_VERSION_MAP = (0, 30, 0)
@@ -37,16 +37,9 @@ _ATTENTION_BODIES = (
     NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
     NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
 )
-# (network structure, input embedding) written for each embedding style.
-_STYLE_FORMATS = {
-    model_pb2.EMBEDDING_DENSE: (
-        NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
-        NetworkFormat.INPUT_EMBEDDING_PE_DENSE,
-    ),
-    model_pb2.EMBEDDING_MAP: (
-        NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
-        NetworkFormat.INPUT_EMBEDDING_PE_MAP,
-    ),
+_INPUT_EMBEDDINGS = {
+    model_pb2.EMBEDDING_DENSE: NetworkFormat.INPUT_EMBEDDING_PE_DENSE,
+    model_pb2.EMBEDDING_MAP: NetworkFormat.INPUT_EMBEDDING_PE_MAP,
 }
 _DEFAULT_ACTIVATIONS = {
     model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH,
@@ -74,10 +67,14 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
         name = model_pb2.Activation.Name(dims.default_activation)
         raise ValueError(f"model.default_activation {name}: lc0 only supports MISH or RELU as the default activation")
     _check_exportable(dims)
-    network, embedding = _STYLE_FORMATS[dims.embedding_style]
+    multihead = writes_multihead(config)
     fmt = NetworkFormat(
-        network=network,
-        input_embedding=embedding,
+        network=(
+            NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT
+            if multihead
+            else NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT
+        ),
+        input_embedding=_INPUT_EMBEDDINGS[dims.embedding_style],
         input=config.input_type,
         default_activation=_DEFAULT_ACTIVATIONS[dims.default_activation],
         ffn_activation=dims.ffn_activation,
@@ -104,12 +101,14 @@ def min_version(config: model_pb2.ModelConfig) -> tuple[int, int, int]:
     """The oldest lc0 that reads the net `export_net` writes for `config`."""
     if config.body == model_pb2.BODY_RESNET:
         return resnet_min_version(config)
-    return MIN_VERSION_MAP if config.embedding_style == model_pb2.EMBEDDING_MAP else MIN_VERSION
+    return MIN_VERSION if writes_multihead(config) else MIN_VERSION_MAP
 
 
 def writes_multihead(config: model_pb2.ModelConfig) -> bool:
-    """True when `export_net` writes `config`'s transformer in the multi-head structure."""
-    return config.embedding_style != model_pb2.EMBEDDING_MAP
+    """True when `export_net` writes `config`'s transformer in the multi-head structure: a
+    PE_DENSE body, or a PE_MAP body with auxiliary heads (the single-head structure, which
+    lc0's BLAS backend also reads, has no slots for them)."""
+    return config.embedding_style != model_pb2.EMBEDDING_MAP or bool(config.aux_policy_heads or config.aux_value_heads)
 
 
 def is_multihead(fmt: net_pb2.NetworkFormat) -> bool:
