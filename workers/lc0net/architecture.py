@@ -225,8 +225,12 @@ def _aux_heads(config: model_pb2.ModelConfig, sizes: dict[str, int]) -> None:
     config.aux_policy_heads.extend(key for key, name in AUX_POLICY_NAMES.items() if f"{policy_slot(name)}.ip2_pol_b" in sizes)
     values = [name for key, name in AUX_VALUE_NAMES.items() if f"value_heads.{name}.ip_val_b" in sizes]
     config.aux_value_heads.extend(key for key, name in AUX_VALUE_NAMES.items() if name in values)
-    config.value_error_outputs = any(f"value_heads.{name}.ip_val_err_b" in sizes for name in values)
-    config.categorical_value_buckets = next((sizes[f"value_heads.{n}.ip_val_cat_b"] for n in values if f"value_heads.{n}.ip_val_cat_b" in sizes), 0)
+    # Our q and st heads share one output layout: (error output?, categorical buckets).
+    layouts = {name: (f"value_heads.{name}.ip_val_err_b" in sizes, sizes.get(f"value_heads.{name}.ip_val_cat_b", 0)) for name in values}
+    if len(set(layouts.values())) > 1:
+        described = "; ".join(f"value_heads.{name}: error output {err}, {cat} categorical buckets" for name, (err, cat) in layouts.items())
+        raise NetFileError(f"the auxiliary value heads have different outputs ({described}): this trainer builds them alike")
+    config.value_error_outputs, config.categorical_value_buckets = next(iter(layouts.values()), (False, 0))
 
 
 def _per_square(count: int, path: str) -> int:
