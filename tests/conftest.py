@@ -15,6 +15,9 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir(
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 TINY_CONFIG = ROOT / "configs" / "tiny.textproto"
+# Overrides that give a transformer every auxiliary head of the multi-head format.
+ALL_HEADS = ("model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST, POLICY_HEAD_SOFT, POLICY_HEAD_OPPONENT, POLICY_HEAD_NEXT]",
+             "model.aux_value_heads=[VALUE_HEAD_Q, VALUE_HEAD_ST]", "model.value_error_outputs=true", "model.categorical_value_buckets=6")
 
 # Shrinks configs/tiny.textproto to a net and a run that take seconds on CPU.
 SHRINK = (

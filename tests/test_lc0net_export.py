@@ -62,8 +62,8 @@ def test_network_format_is_derived_from_the_model_config() -> None:
     config.default_activation = model_pb2.SWISH
     with pytest.raises(ValueError, match="MISH or RELU"):
         export_net(config, params, TrainingInfo(steps=0))
-    config.default_activation, config.body = model_pb2.MISH, model_pb2.BODY_RESNET
-    with pytest.raises(ValueError, match="BODY_RESNET: lc0 network files are implemented for BODY_TRANSFORMER"):
+    config.default_activation, config.body = model_pb2.MISH, 7
+    with pytest.raises(ValueError, match="model.body 7 is not a known body"):
         export_net(config, params, TrainingInfo(steps=0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = {
     "se_resnet_10x128.yaml": "se_resnet_10x128.textproto",
     "bt_transformer_tf214.yaml": "bt_transformer_tf214.textproto",
+    "attention_body_fae46e6.yaml": "legacy_attention_body.textproto",
 }
 
 RESNET_BASE = """
@@ -71,7 +73,7 @@ def test_resnet_example_has_the_legacy_architecture_and_schedule() -> None:
     assert (m.policy, m.value, m.moves_left) == (model_pb2.POLICY_CONVOLUTION, model_pb2.VALUE_WDL, model_pb2.MOVES_LEFT_V1)
     assert t.optimizer == training_pb2.SGD and list(t.lr_boundaries) == [100000, 130000]
     assert t.swa and t.swa_steps == 20 and t.swa_max_n == 10
-    assert not spec.export.enabled  # lc0 export of residual nets does not exist yet
+    assert spec.export.enabled  # the legacy trainer wrote a net at every checkpoint
 
 
 def test_tf214_example_gets_the_lineage_semantics() -> None:
@@ -189,11 +191,43 @@ def test_bad_values_name_the_key(section: str, fragment: str, path: str, reason:
     assert reason in problems[path]
 
 
-def test_fae46e6_attention_body_is_refused_with_the_reason() -> None:
-    text = RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4",
-                               "embedding_size: 64, encoder_layers: 2, encoder_d_model: 64, policy: 'attention'")
-    problems = _problems(text)
-    assert "fae46e6 attention body" in problems["model.encoder_layers"]
+FAE46E6_ATTENTION = "embedding_size: 64, encoder_layers: 2, encoder_d_model: 64, policy: 'attention'"
+
+
+def test_fae46e6_attention_body_converts_to_the_pe_map_body_with_its_defaults() -> None:
+    text = RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", FAE46E6_ATTENTION + ", use_smolgen: true")
+    m = _convert(text).model
+    assert (m.body, m.embedding_style, m.HasField("arc_encoding")) == (model_pb2.BODY_TRANSFORMER, model_pb2.EMBEDDING_MAP, False)
+    assert (m.default_activation, m.encoder_heads, m.encoder_dff) == (model_pb2.RELU, 2, 96)
+    assert (m.smolgen_hidden_channels, m.smolgen_hidden_sz, m.smolgen_gen_sz, m.smolgen_activation) == (16, 128, 128, model_pb2.SWISH)
+    job = resolve(_convert(text), "test.yaml")
+    assert job.model.embedding_style == model_pb2.EMBEDDING_MAP
+    off = _convert(text.replace("use_smolgen: true", "arc_encoding: false")).model
+    assert off.HasField("arc_encoding") and not off.arc_encoding
+
+
+@pytest.mark.parametrize("fragment,path,reason", [
+    ("policy: 'convolution'", "model.policy", "needs policy 'attention'"),
+    ("value: 'classical'", "model.value", "only 'wdl'"),
+    ("moves_left: 'none'", "model.moves_left", "only 'v1'"),
+])
+def test_fae46e6_attention_body_heads_we_do_not_build_are_refused(fragment: str, path: str, reason: str) -> None:
+    body = FAE46E6_ATTENTION.replace("policy: 'attention'", fragment if fragment.startswith("policy") else f"policy: 'attention', {fragment}")
+    assert reason in _problems(RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", body))[path]
+
+
+def test_tf214_body_options_map_to_their_fields() -> None:
+    text = _with("training", "loss_weights: {policy: 1.0, value_winner: 1.0, moves_left: 1.0}")
+    text = text.replace("filters: 16, residual_blocks: 2, se_ratio: 4",
+                        "embedding_size: 32, encoder_layers: 2, encoder_heads: 4, encoder_dff: 48, embedding_style: 'old', "
+                        "encoder_rms_norm: true, skip_first_ln: true, omit_qkv_biases: true, omit_other_biases: true")
+    warnings: list[str] = []
+    m = _convert(text, warnings).model
+    assert m.embedding_style == model_pb2.EMBEDDING_MAP and m.embedding_dense_sz == 0
+    assert m.encoder_rms_norm and m.skip_first_ln and m.omit_qkv_biases and m.omit_other_biases
+    assert any(w.startswith("model.embedding_style: 'old' converts to lc0's arc-encoded PE_MAP") for w in warnings)
+    new = _convert(text.replace("'old'", "'new'")).model
+    assert new.embedding_style == model_pb2.EMBEDDING_STYLE_DEFAULT and new.embedding_dense_sz == 128
 
 
 def test_cli_exits_2_naming_every_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -244,3 +278,105 @@ def test_textproto_round_trips() -> None:
     again = job_pb2.JobSpec()
     text_format.Parse(to_textproto(spec, "x.yaml"), again)
     assert again == spec
+
+
+# Shrinks each converted example to seconds on CPU; everything else (optimizer, schedule
+# shape, loss lineage, SWA, heads) stays as converted.
+EXAMPLE_SHRINK = {
+    "se_resnet_10x128.textproto": ["model.filters=8", "model.residual_blocks=1", "model.se_ratio=2"],
+    "bt_transformer_tf214.textproto": ["model.embedding_size=16", "model.embedding_dense_sz=4", "model.encoder_layers=1",
+                                       "model.encoder_heads=2", "model.encoder_d_model=16", "model.encoder_dff=32",
+                                       "model.smolgen_hidden_channels=4", "model.smolgen_hidden_sz=16", "model.smolgen_gen_sz=16",
+                                       "model.policy_embedding_size=16", "model.policy_d_model=16", "model.value_embedding_size=4",
+                                       "model.moves_left_embedding_size=2", "export.enabled=false"],
+    # Export stays on: the job writes PE_MAP nets at its end.
+    "legacy_attention_body.textproto": ["model.input_type=INPUT_CLASSICAL_112_PLANE", *(
+        f"model.{field}={value}" for field, value in (
+            ("embedding_size", 16), ("encoder_layers", 1), ("encoder_heads", 2), ("encoder_d_model", 16), ("encoder_dff", 24),
+            ("smolgen_hidden_channels", 4), ("smolgen_hidden_sz", 16), ("smolgen_gen_sz", 16), ("policy_embedding_size", 16),
+            ("policy_d_model", 16), ("value_embedding_size", 4), ("moves_left_embedding_size", 2)))],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("textproto", sorted(EXAMPLE_SHRINK))
+def test_converted_example_trains_with_every_configured_term_reported(textproto: str, tmp_path: Path,
+                                                                      generated_data: dict[str, Path]) -> None:
+    from workers.events import Event, EventBus
+    from workers.trainer import JobPaths, run_training
+
+    spec = load_spec(ROOT / "configs" / textproto)
+    data = ([f"dataset.input={generated_data['train'].parent}/*"] if spec.dataset.input
+            else [f"dataset.input_train={generated_data['train']}", f"dataset.input_test={generated_data['test']}"])
+    job = resolve(load_spec(ROOT / "configs" / textproto, [*EXAMPLE_SHRINK[textproto], *data, "training.batch_size=16",
+                                                           "training.shuffle_size=256", "training.total_steps=8",
+                                                           "training.train_avg_report_steps=4", "training.test_steps=8",
+                                                           "training.num_test_positions=64", "training.checkpoint_steps=0",
+                                                           "training.warmup_steps=2", "training.swa_steps=2"]))
+    events: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(events.append)
+    run_training(job, JobPaths(tmp_path), bus)
+    reports = [event for event in events if event.kind == "train"]
+    assert [event.step for event in reports] == [4, 8]
+    weighted = [f"{name}_loss" for name in ("policy", "value_winner", "value_q", "moves_left", "reg") if getattr(job.losses, name) > 0]
+    assert {"policy_loss", "value_winner_loss", "moves_left_loss", "reg_loss"} <= set(weighted)
+    for event in reports:
+        assert all(np.isfinite(value) for value in event.metrics.values()), event.metrics
+        assert set(weighted) <= set(event.metrics), sorted(event.metrics)
+        assert all(event.metrics[term] > 0 for term in weighted), event.metrics
+    assert (tmp_path / "checkpoints").is_dir()
+    if job.spec.export.enabled:  # the final net is one lc0 reads as the same architecture
+        from workers.lc0net.importer import import_net
+        from workers.lc0net.netfile import read_net
+
+        assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.embedding_style
+def test_tf214_auxiliary_loss_weights_build_their_heads() -> None:
+    text = """
+dataset: {input_train: 'tr/', input_test: 'te/'}
+training: {batch_size: 64, total_steps: 100, test_steps: 50, train_avg_report_steps: 10, lr_values: [0.1],
+           loss_weights: {policy: 1.0, policy_optimistic_st: 0.5, policy_next: 0.1, value_q_cat: 0.2, value_winner: 1.0, policy_opponent: 0.0}}
+model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32, value_embedding_size: 4, moves_left_embedding_size: 2,
+        soft_policy: true, soft_policy_temperature: 2.0, categorical_value_buckets: 16}
+"""
+    spec = _convert(text)
+    m = spec.model
+    assert list(m.aux_policy_heads) == [model_pb2.POLICY_HEAD_SOFT, model_pb2.POLICY_HEAD_OPTIMISTIC_ST, model_pb2.POLICY_HEAD_NEXT]
+    assert list(m.aux_value_heads) == [model_pb2.VALUE_HEAD_ST, model_pb2.VALUE_HEAD_Q]
+    assert m.value_error_outputs and m.categorical_value_buckets == 16 and m.soft_policy_temperature == 2.0
+    weights = dict(resolve(spec, "test.yaml").losses.aux)
+    assert weights["policy_optimistic_st"] == 0.5 and weights["value_q_cat"] == pytest.approx(0.2)
+    assert weights["policy_next"] == pytest.approx(0.1) and "policy_opponent" not in weights  # weight 0: no head built
+
+
+TF214_BASE = """
+dataset: {input_train: 'tr/', input_test: 'te/'}
+training: {batch_size: 64, total_steps: 100, test_steps: 50, train_avg_report_steps: 10, lr_values: [0.1],
+           loss_weights: {policy: 1.0, value_winner: 1.0}}
+model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32, value_embedding_size: 4,
+        moves_left_embedding_size: 2, default_activation: 'mish', EXTRA}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "exported", "note"),
+    [
+        ("encoder_d_model: 32", True, None),
+        ("encoder_rms_norm: true", False, "export: stays off, the net cannot be exported to lc0: model.encoder_rms_norm"),
+        ("categorical_value_buckets: 16", True, "model.categorical_value_buckets: ignored: no q or st value head is trained"),
+        ("soft_policy_temperature: 2.0", True, "model.soft_policy_temperature: ignored: the soft policy head is not trained"),
+    ],
+)
+def test_export_and_head_options_follow_what_the_net_can_be(extra: str, exported: bool, note: str | None) -> None:
+    warnings: list[str] = []
+    spec = _convert(TF214_BASE.replace("EXTRA", extra), warnings)
+    assert spec.export.enabled is exported
+    assert not spec.model.aux_policy_heads and not spec.model.aux_value_heads
+    assert spec.model.categorical_value_buckets == 0 and not spec.model.HasField("soft_policy_temperature")
+    if note is not None:
+        assert any(note in warning for warning in warnings), warnings
+    resolve(spec, "test.yaml")  # the converted spec is valid
+
+
+def test_a_converted_resnet_exports_like_the_legacy_trainer() -> None:
+    assert _convert(RESNET_BASE).export.enabled

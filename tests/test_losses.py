@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, SHRINK, TINY_CONFIG, data_overrides
+from tests.conftest import ALL_HEADS, ROOT, SHRINK, TINY_CONFIG, data_overrides
 from workers import losses
 from workers.config import ConfigError, load_spec, resolve
 from workers.events import EventBus
@@ -119,7 +119,7 @@ def _documented_l2_lists() -> dict[str, list[str]]:
 RESNET = ["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=2", "model.se_ratio=2"]
 
 
-@pytest.mark.parametrize(("body", "overrides"), [("Transformer", []), ("SE-ResNet", RESNET)])
+@pytest.mark.parametrize(("body", "overrides"), [("Transformer", []), ("SE-ResNet", RESNET), ("Multi-head", list(ALL_HEADS))])
 def test_l2_covers_exactly_the_documented_parameters(body: str, overrides: list[str]) -> None:
     from workers.regularization import l2_term
 
@@ -136,7 +136,7 @@ def test_l2_covers_exactly_the_documented_parameters(body: str, overrides: list[
     ("overrides", "message"),
     [
         (["training.loss_weights.policy=1", "training.q_ratio=0.5"], r"training\.q_ratio: conflicts with training\.loss_weights"),
-        (["training.loss_weights.policy_soft=8"], r"training\.loss_weights\.policy_soft: requires a soft policy head"),
+        (["training.loss_weights.policy_soft=8"], r"training\.loss_weights\.policy_soft: requires the soft policy head \(POLICY_HEAD_SOFT in model\.aux_policy_heads\)"),
         (["training.loss_weights.value_q=-1"], r"training\.loss_weights\.value_q: must be >= 0"),
         (["training.q_ratio=1.5"], r"training\.q_ratio: must be in \[0, 1\]"),
         (["training.reg_term_weight=-2"], r"training\.reg_term_weight: must be >= 0"),

@@ -164,15 +164,6 @@ def test_repetition_plane_marks_repeated_positions() -> None:
     assert repetition.tolist() == [True, False, False, False, False, False, False, False]
 
 
-def test_non_standard_start_needs_history_fill() -> None:
-    board = chess.Board("4k3/8/8/8/8/8/8/4K2R w K - 0 1")
-    board.push_uci("e1f1")
-    with pytest.raises(ValueError, match="non-standard start"):
-        position_fields(board, InputFormat.CLASSICAL)
-    # Canonical history stops at the zeroing start position: nothing to fill.
-    assert position_fields(board, InputFormat.CANONICAL).planes[26:].sum() == 0
-
-
 def random_pawnless_board(rng: np.random.Generator) -> chess.Board:
     """A legal position with two kings and three other pieces, no castling, clock 0."""
     while True:

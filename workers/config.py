@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from lc0train import data_pb2, job_pb2, model_pb2
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 from workers.model.resnet import ResNetDims
 from workers.training_settings import (
     OptimizerSettings,
@@ -172,7 +173,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         precision=resolve_precision(t, problems),
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
-        losses=resolve_losses(t, problems, _has_moves_left_head(model)),
+        losses=resolve_losses(t, problems, _has_moves_left_head(model), _head_layout(model, problems)),
     )
     if problems:
         raise ConfigError(problems, source)
@@ -223,10 +224,16 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
             model.default_activation = model_pb2.RELU  # the legacy trainer's default
         if model.dropout_rate:
             problems.add("model.dropout_rate", "requires body BODY_TRANSFORMER (the legacy trainer applied it to attention encoder layers)")
+        for name in _TRANSFORMER_ONLY:
+            if model.HasField(name) if name == "arc_encoding" else getattr(model, name):
+                problems.add(f"model.{name}", "requires body BODY_TRANSFORMER")
         _check_dims(ResNetDims.from_config, model, problems)
         return model
     for name in ("embedding_size", "encoder_layers", "encoder_heads", "encoder_dff"):
         problems.positive(f"model.{name}", getattr(model, name))
+    for name, allowed, built in _TRANSFORMER_HEADS:
+        if getattr(model, name) not in allowed:
+            problems.add(f"model.{name}", f"the transformer body has {built} only")
     for name in ("embedding_dense_sz", "embedding_dff", "encoder_d_model"):
         problems.non_negative(f"model.{name}", getattr(model, name))
     if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
@@ -248,6 +255,16 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.Mo
     return model
 
 
+# Attention-body options that mean nothing to a residual body.
+_TRANSFORMER_ONLY = ("embedding_style", "arc_encoding", "encoder_rms_norm", "skip_first_ln", "omit_qkv_biases", "omit_other_biases")
+# The heads BTNet builds: (field, accepted values, what it has).
+_TRANSFORMER_HEADS = (
+    ("policy", (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION), "an attention policy head"),
+    ("value", (model_pb2.VALUE_DEFAULT, model_pb2.VALUE_WDL), "a WDL value head"),
+    ("moves_left", (model_pb2.MOVES_LEFT_DEFAULT, model_pb2.MOVES_LEFT_V1), "a moves-left head"),
+)
+
+
 def _check_dims(from_config: Callable[[model_pb2.ModelConfig], object], model: model_pb2.ModelConfig, problems: Problems) -> None:
     """The model's own dimension checks; their ValueErrors start with the field path."""
     try:
@@ -255,6 +272,16 @@ def _check_dims(from_config: Callable[[model_pb2.ModelConfig], object], model: m
     except ValueError as err:
         path, _, reason = str(err).partition(" ")
         problems.add(path if path.startswith("model.") else "model", reason if path.startswith("model.") else str(err))
+
+
+def _head_layout(model: model_pb2.ModelConfig, problems: Problems) -> HeadLayout:
+    """The model's auxiliary heads; a bad multi-head field is reported and no heads assumed."""
+    try:
+        return HeadLayout.from_config(model)
+    except ValueError as err:
+        path, _, reason = str(err).partition(" ")
+        problems.add(path, reason)
+        return HeadLayout()
 
 
 def _has_moves_left_head(model: model_pb2.ModelConfig) -> bool:

@@ -15,6 +15,7 @@ semantics that have no key of their own: the KL policy loss, q taken from the ro
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import yaml
@@ -23,6 +24,7 @@ from google.protobuf.message import Message
 
 from lc0train import job_pb2, model_pb2, training_pb2
 from workers.config import ConfigError
+from workers.lc0net.architecture import network_format
 
 
 class _Bad(Exception):
@@ -99,6 +101,11 @@ ACTIVATIONS = {"relu": model_pb2.RELU, "mish": model_pb2.MISH, "tanh": model_pb2
 POLICIES = {"convolution": model_pb2.POLICY_CONVOLUTION, "classical": model_pb2.POLICY_CLASSICAL, "attention": model_pb2.POLICY_ATTENTION}
 VALUES = {"wdl": model_pb2.VALUE_WDL, "classical": model_pb2.VALUE_CLASSICAL}
 MOVES_LEFT = {"v1": model_pb2.MOVES_LEFT_V1, "none": model_pb2.MOVES_LEFT_NONE}
+# tf-214 `embedding_style`: 'new' is PE_DENSE (our default), 'old' the PE_MAP embedding.
+EMBEDDING_STYLES = {"new": model_pb2.EMBEDDING_STYLE_DEFAULT, "old": model_pb2.EMBEDDING_MAP}
+# fae46e6 defaults of an attention body that our ModelConfig does not share.
+_FAE46E6_ENCODER_HEADS = 2
+_SMOLGEN_DEFAULTS = {"smolgen_hidden_channels": 16, "smolgen_hidden_sz": 128, "smolgen_gen_sz": 128}
 # `adam` is listed in the tf-214 yaml comment but raises ValueError there, so it is refused.
 OPTIMIZERS = {"sgd": training_pb2.SGD, "rmsprop": training_pb2.RMSPROP, "nadam": training_pb2.NADAM, "adabelief": training_pb2.ADABELIEF}
 PRECISIONS = {"single": training_pb2.FP32, "half": training_pb2.FP16}
@@ -167,6 +174,11 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "model.encoder_d_model": ("model.encoder_d_model", _int),
     "model.encoder_dff": ("model.encoder_dff", _int),
     "model.dropout_rate": ("model.dropout_rate", _float),
+    "model.embedding_style": ("model.embedding_style", _choice(EMBEDDING_STYLES)),
+    "model.encoder_rms_norm": ("model.encoder_rms_norm", _bool),
+    "model.skip_first_ln": ("model.skip_first_ln", _bool),
+    "model.omit_qkv_biases": ("model.omit_qkv_biases", _bool),
+    "model.omit_other_biases": ("model.omit_other_biases", _bool),
     "model.pol_embedding_size": ("model.policy_embedding_size", _int),
     "model.policy_embedding_size": ("model.policy_embedding_size", _int),
     "model.policy_d_model": ("model.policy_d_model", _int),
@@ -183,7 +195,8 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "model.smolgen_activation": ("model.smolgen_activation", _choice(ACTIVATIONS)),
 }
 # Handled by code below rather than by a plain field assignment.
-SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size")
+SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size",
+           "model.arc_encoding", "model.soft_policy", "model.soft_policy_temperature", "model.categorical_value_buckets")
 
 UNSUPPORTED: dict[str, str] = {
     "gpu": "no equivalent in lc0-train (devices come from resources.devices_per_host and the JAX runtime; "
@@ -195,7 +208,7 @@ UNSUPPORTED: dict[str, str] = {
     "training.profile_step_freq": "no equivalent in lc0-train (no profiler keys)",
     "training.profile_step_offset": "no equivalent in lc0-train (no profiler keys)",
     "training.profile_step_count": "no equivalent in lc0-train (no profiler keys)",
-    "model.policy_d_aux": "no equivalent in lc0-train (the soft policy head is not implemented)",
+    "model.policy_d_aux": "no equivalent in lc0-train (auxiliary policy heads use policy_d_model)",
 }
 # Accepted only with the value that is lc0-train's behaviour; any other value is an error.
 DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
@@ -204,20 +217,12 @@ DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
     "training.diff_focus_slope": (0, "diff-focus sampling is not implemented (0 keeps every position)"),
     "training.diff_focus_q_weight": (6.0, "diff-focus sampling is not implemented"),
     "training.diff_focus_pol_scale": (3.5, "diff-focus sampling is not implemented"),
-    "model.embedding_style": ("new", "only the 'new' (PE_DENSE) embedding is implemented"),
-    "model.encoder_rms_norm": (False, "RMSNorm is not implemented (layer norm only)"),
-    "model.skip_first_ln": (False, "skipping the first layer norm is not implemented"),
-    "model.omit_qkv_biases": (False, "omitting q/k/v biases is not implemented"),
-    "model.omit_other_biases": (False, "omitting the other biases is not implemented"),
-    "model.soft_policy_temperature": (1.0, "the soft policy head is not implemented"),
-    "model.soft_policy": (False, "the soft policy head is not implemented"),
 }
 # Legacy no-ops or reporting-only keys: accepted with a warning.
 NOOP: dict[str, str] = {
     "training.swa_output": "ignored: with export on, lc0-train writes both the regular and the SWA net (<step>.pb.gz and <step>-swa.pb.gz)",
     "training.accuracy_thresholds": "ignored: reporting only (P@x% metrics are not logged)",
-    "model.input_gate": "ignored: fae46e6 reads it but never uses it",
-    "model.categorical_value_buckets": "ignored: categorical value heads are not built (their loss_weights must be 0)",
+    "model.input_gate": "ignored: fae46e6 reads it but never uses it (attention bodies are always gated)",
 }
 
 _SECTIONS = ("dataset", "training", "model")
@@ -226,7 +231,7 @@ _TOP_LEVEL = ("name", "gpu")
 
 def known_keys() -> set[str]:
     """Every legacy key path the converter knows (mapped, special, rejected or no-op)."""
-    return set(RULES) | set(SPECIAL) | set(UNSUPPORTED) | set(DEFAULT_ONLY) | set(NOOP) | {"model.arc_encoding"}
+    return set(RULES) | set(SPECIAL) | set(UNSUPPORTED) | set(DEFAULT_ONLY) | set(NOOP)
 
 
 def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = None) -> job_pb2.JobSpec:
@@ -320,13 +325,49 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
     elif path == "model.virtual_batch_size":
         if value is not None:
             m.virtual_batch_size = _int(value)
+    elif path == "model.soft_policy":
+        if _bool(value):
+            _add_heads(m, policy=[model_pb2.POLICY_HEAD_SOFT])
+    elif path == "model.soft_policy_temperature":
+        m.soft_policy_temperature = _float(value)
+    elif path == "model.categorical_value_buckets":
+        m.categorical_value_buckets = _int(value)
     elif path == "model.arc_encoding":
         if _int(values.get("model.residual_blocks") or 0) > 0:
             notes.append("model.arc_encoding: ignored: it only affects attention bodies")
-        else:
-            raise _Bad("the fae46e6 arc-encoded (PE_MAP) embedding is not implemented")
+        elif value is not None:
+            m.arc_encoding = _bool(value)
     else:  # pragma: no cover - SPECIAL and this function list the same keys
         raise AssertionError(path)
+
+
+# tf-214 loss_weights terms → (auxiliary policy heads, auxiliary value heads, error outputs) they train.
+_TERM_HEADS: dict[str, tuple[list[int], list[int], bool]] = {
+    "policy_optimistic_st": ([model_pb2.POLICY_HEAD_OPTIMISTIC_ST], [model_pb2.VALUE_HEAD_ST], True),
+    "policy_soft": ([model_pb2.POLICY_HEAD_SOFT], [], False),
+    "policy_opponent": ([model_pb2.POLICY_HEAD_OPPONENT], [], False),
+    "policy_next": ([model_pb2.POLICY_HEAD_NEXT], [], False),
+    "value_q": ([], [model_pb2.VALUE_HEAD_Q], False),
+    "value_q_err": ([], [model_pb2.VALUE_HEAD_Q], True),
+    "value_q_cat": ([], [model_pb2.VALUE_HEAD_Q], False),
+    "value_st": ([], [model_pb2.VALUE_HEAD_ST], False),
+    "value_st_err": ([], [model_pb2.VALUE_HEAD_ST], True),
+    "value_st_cat": ([], [model_pb2.VALUE_HEAD_ST], False),
+}
+
+
+def _add_heads(m: model_pb2.ModelConfig, policy: Sequence[int] = (), value: Sequence[int] = ()) -> None:
+    m.aux_policy_heads.extend(head for head in policy if head not in m.aux_policy_heads)
+    m.aux_value_heads.extend(head for head in value if head not in m.aux_value_heads)
+
+
+def _tf214_heads(spec: job_pb2.JobSpec) -> None:
+    """The auxiliary heads the tf-214 model built for the non-zero loss_weights terms."""
+    m, w = spec.model, spec.training.loss_weights
+    for term, (policy, value, error) in _TERM_HEADS.items():
+        if w.HasField(term) and getattr(w, term):
+            _add_heads(m, policy, value)
+            m.value_error_outputs |= error
 
 
 def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]], notes: list[str]) -> None:
@@ -342,23 +383,70 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
         m.body = model_pb2.BODY_RESNET
         if m.encoder_layers > 0:
             problems.append(("model.encoder_layers", "exactly one of residual_blocks and encoder_layers may be > 0"))
-    elif m.encoder_layers > 0 and not tf214:
-        problems.append(("model.encoder_layers", "the fae46e6 attention body (arc-encoded PE_MAP embedding, DeepNorm "
-                         "skip scaling, layer-norm epsilon 1e-6) is not implemented; lc0-train's transformer is the "
-                         "tf-214 BT body (a config with training.loss_weights)"))
-    # Both trainers wrote a .pb.gz net at every checkpoint.
-    if m.body == model_pb2.BODY_TRANSFORMER:
-        spec.export.enabled = True
-    else:
-        notes.append("export: the legacy trainer wrote a net at every checkpoint; lc0 export of BODY_RESNET nets is "
-                     "not implemented yet, so export stays off")
+    elif m.encoder_layers > 0:
+        _attention_body(m, values, tf214, problems, notes)
     if "model.input_type" not in values:
         m.input_type = model_pb2.INPUT_CLASSICAL_112_PLANE  # the legacy default `classic`
+    if "model.default_activation" not in values:
+        # fae46e6's default is relu; tf-214 asserted mish (its relu default could not run).
+        m.default_activation = model_pb2.MISH if tf214 else model_pb2.RELU
     if tf214:
         t.policy_loss = training_pb2.KL
         t.value_q_source = training_pb2.ROOT
-        if m.body == model_pb2.BODY_TRANSFORMER and "model.embedding_dense_sz" not in values:
+        if m.body == model_pb2.BODY_TRANSFORMER:
+            _tf214_heads(spec)
+        if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
             m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
+    _drop_unused_head_options(m, notes)
+    _enable_export(spec, notes)
+
+
+def _drop_unused_head_options(m: model_pb2.ModelConfig, notes: list[str]) -> None:
+    """Head options whose head no trained term builds are dropped, with a note."""
+    if m.categorical_value_buckets and not m.aux_value_heads:
+        notes.append("model.categorical_value_buckets: ignored: no q or st value head is trained (their loss_weights are 0)")
+        m.categorical_value_buckets = 0
+    if m.HasField("soft_policy_temperature") and model_pb2.POLICY_HEAD_SOFT not in m.aux_policy_heads:
+        notes.append("model.soft_policy_temperature: ignored: the soft policy head is not trained")
+        m.ClearField("soft_policy_temperature")
+
+
+def _enable_export(spec: job_pb2.JobSpec, notes: list[str]) -> None:
+    """Both legacy trainers wrote a .pb.gz net at every checkpoint: so do we, when lc0 can run the net."""
+    try:
+        network_format(spec.model)
+    except ValueError as err:
+        notes.append(f"export: stays off, the net cannot be exported to lc0: {err}")
+        return
+    spec.export.enabled = True
+
+
+def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]],
+                    notes: list[str]) -> None:
+    """Defaults and checks of an encoder body: fae46e6's is the legacy attention body (PE_MAP)."""
+    if m.policy not in (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION) or "model.policy" not in values and not tf214:
+        problems.append(("model.policy", "an attention body needs policy 'attention' (the legacy trainer asserts it)"))
+    if m.value == model_pb2.VALUE_CLASSICAL:
+        problems.append(("model.value", "only 'wdl' is implemented for attention bodies"))
+    if m.moves_left == model_pb2.MOVES_LEFT_NONE:
+        problems.append(("model.moves_left", "only 'v1' is implemented for attention bodies"))
+    m.policy = m.value = m.moves_left = 0  # the transformer's own heads
+    if m.use_smolgen:
+        for name, default in _SMOLGEN_DEFAULTS.items():
+            if f"model.{name}" not in values:
+                setattr(m, name, default)
+        if "model.smolgen_activation" not in values:
+            m.smolgen_activation = model_pb2.SWISH
+    if tf214:
+        if m.embedding_style == model_pb2.EMBEDDING_MAP and "model.arc_encoding" not in values:
+            notes.append("model.embedding_style: 'old' converts to lc0's arc-encoded PE_MAP embedding (tf-214 left the "
+                         "arc table out, which lc0 cannot play)")
+        return
+    m.embedding_style = model_pb2.EMBEDDING_MAP
+    if "model.encoder_heads" not in values:
+        m.encoder_heads = _FAE46E6_ENCODER_HEADS
+    if "model.encoder_dff" not in values:
+        m.encoder_dff = int(1.5 * m.embedding_size)  # fae46e6: floor(1.5·filters), filters = embedding_size
 
 
 def _set(message: Message, path: str, value: Any) -> None:

@@ -4,8 +4,8 @@ The set is defined here and nowhere else, as glob patterns over "/"-joined param
 paths (docs/regularization.md lists it per body). Residual body: every conv kernel, the SE
 dense kernels, the conv-policy output conv and the classical-policy dense layer (kernel
 and bias), the attention-policy token embedding. Transformer: the input embedding kernel
-and the policy/value/moves-left token embeddings. Both: the value and moves-left dense
-kernels plus the WDL output bias. Encoder q/k/v/out, FFNs, smolgen, policy q/k and
+and the policy/value/moves-left token embeddings, and the auxiliary q/st value heads like
+the winner head. Both: the value and moves-left dense kernels plus the WDL output bias. Encoder q/k/v/out, FFNs, smolgen, policy q/k and
 promotion kernels, norms, gates and all other biases are not regularised.
 """
 
@@ -46,6 +46,12 @@ L2_PATTERNS = (
     "moves_left/embed/kernel",
     "moves_left/dense1/kernel",
     "moves_left/dense2/kernel",
+    # auxiliary value heads (q, st) like the winner head; their err/cat outputs and the
+    # auxiliary policy heads' q/k/promotion are not regularised
+    "aux_value/*/embed/kernel",
+    "aux_value/*/dense1/kernel",
+    "aux_value/*/dense2/kernel",
+    "aux_value/*/dense2/bias",
 )
 
 

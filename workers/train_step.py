@@ -20,8 +20,10 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from workers import losses
-from workers.config import ResolvedJob
-from workers.loss_settings import LossSettings
+from workers.config import ConfigError, ResolvedJob
+from workers.data.policy_map import POLICY_MOVES
+from workers.loss_settings import AUX_TERMS, LossSettings
+from workers.model.gating import project_gates
 from workers.regularization import l2_term
 from workers.seeds import derive_seed
 from workers.sharding import batch_sharded, replicated
@@ -32,8 +34,9 @@ Metrics = dict[str, jax.Array]
 # Every term's unweighted mean, then the totals and diagnostics, summed between reports.
 LOSS_TERMS = ("policy_loss", "value_winner_loss", "value_q_loss", "value_loss", "moves_left_loss", "reg_loss", "total_loss", "value_mse",
               "policy_zero_target_rows")
-TRAIN_METRICS = (*LOSS_TERMS, "grad_norm", "nonfinite_steps")
-TOTALS = ("policy_zero_target_rows", "nonfinite_steps")  # reported as counts over the window, not means
+STEP_METRICS = ("grad_norm", "nonfinite_steps")
+# Reported as counts over the window, not means.
+TOTALS = ("policy_zero_target_rows", "nonfinite_steps", "policy_opponent_no_move_rows", "policy_next_no_move_rows")
 DYNAMIC_SCALE_PERIOD = 2000
 
 
@@ -45,15 +48,35 @@ class Batch(NamedTuple):
     result_wdl: jax.Array  # [B, 3] game result z
     q_wdl: jax.Array  # [B, 3] search value q of the configured source
     plies_left: jax.Array  # [B]
+    st_wdl: jax.Array  # [B, 3] short-term value target (V7; zeros for V6 records)
+    opp_idx: jax.Array  # [B] int32 policy index of the opponent's reply; NO_MOVE if none
+    next_idx: jax.Array  # [B] int32 policy index of our next move; NO_MOVE if none
 
     @classmethod
-    def from_decoded(cls, decoded: object, q_from_root: bool = False) -> "Batch":
-        """The training arrays of a `workers.data.v6.DecodedBatch`; q from best move or root."""
+    def from_decoded(cls, decoded: object, q_from_root: bool = False, needs_v7: tuple[str, ...] = ()) -> "Batch":
+        """The training arrays of a `workers.data.v6.DecodedBatch`; q from best move or root.
+
+        `needs_v7` names the loss terms whose targets only V7 records carry: a V6 record then
+        raises a ConfigError pointing to `lc0-train data rescore`."""
         q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)  # type: ignore[attr-defined]
         d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)  # type: ignore[attr-defined]
-        q_wdl = np.stack([(1.0 + q - d) / 2.0, d, (1.0 - q - d) / 2.0], axis=-1).astype(np.float32)
-        return cls(np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), q_wdl,  # type: ignore[attr-defined]
-                   np.asarray(decoded.plies_left))  # type: ignore[attr-defined]
+        q_st, d_st = np.asarray(decoded.q_st), np.asarray(decoded.d_st)  # type: ignore[attr-defined]
+        v6 = np.isnan(q_st) | np.isnan(d_st)
+        if needs_v7 and v6.any():
+            raise ConfigError([("training.loss_weights",
+                                f"the terms {', '.join(needs_v7)} of the model's heads train on V7 targets (short-term value, future moves), but "
+                                f"{int(v6.sum())} of {len(v6)} records in a batch are V6; convert the data with "
+                                "`lc0-train data rescore INPUT... --out DIR`")])
+        # tf-214's WDL of (q_st, d_st): q clipped to [-1, 1] and d to [0, 1].
+        q_st, d_st = np.clip(np.nan_to_num(q_st), -1.0, 1.0), np.clip(np.nan_to_num(d_st), 0.0, 1.0)
+        return cls(np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), _wdl(q, d),  # type: ignore[attr-defined]
+                   np.asarray(decoded.plies_left), _wdl(q_st, d_st),  # type: ignore[attr-defined]
+                   np.asarray(decoded.opp_played_idx, np.int32), np.asarray(decoded.next_played_idx, np.int32))  # type: ignore[attr-defined]
+
+
+def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """[(1 + q − d)/2, d, (1 − q − d)/2] float32 [B, 3]."""
+    return np.stack([(1.0 + q - d) / 2.0, d, (1.0 - q - d) / 2.0], axis=-1).astype(np.float32)
 
 
 class StepFunctions(NamedTuple):
@@ -77,16 +100,19 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
     log_probs = losses.policy_log_probs(out.policy_logits, batch.policy, settings.mask_legal_moves)
     policy, zero_rows = losses.policy_loss(log_probs, batch.policy, kl=settings.policy_kl)
     value_target = losses.mixed_value_target(targets, settings.q_ratio)
+    aux_terms, aux_metrics = _aux_terms(out, batch, settings, log_probs)
     if out.wdl_logits is not None:
         value_loss = functools.partial(losses.value_cross_entropy, out.wdl_logits)
-        value_metrics = losses.wdl_metrics(out.wdl_logits, value_target)
+        # tf-214 with a q head: value MSE and accuracy are the q head's against q.
+        value_metrics = (losses.wdl_metrics(out.aux_value["q"].wdl_logits, batch.q_wdl) if settings.q_head
+                         else losses.wdl_metrics(out.wdl_logits, value_target))
     else:  # classical tanh head (the legacy code crashed on this path)
         value_loss = functools.partial(losses.scalar_value_mse, out.value)
         value_metrics = {"value_mse": losses.scalar_value_mse(out.value, value_target) / 4.0}
     terms = {
         "policy_loss": policy,
         "value_winner_loss": value_loss(batch.result_wdl),
-        "value_q_loss": value_loss(batch.q_wdl),
+        "value_q_loss": losses.value_cross_entropy(out.aux_value["q"].wdl_logits, batch.q_wdl) if settings.q_head else value_loss(batch.q_wdl),
         "moves_left_loss": jnp.zeros((), jnp.float32),
         "reg_loss": l2_term(params),
     }
@@ -96,8 +122,46 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
         metrics["moves_left_mean_error"] = jnp.mean(jnp.abs(out.moves_left - batch.plies_left))
     total = (settings.policy * terms["policy_loss"] + settings.value_winner * terms["value_winner_loss"]
              + settings.value_q * terms["value_q_loss"] + settings.moves_left * terms["moves_left_loss"] + settings.reg * terms["reg_loss"])
-    metrics |= {**terms, "value_loss": value_loss(value_target), "total_loss": total, "policy_zero_target_rows": zero_rows}
+    total += sum((weight * aux_terms[f"{name}_loss"] for name, weight in settings.aux), jnp.zeros((), jnp.float32))
+    metrics |= {**terms, **aux_terms, **aux_metrics, "value_loss": value_loss(value_target), "total_loss": total, "policy_zero_target_rows": zero_rows}
     return total, (metrics, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
+
+
+def _aux_terms(out: object, batch: Batch, settings: LossSettings, vanilla_log_probs: jax.Array) -> tuple[Metrics, Metrics]:
+    """(unweighted mean of every reported auxiliary term as `<term>_loss`; rows without a future
+    move and the vanilla-to-optimistic policy KL `policy_optimistic_st_kld`)."""
+    policy, value = getattr(out, "aux_policy", {}), getattr(out, "aux_value", {})
+    targets = {"q": batch.q_wdl, "st": batch.st_wdl}
+    terms: Metrics = {}
+    counts: Metrics = {}
+    for term, _ in settings.aux:
+        kind, name, output = AUX_TERMS[term]
+        if kind == "policy" and name in ("opponent", "next"):
+            index = batch.opp_idx if name == "opponent" else batch.next_idx
+            terms[f"{term}_loss"], counts[f"{term}_no_move_rows"] = losses.move_index_loss(policy[name], index, len(POLICY_MOVES))
+        elif kind == "policy":
+            weights, temperature = None, 1.0
+            log_probs = losses.policy_log_probs(policy[name], batch.policy, settings.mask_legal_moves)
+            if name == "optimistic_st":
+                weights = losses.optimistic_weights(batch.st_wdl, value["st"].wdl_logits, value["st"].err)
+                counts["policy_optimistic_st_kld"] = losses.policy_kld(vanilla_log_probs, log_probs)
+            else:  # soft
+                temperature = settings.heads.soft_temperature
+            terms[f"{term}_loss"] = losses.policy_loss(log_probs, batch.policy, kl=True, temperature=temperature, weights=weights)[0]
+        elif output == "err":
+            terms[f"{term}_loss"] = losses.value_error_loss(value[name].err, value[name].wdl_logits, targets[name])
+        elif output == "cat":
+            terms[f"{term}_loss"] = losses.value_categorical_loss(value[name].cat, targets[name])
+        else:  # value_st
+            terms[f"{term}_loss"] = losses.value_cross_entropy(value[name].wdl_logits, targets[name])
+    return terms, counts
+
+
+def metric_names(settings: LossSettings) -> tuple[str, ...]:
+    """Every per-step loss metric of a job: the base terms plus those of its auxiliary heads."""
+    counts = tuple(f"{name}_no_move_rows" for name, _ in settings.aux if name in ("policy_opponent", "policy_next"))
+    kld = ("policy_optimistic_st_kld",) if "policy_optimistic_st" in dict(settings.aux) else ()
+    return (*LOSS_TERMS, *(f"{name}_loss" for name, _ in settings.aux), *counts, *kld)
 
 
 def _split(batch: Batch, splits: int) -> Batch:
@@ -122,7 +186,8 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
     # Dropout keys: fold_in(root, step), then the micro-batch index; one seed drives them all.
     dropout_root = jax.random.key(derive_seed(job.seed, "dropout")) if job.model.dropout_rate > 0 else None
     dynamic = job.precision.dynamic_loss_scale
-    metric_names = LOSS_TERMS
+    names = metric_names(weights)
+    train_metrics = (*names, *STEP_METRICS)
 
     def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
         scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
@@ -131,7 +196,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
 
         def scaled_loss(params: Params, batch_stats: Params, micro: Batch, key: jax.Array | None) -> tuple[jax.Array, tuple[Metrics, Params]]:
             total, (metrics, new_stats) = _forward(graphdef, params, batch_stats, micro, weights, train=True, dropout_key=key)
-            return total * scale, ({name: metrics[name] for name in metric_names}, new_stats)
+            return total * scale, ({name: metrics[name] for name in names}, new_stats)
 
         grad_fn = jax.grad(scaled_loss, has_aux=True)
 
@@ -143,13 +208,14 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
             grads, (metrics, batch_stats) = grad_fn(state.params, batch_stats, micro, key)
             return (jax.tree_util.tree_map(jnp.add, grad_sum, grads), jax.tree_util.tree_map(jnp.add, metric_sum, metrics), batch_stats), None
 
-        zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in metric_names}, state.batch_stats)
+        zeros = (jax.tree_util.tree_map(jnp.zeros_like, state.params), {name: jnp.zeros((), jnp.float32) for name in names}, state.batch_stats)
         (grad_sum, metric_sum, batch_stats), _ = jax.lax.scan(accumulate, zeros, (_split(batch, splits), jnp.arange(splits)))
         grads = jax.tree_util.tree_map(lambda g: g / (splits * scale), grad_sum)
         metrics = {name: value if name in TOTALS else value / splits for name, value in metric_sum.items()}
         finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        # The legacy NonNeg constraint: a projection after the update, not a clamp in the forward pass.
+        params = project_gates(optax.apply_updates(state.params, updates))
         if state.loss_scale is not None:
             # FP16: a non-finite gradient skips the update (and, when dynamic, halves the scale).
             params, opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), (params, opt_state), (state.params, state.opt_state))
@@ -157,14 +223,14 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         # A skipped (non-finite) step adds 0 to the grad-norm sum rather than poisoning it.
         grad_norm = jnp.where(finite, optax.global_norm(grads), 0.0)
         metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
-        new_sums = {name: sums[name] + metrics[name] for name in TRAIN_METRICS} | {"count": sums["count"] + 1}
+        new_sums = {name: sums[name] + metrics[name] for name in train_metrics} | {"count": sums["count"] + 1}
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats), new_sums
 
     def evaluate(params: Params, batch_stats: Params, batch: Batch) -> Metrics:
         return _forward(graphdef, params, batch_stats, batch, weights, train=False)[1][0]
 
     def zero_sums() -> Metrics:
-        return {name: jnp.zeros((), jnp.float32) for name in (*TRAIN_METRICS, "count")}
+        return {name: jnp.zeros((), jnp.float32) for name in (*train_metrics, "count")}
 
     def swa_update(state: TrainState) -> TrainState:
         # Legacy update_swa: swa ← swa·n/(n+1) + w/(n+1); n ← min(n+1, swa_max_n).
@@ -175,7 +241,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
                              swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
 
     rep, data = replicated(mesh), batch_sharded(mesh)
-    batch_shardings = Batch(data, data, data, data, data)
+    batch_shardings = Batch(*(data for _ in Batch._fields))
     return StepFunctions(
         train=jax.jit(train, in_shardings=(rep, rep, batch_shardings), out_shardings=(rep, rep), donate_argnums=(0, 1)),
         evaluate=jax.jit(evaluate, in_shardings=(rep, rep, batch_shardings), out_shardings=rep),

@@ -28,6 +28,7 @@ from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.lc0net.jobs import initial_params, job_exporter
+from workers.model.gating import project_gates
 from workers.multihost import agree_stop, gather_json, preemption_reached, while_all
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
@@ -90,7 +91,7 @@ class _TrainLoop:
         files = shard(all_files, jax.process_index(), jax.process_count())
         self.files = files
         graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-        params = initial_params(job.spec, job.model, params)
+        params, batch_stats = initial_params(job.spec, job.model, params, batch_stats)
         self.schedule = make_schedule(job.schedule)
         tx = make_optimizer(job.optimizer, self.schedule)
         self.steps = make_step_functions(graphdef, tx, job, self.mesh)
@@ -105,6 +106,9 @@ class _TrainLoop:
         if self.checkpointer.latest_step() is not None:
             state, all_cursors = self.checkpointer.restore(state)
             cursors = _own_cursors(all_cursors)
+            # Checkpoints from before the gate projection clamped negative gates in the forward pass.
+            state = state.replace(params=project_gates(state.params),
+                                  swa_params=None if state.swa_params is None else project_gates(state.swa_params))
         self.state = state
         self.train_stream = self._stream(files.train, "train", cursors.get("train"))
         self.eval_batch = job.batch_size // job.num_batch_splits  # legacy: tests run on split-size batches
@@ -140,7 +144,7 @@ class _TrainLoop:
 
     def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
         for decoded in stream:
-            yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root))
+            yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
 
     def run(self, stop: StopRequest) -> TrainState:
         job = self.job
@@ -247,7 +251,8 @@ class _TrainLoop:
         started = time.perf_counter()
         self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
         if self.exporter is not None:
-            self.exporter.export(step, self.state.params, self.state.swa_params)
+            swa = self._weights(swa=True) if self.state.swa_params is not None else None
+            self.exporter.export(step, self._weights(swa=False), swa)
         stats = self.train_stream.stats
         self.bus.publish(Event("checkpoint", step, {
             "checkpoint_save_seconds": time.perf_counter() - started,

@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -27,6 +29,26 @@ class InputType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INPUT_112_WITH_CANONICALIZATION_V2: _ClassVar[InputType]
     INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: _ClassVar[InputType]
     INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: _ClassVar[InputType]
+
+class EmbeddingStyle(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EMBEDDING_STYLE_DEFAULT: _ClassVar[EmbeddingStyle]
+    EMBEDDING_DENSE: _ClassVar[EmbeddingStyle]
+    EMBEDDING_MAP: _ClassVar[EmbeddingStyle]
+
+class AuxPolicyHead(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUX_POLICY_HEAD_UNSPECIFIED: _ClassVar[AuxPolicyHead]
+    POLICY_HEAD_OPTIMISTIC_ST: _ClassVar[AuxPolicyHead]
+    POLICY_HEAD_SOFT: _ClassVar[AuxPolicyHead]
+    POLICY_HEAD_OPPONENT: _ClassVar[AuxPolicyHead]
+    POLICY_HEAD_NEXT: _ClassVar[AuxPolicyHead]
+
+class AuxValueHead(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUX_VALUE_HEAD_UNSPECIFIED: _ClassVar[AuxValueHead]
+    VALUE_HEAD_Q: _ClassVar[AuxValueHead]
+    VALUE_HEAD_ST: _ClassVar[AuxValueHead]
 
 class Body(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -68,6 +90,17 @@ INPUT_112_WITH_CANONICALIZATION_HECTOPLIES: InputType
 INPUT_112_WITH_CANONICALIZATION_V2: InputType
 INPUT_112_WITH_CANONICALIZATION_HECTOPLIES_ARMAGEDDON: InputType
 INPUT_112_WITH_CANONICALIZATION_V2_ARMAGEDDON: InputType
+EMBEDDING_STYLE_DEFAULT: EmbeddingStyle
+EMBEDDING_DENSE: EmbeddingStyle
+EMBEDDING_MAP: EmbeddingStyle
+AUX_POLICY_HEAD_UNSPECIFIED: AuxPolicyHead
+POLICY_HEAD_OPTIMISTIC_ST: AuxPolicyHead
+POLICY_HEAD_SOFT: AuxPolicyHead
+POLICY_HEAD_OPPONENT: AuxPolicyHead
+POLICY_HEAD_NEXT: AuxPolicyHead
+AUX_VALUE_HEAD_UNSPECIFIED: AuxValueHead
+VALUE_HEAD_Q: AuxValueHead
+VALUE_HEAD_ST: AuxValueHead
 BODY_TRANSFORMER: Body
 BODY_RESNET: Body
 POLICY_DEFAULT: PolicyHead
@@ -82,7 +115,7 @@ MOVES_LEFT_NONE: MovesLeftHead
 MOVES_LEFT_V1: MovesLeftHead
 
 class ModelConfig(_message.Message):
-    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size", "body", "filters", "residual_blocks", "se_ratio", "policy", "value", "moves_left", "policy_channels", "pol_encoder_layers", "pol_encoder_heads", "pol_encoder_d_model", "pol_encoder_dff", "renorm", "renorm_max_r", "renorm_max_d", "renorm_momentum", "virtual_batch_size", "dropout_rate")
+    __slots__ = ("input_type", "embedding_size", "embedding_dense_sz", "embedding_dff", "encoder_layers", "encoder_heads", "encoder_d_model", "encoder_dff", "default_activation", "ffn_activation", "use_smolgen", "smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz", "smolgen_activation", "policy_embedding_size", "policy_d_model", "value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size", "body", "filters", "residual_blocks", "se_ratio", "policy", "value", "moves_left", "policy_channels", "pol_encoder_layers", "pol_encoder_heads", "pol_encoder_d_model", "pol_encoder_dff", "renorm", "renorm_max_r", "renorm_max_d", "renorm_momentum", "virtual_batch_size", "dropout_rate", "embedding_style", "arc_encoding", "encoder_rms_norm", "skip_first_ln", "omit_qkv_biases", "omit_other_biases", "aux_policy_heads", "aux_value_heads", "value_error_outputs", "categorical_value_buckets", "soft_policy_temperature")
     INPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_SIZE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DENSE_SZ_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +155,17 @@ class ModelConfig(_message.Message):
     RENORM_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
     VIRTUAL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     DROPOUT_RATE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_STYLE_FIELD_NUMBER: _ClassVar[int]
+    ARC_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_RMS_NORM_FIELD_NUMBER: _ClassVar[int]
+    SKIP_FIRST_LN_FIELD_NUMBER: _ClassVar[int]
+    OMIT_QKV_BIASES_FIELD_NUMBER: _ClassVar[int]
+    OMIT_OTHER_BIASES_FIELD_NUMBER: _ClassVar[int]
+    AUX_POLICY_HEADS_FIELD_NUMBER: _ClassVar[int]
+    AUX_VALUE_HEADS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_ERROR_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORICAL_VALUE_BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    SOFT_POLICY_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     input_type: InputType
     embedding_size: int
     embedding_dense_sz: int
@@ -161,4 +205,15 @@ class ModelConfig(_message.Message):
     renorm_momentum: float
     virtual_batch_size: int
     dropout_rate: float
-    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ..., value_hidden_size: _Optional[int] = ..., moves_left_hidden_size: _Optional[int] = ..., body: _Optional[_Union[Body, str]] = ..., filters: _Optional[int] = ..., residual_blocks: _Optional[int] = ..., se_ratio: _Optional[int] = ..., policy: _Optional[_Union[PolicyHead, str]] = ..., value: _Optional[_Union[ValueHead, str]] = ..., moves_left: _Optional[_Union[MovesLeftHead, str]] = ..., policy_channels: _Optional[int] = ..., pol_encoder_layers: _Optional[int] = ..., pol_encoder_heads: _Optional[int] = ..., pol_encoder_d_model: _Optional[int] = ..., pol_encoder_dff: _Optional[int] = ..., renorm: _Optional[bool] = ..., renorm_max_r: _Optional[float] = ..., renorm_max_d: _Optional[float] = ..., renorm_momentum: _Optional[float] = ..., virtual_batch_size: _Optional[int] = ..., dropout_rate: _Optional[float] = ...) -> None: ...
+    embedding_style: EmbeddingStyle
+    arc_encoding: bool
+    encoder_rms_norm: bool
+    skip_first_ln: bool
+    omit_qkv_biases: bool
+    omit_other_biases: bool
+    aux_policy_heads: _containers.RepeatedScalarFieldContainer[AuxPolicyHead]
+    aux_value_heads: _containers.RepeatedScalarFieldContainer[AuxValueHead]
+    value_error_outputs: bool
+    categorical_value_buckets: int
+    soft_policy_temperature: float
+    def __init__(self, input_type: _Optional[_Union[InputType, str]] = ..., embedding_size: _Optional[int] = ..., embedding_dense_sz: _Optional[int] = ..., embedding_dff: _Optional[int] = ..., encoder_layers: _Optional[int] = ..., encoder_heads: _Optional[int] = ..., encoder_d_model: _Optional[int] = ..., encoder_dff: _Optional[int] = ..., default_activation: _Optional[_Union[Activation, str]] = ..., ffn_activation: _Optional[_Union[Activation, str]] = ..., use_smolgen: _Optional[bool] = ..., smolgen_hidden_channels: _Optional[int] = ..., smolgen_hidden_sz: _Optional[int] = ..., smolgen_gen_sz: _Optional[int] = ..., smolgen_activation: _Optional[_Union[Activation, str]] = ..., policy_embedding_size: _Optional[int] = ..., policy_d_model: _Optional[int] = ..., value_embedding_size: _Optional[int] = ..., moves_left_embedding_size: _Optional[int] = ..., value_hidden_size: _Optional[int] = ..., moves_left_hidden_size: _Optional[int] = ..., body: _Optional[_Union[Body, str]] = ..., filters: _Optional[int] = ..., residual_blocks: _Optional[int] = ..., se_ratio: _Optional[int] = ..., policy: _Optional[_Union[PolicyHead, str]] = ..., value: _Optional[_Union[ValueHead, str]] = ..., moves_left: _Optional[_Union[MovesLeftHead, str]] = ..., policy_channels: _Optional[int] = ..., pol_encoder_layers: _Optional[int] = ..., pol_encoder_heads: _Optional[int] = ..., pol_encoder_d_model: _Optional[int] = ..., pol_encoder_dff: _Optional[int] = ..., renorm: _Optional[bool] = ..., renorm_max_r: _Optional[float] = ..., renorm_max_d: _Optional[float] = ..., renorm_momentum: _Optional[float] = ..., virtual_batch_size: _Optional[int] = ..., dropout_rate: _Optional[float] = ..., embedding_style: _Optional[_Union[EmbeddingStyle, str]] = ..., arc_encoding: _Optional[bool] = ..., encoder_rms_norm: _Optional[bool] = ..., skip_first_ln: _Optional[bool] = ..., omit_qkv_biases: _Optional[bool] = ..., omit_other_biases: _Optional[bool] = ..., aux_policy_heads: _Optional[_Iterable[_Union[AuxPolicyHead, str]]] = ..., aux_value_heads: _Optional[_Iterable[_Union[AuxValueHead, str]]] = ..., value_error_outputs: _Optional[bool] = ..., categorical_value_buckets: _Optional[int] = ..., soft_policy_temperature: _Optional[float] = ...) -> None: ...

@@ -10,10 +10,11 @@ lc0 conventions reproduced here:
 * Every history position is drawn from the *current* side to move's point of
   view: "our" pieces are the current mover's, and all boards are rank-flipped
   when black is to move, whoever was to move in that older position.
-* History before the start position is left zero (lc0's FEN_ONLY fill for a
-  game from the standard start). From any other root lc0 would repeat the
-  root position: not implemented (ValueError) unless the history stops
-  before it, as canonical formats do at a zeroing move.
+* History before the game's root (lc0's FEN_ONLY fill): left zero when the
+  root is the standard start position; from any other root (a FEN) the
+  remaining slots repeat the root, with the double pawn push its en-passant
+  square implies undone. A FEN's en-passant square counts as lc0 parses it,
+  whether or not a pawn can take.
 * The repetition plane is set when the same position (pieces, side to move,
   castling rights, en-passant flag) occurred earlier in the game.
 * lc0 only sets an en-passant flag after a double push if an enemy pawn
@@ -79,11 +80,13 @@ class _Snapshot(NamedTuple):
     pieces: tuple[int, ...]  # 12 masks: our P N B R Q K, their P N B R Q K
     castling_rights: int
     rule50: int
-    en_passant_file: int | None  # set only if an enemy pawn could take en passant
+    en_passant_file: int | None  # set if an enemy pawn could take en passant (a FEN root: as given)
 
 
-def _snapshot(board: chess.Board, us: chess.Color) -> _Snapshot:
-    ep_file = chess.square_file(board.ep_square) if board.has_pseudo_legal_en_passant() else None
+def _snapshot(board: chess.Board, us: chess.Color, fen_root: bool = False) -> _Snapshot:
+    """`board` drawn for `us`; a FEN root keeps its en-passant square even if no pawn can take."""
+    has_en_passant = board.ep_square is not None if fen_root else board.has_pseudo_legal_en_passant()
+    ep_file = chess.square_file(board.ep_square) if has_en_passant else None
     castling = board.clean_castling_rights()
     pieces = tuple(board.pieces_mask(pt, color) for color in (us, not us) for pt in _PIECE_TYPES)
     key = (*pieces, board.turn, castling, ep_file)
@@ -92,52 +95,80 @@ def _snapshot(board: chess.Board, us: chess.Color) -> _Snapshot:
     return _Snapshot(key, pieces, castling, board.halfmove_clock, ep_file)
 
 
-def _history(board: chess.Board) -> tuple[list[_Snapshot], bool]:
+def _history(board: chess.Board) -> tuple[list[_Snapshot], _Snapshot | None]:
     """Snapshots newest first: 8 positions, and back to the last zeroing move.
 
     Older positions can only repeat ones after the last zeroing move, and the
-    V2 formats scan back to it, so the walk always reaches it. Also returns
-    whether a walk that reached the game's root found the standard start
-    (lc0 then leaves older history empty).
+    V2 formats scan back to it, so the walk always reaches it. Also returns the
+    copy of the root that fills older history when the walk reached a root
+    other than the standard start (None otherwise).
     """
     walker = board.copy(stack=max(HISTORY_LENGTH - 1, board.halfmove_clock))
-    snapshots = [_snapshot(walker, board.turn)]
+    whole_game = len(walker.move_stack) == len(board.move_stack)
+
+    def snapshot() -> _Snapshot:
+        return _snapshot(walker, board.turn, fen_root=whole_game and not walker.move_stack)
+
+    snapshots = [snapshot()]
     while walker.move_stack and (len(snapshots) < HISTORY_LENGTH or snapshots[-1].rule50 > 0):
         walker.pop()
-        snapshots.append(_snapshot(walker, board.turn))
-    # Fewer than 8 positions means the walk reached the game's root.
-    return snapshots, len(snapshots) >= HISTORY_LENGTH or walker.epd() == _START_EPD
+        snapshots.append(snapshot())
+    reached_root = whole_game and not walker.move_stack
+    if not reached_root or walker.epd(en_passant="fen") == _START_EPD:
+        return snapshots, None
+    return snapshots, _root_copy(walker, snapshots[-1], board.turn)
+
+
+def _root_copy(root: chess.Board, snap: _Snapshot, us: chess.Color) -> _Snapshot:
+    """The root as lc0 repeats it before the game: an en-passant square's double push undone.
+
+    Its other fields stay the root's (lc0's stop rules read the root itself).
+    """
+    if root.ep_square is None:
+        return snap
+    back = 8 if root.turn == chess.WHITE else -8  # from the en-passant square to the pawn's start
+    pawn = chess.Piece(chess.PAWN, not root.turn)
+    pushed_to, pushed_from = root.ep_square - back, root.ep_square + back
+    if root.piece_at(pushed_to) != pawn or root.piece_at(pushed_from) is not None:
+        raise ValueError(
+            f"FEN {root.fen(en_passant='fen')!r}: en-passant square {chess.square_name(root.ep_square)} "
+            "does not follow a double pawn push"
+        )
+    undone = root.copy(stack=False)
+    undone.remove_piece_at(pushed_to)
+    undone.set_piece_at(pushed_from, pawn)
+    return snap._replace(pieces=_snapshot(undone, us).pieces)
 
 
 def _history_planes(
-    snapshots: list[_Snapshot], empty_before: bool, input_format: InputFormat
+    snapshots: list[_Snapshot], root_copy: _Snapshot | None, input_format: InputFormat
 ) -> np.ndarray:
     """The 104 history masks of lc0's EncodePositionNoTransform."""
     canonical = input_format >= InputFormat.CANONICAL
     repeats_only = input_format in (InputFormat.CANONICAL_V2, InputFormat.CANONICAL_V2_ARMAGEDDON)
+    repeated = [any(snap.key == older.key for older in snapshots[age + 1 :]) for age, snap in enumerate(snapshots)]
+    copies = [] if root_copy is None else [root_copy] * HISTORY_LENGTH
     planes = np.zeros(NUM_BIT_PLANES, np.uint64)
     slot = 0
-    for age, snap in enumerate(snapshots):
+    for age, (snap, repeat) in enumerate(zip(snapshots + copies, repeated + [False] * len(copies))):
         if slot == HISTORY_LENGTH:
             break
         if canonical and snap.castling_rights != snapshots[0].castling_rights:
             break
         if canonical and age > 0 and snap.en_passant_file is not None:
             break
-        repeated = any(snap.key == older.key for older in snapshots[age + 1 :])
-        if repeats_only and age > 0 and not repeated:
-            if snap.rule50 == 0:
+        if repeats_only and age > 0 and not repeat:
+            # lc0 skips non-repeats back to a zeroing move; on the root's copies
+            # (never repeats) that scan would not end, so they end the history.
+            if snap.rule50 == 0 or age >= len(snapshots):
                 break
             continue
         base = slot * PLANES_PER_POSITION
         planes[base : base + 12] = snap.pieces
-        planes[base + 12] = _ALL_SQUARES if repeated else 0
+        planes[base + 12] = _ALL_SQUARES if repeat else 0
         slot += 1
         if canonical and snap.rule50 == 0:
             break
-    else:
-        if slot < HISTORY_LENGTH and not empty_before:
-            raise ValueError("lc0 fills history before a non-standard start with copies of it: not supported")
     return planes
 
 
@@ -191,8 +222,8 @@ def _castling_bytes(board: chess.Board, input_format: InputFormat) -> tuple[int,
 def position_fields(board: chess.Board, input_format: InputFormat) -> PositionFields:
     """The V6 fields lc0 self-play writes for `board`'s current position."""
     input_format = InputFormat(input_format)
-    snapshots, empty_before = _history(board)
-    planes = _history_planes(snapshots, empty_before, input_format)
+    snapshots, root_copy = _history(board)
+    planes = _history_planes(snapshots, root_copy, input_format)
     current = snapshots[0]
     black = board.turn == chess.BLACK
     if input_format < InputFormat.CANONICAL:

@@ -89,7 +89,8 @@ def _import(args: argparse.Namespace) -> int:
         return _fail(str(err))
     print(text_format.MessageToString(imported.config), end="")
     if imported.ignored:
-        print(f"# ignored {len(imported.ignored)} tensors of auxiliary heads lc0 does not play with", file=sys.stderr)
+        print(f"# ignored {len(imported.ignored)} tensors of auxiliary outputs BTNet lacks (lc0 does not play with them): "
+              f"{', '.join(imported.ignored)}", file=sys.stderr)
     return 0
 
 

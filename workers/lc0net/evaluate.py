@@ -22,9 +22,8 @@ from lc0train import model_pb2
 from workers.data.planes import position_fields
 from workers.data.policy_map import legal_policy_indices
 from workers.data.v6 import NUM_POLICY, InputFormat, decode_records, encode_record
-from workers.lc0net.architecture import require_transformer
 from workers.lc0net.mapping import RULE50_PLANE, Params, rule50_divisors
-from workers.model import BTNet
+from workers.model import BTNet, ResNet, build_model
 
 _BATCH = 64
 
@@ -85,25 +84,36 @@ def encode_position(board: chess.Board, input_type: int) -> EncodedPosition:
 
 def evaluate(config: model_pb2.ModelConfig, params: Params, positions: list[Position]) -> list[dict[str, Any]]:
     """One result dict per position (keys as `lc0-train net eval --json` prints them)."""
-    require_transformer(config)
-    model = _model(config, params)
+    model = inference_model(config, params)
     forward = nnx.jit(lambda m, x: m(x))
     encoded = [encode_position(p.board(), config.input_type) for p in positions]
     results = []
     for start in range(0, len(encoded), _BATCH):
         chunk = encoded[start : start + _BATCH]
         out = jax.device_get(forward(model, jnp.asarray(np.stack([e.planes for e in chunk]))))
-        wdl = np.asarray(jax.nn.softmax(out.wdl_logits, axis=-1))
+        wdl = _wdl(out)
+        moves_left = np.zeros(len(chunk)) if out.moves_left is None else np.asarray(out.moves_left)
         for i, enc in enumerate(chunk):
-            results.append(_result(enc, np.asarray(out.policy_logits[i]), wdl[i], float(out.moves_left[i])))
+            results.append(_result(enc, np.asarray(out.policy_logits[i]), wdl[i], float(moves_left[i])))
     return results
 
 
-def _model(config: model_pb2.ModelConfig, params: Params) -> BTNet:
-    """BTNet holding `params`, built without initialising (and compiling) random weights."""
-    graphdef, state = nnx.split(nnx.eval_shape(lambda: BTNet(config, rngs=nnx.Rngs(params=0))))
+def _wdl(out: Any) -> np.ndarray:
+    """Win/draw/loss probabilities [B, 3]; a classical value head gives ((1 + q)/2, 0, (1 − q)/2), as lc0 does."""
+    if out.wdl_logits is not None:
+        return np.asarray(jax.nn.softmax(out.wdl_logits, axis=-1))
+    q = np.asarray(out.value, np.float64)
+    return np.stack([(1 + q) / 2, np.zeros_like(q), (1 - q) / 2], axis=-1)
+
+
+def inference_model(config: model_pb2.ModelConfig, params: Params) -> BTNet | ResNet:
+    """The model holding `params` (batch statistics merged in) in inference mode,
+    built without initialising (and compiling) random weights."""
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: build_model(config, seed=0)))
     nnx.replace_by_pure_dict(state, params)
-    return nnx.merge(graphdef, state)
+    model = nnx.merge(graphdef, state)
+    model.eval()
+    return model
 
 
 def _result(enc: EncodedPosition, logits: np.ndarray, wdl: np.ndarray, moves_left: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""lc0 network file → ModelConfig and BTNet parameters (`lc0-train net import`)."""
+"""lc0 network file → ModelConfig and our model's variables (`lc0-train net import`)."""
 
 from __future__ import annotations
 
@@ -11,31 +11,21 @@ from flax import nnx
 
 from lc0train import model_pb2, net_pb2
 
-from workers.lc0net.architecture import check_supported, model_config
+from workers.lc0net.architecture import check_supported, config_from_net, is_multihead
 from workers.lc0net.encoding import decode_layer
-from workers.lc0net.mapping import (
-    PLANE_INPUT_KERNEL,
-    Layout,
-    Params,
-    btnet_slots,
-    check_coverage,
-    fold_plane_scale,
-    get_param,
-    set_param,
-)
+from workers.lc0net.mapping import Params, check_coverage, fold_plane_scale, get_param, policy_slot, set_param
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers
-from workers.model import BTNet
-from workers.model.dims import NetDims
+from workers.lc0net.resnet_mapping import canonical_conv_blocks
+from workers.lc0net.tables import net_table
+from workers.model import build_model
 
-# Auxiliary training heads of the multi-head format: lc0 plays without them, so do we.
-AUXILIARY_HEADS = (
-    "policy_heads.optimistic_st.",
-    "policy_heads.soft.",
-    "policy_heads.opponent.",
-    "policy_heads.policy_head_map",
-    "value_heads.q.",
-    "value_heads.st.",
+# Outputs of the multi-head format BTNet has no place for (lc0 plays without them): error and
+# categorical outputs of the winner head, and head-map entries other than our `next` head.
+AUXILIARY_OUTPUTS = (
+    "value_heads.winner.ip_val_err_",
+    "value_heads.winner.ip_val_cat_",
     "value_heads.value_head_map",
+    "policy_heads.policy_head_map",
 )
 
 
@@ -44,13 +34,13 @@ class ImportedNet:
     """A network file as our model: its config, parameters and what was left out."""
 
     config: model_pb2.ModelConfig
-    params: Params
-    ignored: tuple[str, ...]  # auxiliary-head tensors lc0 does not use either
+    params: Params  # with a ResNet's batch statistics merged in
+    ignored: tuple[str, ...]  # tensors of outputs our model lacks, which lc0 does not use either
 
 
 def param_shapes(config: model_pb2.ModelConfig) -> Params:
-    """BTNet's parameter dict of `config` with ShapeDtypeStruct leaves (nothing allocated)."""
-    abstract = nnx.eval_shape(lambda: BTNet(config, rngs=nnx.Rngs(params=0)))
+    """The model's variable dict (batch statistics too) with ShapeDtypeStruct leaves (nothing allocated)."""
+    abstract = nnx.eval_shape(lambda: build_model(config, seed=0))
     return nnx.to_pure_dict(nnx.state(abstract))
 
 
@@ -59,11 +49,13 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
     fmt = net.format.network_format
     check_supported(fmt)
     paths = populated_layers(net.weights)
-    ignored = tuple(p for p in paths if p.startswith(AUXILIARY_HEADS))
+    ignored = tuple(p for p in paths if p.startswith(AUXILIARY_OUTPUTS) and not p.startswith(policy_slot("next") + "."))
     tensors = {p: _decode(net, p) for p in paths if p not in ignored}
-    config = model_config(fmt, {p: t.size for p, t in tensors.items()}, len(net.weights.encoder), net.weights.headcount)
-    slots = btnet_slots(NetDims.from_config(config))
-    shapes = param_shapes(config)
+    config = config_from_net(fmt, {p: t.size for p, t in tensors.items()}, net.weights)
+    table = net_table(config, multihead=is_multihead(fmt))
+    canonical_conv_blocks(tensors, table.batch_norms)
+    slots = table.slots
+    shapes = table.exported(param_shapes(config))
     check_coverage(shapes, slots)
     params: Params = {}
     for slot in slots:
@@ -71,20 +63,18 @@ def import_net(net: net_pb2.Net) -> ImportedNet:
         if slot.lc0 not in tensors:
             raise NetFileError(f"missing tensor {slot.lc0}")
         flat = tensors[slot.lc0]
-        lc0_shape = shape[::-1] if slot.layout is Layout.TRANSPOSED else shape
+        lc0_shape = slot.lc0_shape(shape)
         if flat.size != math.prod(shape):
             raise NetFileError(
                 f"tensor {slot.lc0} has {flat.size} values, but the net's other tensors make it "
                 f"{'×'.join(map(str, lc0_shape))} = {math.prod(shape)}"
             )
-        if slot.nonnegative and (flat < 0).any():
-            raise NetFileError(f"tensor {slot.lc0} has negative values, which BTNet clamps at 0")
         set_param(params, slot.param, slot.from_lc0(flat, shape))
     unused = sorted(set(tensors) - {slot.lc0 for slot in slots})
     if unused:
-        raise NetFileError(f"tensors BTNet has no place for (importing would change the net): {', '.join(unused)}")
-    kernel = get_param(params, PLANE_INPUT_KERNEL)
-    set_param(params, PLANE_INPUT_KERNEL, fold_plane_scale(kernel, config.input_type, to_lc0=False))
+        raise NetFileError(f"tensors our model has no place for (importing would change the net): {', '.join(unused)}")
+    kernel = get_param(params, table.plane_kernel)
+    set_param(params, table.plane_kernel, fold_plane_scale(kernel, config.input_type, to_lc0=False))
     return ImportedNet(config, jax.tree.map(np.asarray, params), ignored)
 
 

@@ -2,7 +2,8 @@
 
 `JobExporter` writes `<job>/nets/<step>.pb.gz` (and `<step>-swa.pb.gz`) when the trainer
 saves a checkpoint; it follows the event bus for the learning rate and test losses it
-records in `training_params`. `initial_params` loads `init_from` weights.
+records in `training_params`. `initial_params` loads `init_from` weights (and a ResNet's
+batch statistics).
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ from lc0train import job_pb2, model_pb2
 
 from workers.config import ConfigError
 from workers.events import Event
-from workers.lc0net.architecture import network_format, require_transformer
+from workers.lc0net.architecture import network_format
 from workers.lc0net.export import TrainingInfo, export_net
-from workers.lc0net.mapping import Params
+from workers.lc0net.mapping import Params, merge_trees, select_like
 from workers.lc0net.netfile import write_net
 from workers.lc0net.store import load_stored
+from workers.model.batchnorm import BN_EPSILON
 from workers.model.dims import NetDims
+from workers.model.resnet import ResNetDims
+from workers.model.head_layout import HeadLayout
 
 NETS_DIR = "nets"
+AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliary heads
 
 
 class JobExporter:
@@ -47,12 +52,13 @@ class JobExporter:
         elif event.kind == "test":
             self._tests[event.info.get("weights") == "swa"] = event.metrics
 
-    def export(self, step: int, params: Params, swa_params: Params | None) -> None:
-        """Writes the nets of `step` (only on the first process; weights are replicated)."""
+    def export(self, step: int, weights: tuple[Params, Params], swa_weights: tuple[Params, Params] | None) -> None:
+        """Writes the nets of `step` from (params, batch_stats) pairs, raw and SWA (only on
+        the first process; weights are replicated)."""
         if jax.process_index() != 0:
             return
-        for swa, weights in ((False, params), (True, swa_params)):
-            if weights is None:
+        for swa, pair in ((False, weights), (True, swa_weights)):
+            if pair is None:
                 continue
             test = self._tests.get(swa, {})
             info = TrainingInfo(
@@ -62,7 +68,7 @@ class JobExporter:
                 mse_loss=test.get("value_mse"),
                 accuracy=test.get("policy_accuracy"),
             )
-            net = export_net(self.model, _host(weights), info)
+            net = export_net(self.model, merge_trees(_host(pair[0]), _host(pair[1] or {})), info)
             write_net(net, self.directory / f"{step}{'-swa' if swa else ''}.pb.gz")
 
 
@@ -71,28 +77,79 @@ def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, job_root: 
     return JobExporter(model, job_root) if spec.export.enabled else None
 
 
-def initial_params(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: Params) -> Params:
-    """`params` (fresh) or, with `init_from`, the stored weights of the same architecture."""
+def initial_params(
+    spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: Params, batch_stats: Params | None = None
+) -> tuple[Params, Params]:
+    """(params, batch_stats): fresh or, with `init_from`, the stored ones of the same architecture.
+
+    Auxiliary heads may differ: heads both have are loaded, the job's other heads start
+    fresh and the stored net's other heads are dropped (lc0 plays without them).
+
+    Batch-renorm statistics a stored net lacks follow the legacy importer: the moving σ is
+    √(var + ε) and the renorm EMAs keep their initial values.
+    """
+    batch_stats = batch_stats or {}
     if not spec.init_from.path:
-        return params
+        return params, batch_stats
     try:
-        require_transformer(model)
         stored = load_stored(Path(spec.init_from.path))
     except ValueError as err:
         raise ConfigError([("init_from.path", str(err))]) from err
     problems = _architecture_differences(stored.config, model)
     if problems:
         raise ConfigError([("init_from.path", f"{spec.init_from.path} has another architecture: {'; '.join(problems)}")])
-    return jax.tree.map(lambda fresh, loaded: np.asarray(loaded, fresh.dtype), params, stored.params)
+    loaded = jax.tree.map(lambda fresh, value: np.asarray(value, fresh.dtype), params, select_like(_with_heads(params, stored.params), params))
+    return loaded, _stored_stats(batch_stats, stored.params)
+
+
+def _stored_stats(fresh: Params, stored: Params) -> Params:
+    out: Params = {}
+    for key, value in fresh.items():
+        if isinstance(value, dict):
+            out[key] = _stored_stats(value, stored[key])
+        elif key in stored:
+            out[key] = np.asarray(stored[key], value.dtype)
+        elif key == "stddev":
+            out[key] = np.sqrt(np.asarray(stored["var"], value.dtype) + BN_EPSILON)
+        else:
+            out[key] = value
+    return out
+
+
+def _value_outputs(heads: HeadLayout) -> tuple[bool, int]:
+    return heads.error_outputs, heads.categorical_buckets
+
+
+def _with_heads(fresh: Params, stored: Params) -> Params:
+    """`stored` with exactly `fresh`'s auxiliary heads, taken from `stored` where it has them."""
+    merged = {key: value for key, value in stored.items() if key not in AUX_GROUPS}
+    for group in AUX_GROUPS:
+        heads = {name: stored.get(group, {}).get(name, head) for name, head in fresh.get(group, {}).items()}
+        if heads:
+            merged[group] = heads
+    return merged
 
 
 def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.ModelConfig) -> list[str]:
-    ours, theirs = NetDims.from_config(model), NetDims.from_config(stored)
+    names = model_pb2.Body.Name
+    if stored.body != model.body:
+        return [f"model body {names(model.body)} vs {names(stored.body)}"]
+    if model.body == model_pb2.BODY_RESNET:
+        ours, theirs = ResNetDims.from_config(model), ResNetDims.from_config(stored)
+        fields = [name for name in ours.__dataclass_fields__ if name != "bn"]  # BN training settings may differ
+    else:
+        ours, theirs = NetDims.from_config(model), NetDims.from_config(stored)
+        fields = list(ours.__dataclass_fields__)
     problems = [
         f"model {name} {getattr(ours, name)} vs {getattr(theirs, name)}"
-        for name in ours.__dataclass_fields__
+        for name in fields
         if getattr(ours, name) != getattr(theirs, name)
     ]
+    ours_heads, their_heads = HeadLayout.from_config(model), HeadLayout.from_config(stored)
+    ours_outputs, their_outputs = _value_outputs(ours_heads), _value_outputs(their_heads)
+    if set(ours_heads.aux_value) & set(their_heads.aux_value) and ours_outputs != their_outputs:
+        problems.append(f"model (value_error_outputs, categorical_value_buckets) of the shared q/st value heads "
+                        f"{ours_outputs} vs {their_outputs}")
     if stored.input_type != model.input_type:
         names = model_pb2.InputType.Name
         problems.append(f"model input_type {names(model.input_type)} vs {names(stored.input_type)}")

@@ -1,4 +1,9 @@
-"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message.
+"""The one description of how BTNet's parameter tree maps onto lc0's `Weights` message,
+and the `Slot` machinery the ResNet's table (`resnet_mapping.py`) shares.
+
+Two lc0 layouts hold a BTNet: PE_DENSE bodies with the multi-head format's names
+(`policy_heads.vanilla.ip2_pol_w`) and the legacy attention body (PE_MAP embedding, no
+embedding norm or FFN) with the single-head names (`ip2_pol_w`); `multihead` picks the names.
 
 Export and import both walk `btnet_slots`, so they cannot drift apart. Each `Slot` pairs
 a path in the model's pure parameter dict with a path in `pblczero.Weights`
@@ -23,6 +28,7 @@ import numpy as np
 
 from lc0train import model_pb2
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 
 Params = dict[str, Any]
 ParamPath = tuple[str | int, ...]
@@ -32,6 +38,9 @@ PLANE_INPUT_KERNEL: ParamPath = ("embedding", "square", "kernel")
 _CLASSICAL_RULE50_DIVISOR = 99.0
 _HECTOPLIES_DIVISOR = 100.0
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
+_KEYED = re.compile(r"^(\w+)\{(\w+)\}$")  # `policy_head_map{next}`: the map entry with that key
+# Auxiliary policy heads lc0's PolicyHeads message has a field for; others go in policy_head_map.
+_NAMED_POLICY_SLOTS = ("vanilla", "optimistic_st", "soft", "opponent")
 
 
 class Layout(enum.Enum):
@@ -39,6 +48,7 @@ class Layout(enum.Enum):
 
     SAME = "same"  # vectors: identical order
     TRANSPOSED = "transposed"  # 2-D: ours [a, b] is lc0's [b][a] row-major
+    OIHW = "oihw"  # conv kernels: ours HWIO [kh, kw, in, out], lc0's [out][in][kh][kw]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,20 +58,31 @@ class Slot:
     param: ParamPath
     lc0: str
     layout: Layout
-    # Our forward pass clamps this tensor at 0 and lc0's does not: export writes the
-    # clamped values and import refuses negative ones.
-    nonnegative: bool = False
 
     def to_lc0(self, array: np.ndarray) -> np.ndarray:
         """Our array as lc0's flat row-major tensor."""
         array = np.asarray(array, np.float32)
+        if self.layout is Layout.OIHW:
+            return array.transpose(3, 2, 0, 1).reshape(-1)
         return (array.T if self.layout is Layout.TRANSPOSED else array).reshape(-1)
 
     def from_lc0(self, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """lc0's flat tensor as our array of `shape`; the size must already match."""
         if self.layout is Layout.TRANSPOSED:
             return np.ascontiguousarray(flat.reshape(shape[::-1]).T)
+        if self.layout is Layout.OIHW:
+            kh, kw, cin, cout = shape
+            return np.ascontiguousarray(flat.reshape(cout, cin, kh, kw).transpose(2, 3, 1, 0))
         return flat.reshape(shape)
+
+    def lc0_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """lc0's dimensions of a tensor that is `shape` on our side (for error messages)."""
+        if self.layout is Layout.TRANSPOSED:
+            return shape[::-1]
+        if self.layout is Layout.OIHW:
+            kh, kw, cin, cout = shape
+            return (cout, cin, kh, kw)
+        return shape
 
 
 def _linear(ours: ParamPath, weight: str, bias: str | None = None) -> list[Slot]:
@@ -75,10 +96,10 @@ def _norm(ours: ParamPath, gammas: str, betas: str) -> list[Slot]:
     return [Slot((*ours, "scale"), gammas, Layout.SAME), Slot((*ours, "bias"), betas, Layout.SAME)]
 
 
-def _ffn(ours: ParamPath, lc0: str) -> list[Slot]:
+def _ffn(ours: ParamPath, lc0: str, bias: bool = True) -> list[Slot]:
     return [
-        *_linear((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b"),
-        *_linear((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b"),
+        *_linear((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b" if bias else None),
+        *_linear((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b" if bias else None),
     ]
 
 
@@ -90,28 +111,72 @@ def _flat_head(ours: str, embed: tuple[str, str], hidden: tuple[str, str], out: 
     ]
 
 
-def btnet_slots(dims: NetDims) -> list[Slot]:
-    """Every BTNet parameter with its lc0 tensor (NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT)."""
+def policy_slot(name: str) -> str:
+    """lc0's path of a policy head: `policy_heads.soft`, or a `policy_head_map` entry for names
+    PolicyHeads has no field for (`next`)."""
+    return f"policy_heads.{name}" if name in _NAMED_POLICY_SLOTS else f"policy_heads.policy_head_map{{{name}}}"
+
+
+def _attention_policy(ours: ParamPath, lc0: str) -> list[Slot]:
+    return [
+        *_linear((*ours, "q"), _in(lc0, "ip2_pol_w"), _in(lc0, "ip2_pol_b")),
+        *_linear((*ours, "k"), _in(lc0, "ip3_pol_w"), _in(lc0, "ip3_pol_b")),
+        *_linear((*ours, "promotion"), _in(lc0, "ip4_pol_w")),
+    ]
+
+
+def _value_head(ours: ParamPath, lc0: str, heads: HeadLayout | None = None) -> list[Slot]:
+    slots = [
+        *_linear((*ours, "embed"), _in(lc0, "ip_val_w"), _in(lc0, "ip_val_b")),
+        *_linear((*ours, "dense1"), _in(lc0, "ip1_val_w"), _in(lc0, "ip1_val_b")),
+        *_linear((*ours, "dense2"), _in(lc0, "ip2_val_w"), _in(lc0, "ip2_val_b")),
+    ]
+    if heads is not None and heads.error_outputs:
+        slots += _linear((*ours, "err"), f"{lc0}.ip_val_err_w", f"{lc0}.ip_val_err_b")
+    if heads is not None and heads.categorical_buckets:
+        slots += _linear((*ours, "cat"), f"{lc0}.ip_val_cat_w", f"{lc0}.ip_val_cat_b")
+    return slots
+
+
+def _embedding_slots(dims: NetDims) -> list[Slot]:
     emb: ParamPath = ("embedding",)
+    gates = [
+        Slot((*emb, "mult_gate"), "ip_mult_gate", Layout.TRANSPOSED),
+        Slot((*emb, "add_gate"), "ip_add_gate", Layout.TRANSPOSED),
+    ]
+    if dims.map_embedding:
+        return [*_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"), *gates]
     slots = []
     if dims.embedding_dense:
         slots += _linear((*emb, "preprocess"), "ip_emb_preproc_w", "ip_emb_preproc_b")
-    slots += [
+    return slots + [
         *_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"),
         *_norm((*emb, "norm"), "ip_emb_ln_gammas", "ip_emb_ln_betas"),
-        Slot((*emb, "mult_gate"), "ip_mult_gate", Layout.TRANSPOSED, nonnegative=True),
-        Slot((*emb, "add_gate"), "ip_add_gate", Layout.TRANSPOSED),
+        *gates,
         *_ffn((*emb, "ffn"), "ip_emb_ffn"),
         *_norm((*emb, "ffn_norm"), "ip_emb_ffn_ln_gammas", "ip_emb_ffn_ln_betas"),
     ]
+
+
+def _in(prefix: str, name: str) -> str:
+    """`name` inside the lc0 message at `prefix` ("" = the top-level Weights)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def btnet_slots(dims: NetDims, heads: HeadLayout = HeadLayout(), *, multihead: bool = True) -> list[Slot]:
+    """Every BTNet parameter with its lc0 tensor, the auxiliary heads of `heads` included;
+    `multihead` picks the NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT names, otherwise
+    ..._WITH_HEADFORMAT's (which has no auxiliary heads)."""
+    slots = _embedding_slots(dims)
     if dims.smolgen is not None:
         slots += _linear(("encoder", "smolgen_gen"), "smolgen_w")
     for i in range(dims.layers):
         ours: ParamPath = ("encoder", "blocks", i)
         lc0 = f"encoder[{i}]"
         mha, sg = f"{lc0}.mha", f"{lc0}.mha.smolgen"
-        for name, prefix in (("q", "q"), ("k", "k"), ("v", "v"), ("out", "dense")):
-            slots += _linear((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b")
+        for name, prefix, bias in (("q", "q", dims.qkv_bias), ("k", "k", dims.qkv_bias), ("v", "v", dims.qkv_bias),
+                                   ("out", "dense", dims.other_bias)):
+            slots += _linear((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b" if bias else None)
         if dims.smolgen is not None:
             smolgen: ParamPath = (*ours, "mha", "smolgen")
             slots += [
@@ -123,21 +188,23 @@ def btnet_slots(dims: NetDims) -> list[Slot]:
             ]
         slots += [
             *_norm((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
-            *_ffn((*ours, "ffn"), f"{lc0}.ffn"),
+            *_ffn((*ours, "ffn"), f"{lc0}.ffn", dims.other_bias),
             *_norm((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
         ]
-    vanilla, winner = "policy_heads.vanilla", "value_heads.winner"
+    if not multihead and (heads.aux_policy or heads.aux_value):
+        raise ValueError("auxiliary heads (model.aux_policy_heads, model.aux_value_heads) need lc0's multi-head "
+                         "format, which EMBEDDING_MAP nets are not written in")
+    policy, vanilla, winner = ("policy_heads", policy_slot("vanilla"), "value_heads.winner") if multihead else ("", "", "")
     slots += [
-        *_linear(("policy", "tokens"), "policy_heads.ip_pol_w", "policy_heads.ip_pol_b"),
-        *_linear(("policy", "q"), f"{vanilla}.ip2_pol_w", f"{vanilla}.ip2_pol_b"),
-        *_linear(("policy", "k"), f"{vanilla}.ip3_pol_w", f"{vanilla}.ip3_pol_b"),
-        *_linear(("policy", "promotion"), f"{vanilla}.ip4_pol_w"),
-        *_flat_head(
-            "value",
-            (f"{winner}.ip_val_w", f"{winner}.ip_val_b"),
-            (f"{winner}.ip1_val_w", f"{winner}.ip1_val_b"),
-            (f"{winner}.ip2_val_w", f"{winner}.ip2_val_b"),
-        ),
+        *_linear(("policy", "tokens"), _in(policy, "ip_pol_w"), _in(policy, "ip_pol_b")),
+        *_attention_policy(("policy",), vanilla),
+        *_value_head(("value",), winner),
+    ]
+    for name in heads.aux_policy:
+        slots += _attention_policy(("aux_policy", name), policy_slot(name))
+    for name in heads.aux_value:
+        slots += _value_head(("aux_value", name), f"value_heads.{name}", heads)
+    slots += [
         *_flat_head(
             "moves_left",
             ("ip_mov_w", "ip_mov_b"),
@@ -146,6 +213,18 @@ def btnet_slots(dims: NetDims) -> list[Slot]:
         ),
     ]
     return slots
+
+
+def omitted_biases(dims: NetDims) -> list[tuple[str, int]]:
+    """(lc0 tensor, size) of the encoder biases a net built without them lacks."""
+    missing = []
+    for i in range(dims.layers):
+        mha, ffn = f"encoder[{i}].mha", f"encoder[{i}].ffn"
+        if not dims.qkv_bias:
+            missing += [(f"{mha}.{name}_b", dims.d_model) for name in ("q", "k", "v")]
+        if not dims.other_bias:
+            missing += [(f"{mha}.dense_b", dims.embedding), (f"{ffn}.dense1_b", dims.dff), (f"{ffn}.dense2_b", dims.embedding)]
+    return missing
 
 
 def rule50_divisors(input_type: int) -> tuple[float, float]:
@@ -164,14 +243,14 @@ def plane_scale(input_type: int) -> float:
 
 
 def fold_plane_scale(kernel: np.ndarray, input_type: int, *, to_lc0: bool) -> np.ndarray:
-    """The plane-input kernel ([in, out], ours) with its rule-50 row rescaled.
+    """The plane-input kernel (ours: dense [in, out] or conv HWIO) with its rule-50 input rescaled.
 
     Ours sees s·x where lc0 sees x, so lc0's row is s times ours: exporting multiplies
     by s, importing divides by it.
     """
     scale = plane_scale(input_type)
     folded = np.array(kernel, np.float32, copy=True)
-    folded[RULE50_PLANE] *= np.float32(scale if to_lc0 else 1.0 / scale)
+    folded[..., RULE50_PLANE, :] *= np.float32(scale if to_lc0 else 1.0 / scale)
     return folded
 
 
@@ -195,6 +274,19 @@ def check_coverage(params: Params, slots: list[Slot]) -> None:
         raise ValueError(f"parameter tree and lc0 mapping differ: unmapped {unmapped}, absent {missing}")
 
 
+def merge_trees(first: Params, second: Params) -> Params:
+    """One nested dict holding the leaves of both (parameters and batch statistics)."""
+    merged = {key: value for key, value in first.items()}
+    for key, value in second.items():
+        merged[key] = merge_trees(merged[key], value) if isinstance(value, dict) and key in merged else value
+    return merged
+
+
+def select_like(tree: Params, like: Params) -> Params:
+    """The part of `tree` at the paths of `like`'s leaves (e.g. the parameters of merged variables)."""
+    return {key: select_like(tree[key], value) if isinstance(value, dict) else tree[key] for key, value in like.items()}
+
+
 def get_param(params: Params, path: ParamPath) -> Any:
     """The entry of a nested parameter dict at `path`."""
     node: Any = params
@@ -211,10 +303,14 @@ def set_param(params: Params, path: ParamPath, value: Any) -> None:
     node[path[-1]] = value
 
 
-def lc0_path_parts(path: str) -> list[tuple[str, int | None]]:
-    """`encoder[2].mha.q_w` → [("encoder", 2), ("mha", None), ("q_w", None)]."""
-    parts = []
+def lc0_path_parts(path: str) -> list[tuple[str, int | str | None]]:
+    """`encoder[2].mha.q_w` → [("encoder", 2), ("mha", None), ("q_w", None)]; a map entry
+    `policy_head_map{next}` → ("policy_head_map", "next")."""
+    parts: list[tuple[str, int | str | None]] = []
     for part in path.split("."):
-        match = _INDEXED.match(part)
-        parts.append((match.group(1), int(match.group(2))) if match else (part, None))
+        indexed, keyed = _INDEXED.match(part), _KEYED.match(part)
+        if indexed:
+            parts.append((indexed.group(1), int(indexed.group(2))))
+        else:
+            parts.append((keyed.group(1), keyed.group(2)) if keyed else (part, None))
     return parts

@@ -66,6 +66,11 @@ def find_layer(weights: net_pb2.Weights, path: str) -> Layer | None:
             if not node.HasField(name):
                 return None
             node = getattr(node, name)
+        elif isinstance(index, str):
+            entries = [entry for entry in getattr(node, name) if entry.key == index]
+            if not entries:
+                return None
+            node = entries[0].value
         else:
             repeated = getattr(node, name)
             if index >= len(repeated):
@@ -79,7 +84,10 @@ def new_layer(weights: net_pb2.Weights, path: str) -> Layer:
     node = weights
     for name, index in lc0_path_parts(path):
         node = getattr(node, name)
-        if index is not None:
+        if isinstance(index, str):
+            entries = [entry for entry in node if entry.key == index]
+            node = (entries[0] if entries else node.add(key=index)).value
+        elif index is not None:
             while len(node) <= index:
                 node.add()
             node = node[index]
@@ -87,7 +95,8 @@ def new_layer(weights: net_pb2.Weights, path: str) -> Layer:
 
 
 def populated_layers(message: pb_message.Message, prefix: str = "") -> list[str]:
-    """Paths of every Layer set anywhere below `message` (for unused-tensor checks)."""
+    """Paths of every Layer set anywhere below `message` (for unused-tensor checks); head-map
+    entries appear by key (`policy_heads.policy_head_map{next}.ip2_pol_w`)."""
     paths = []
     for field, value in message.ListFields():
         if field.message_type is None:
@@ -95,7 +104,9 @@ def populated_layers(message: pb_message.Message, prefix: str = "") -> list[str]
         values = value if field.is_repeated else [value]
         for i, item in enumerate(values):
             path = f"{prefix}{field.name}" + (f"[{i}]" if field.is_repeated else "")
-            if isinstance(item, Layer):
+            if field.is_repeated and field.message_type.name.endswith("HeadMap"):
+                paths += populated_layers(item.value, f"{prefix}{field.name}{{{item.key}}}.")
+            elif isinstance(item, Layer):
                 paths.append(path)
             else:
                 paths += populated_layers(item, path + ".")

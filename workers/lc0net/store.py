@@ -24,7 +24,8 @@ from lc0train import model_pb2, net_pb2
 
 from workers.config import load_spec, resolve
 from workers.lc0net.export import TrainingInfo
-from workers.lc0net.mapping import Params
+from workers.lc0net.mapping import Params, merge_trees
+from workers.model.gating import project_gates
 
 MODEL_FILE = "model.textproto"
 PARAMS_DIR = "params"
@@ -36,7 +37,7 @@ class StoredNet:
     """A network's config and float32 parameters, with what its training recorded."""
 
     config: model_pb2.ModelConfig
-    params: Params
+    params: Params  # batch statistics (ResNet) merged in
     training: TrainingInfo
 
 
@@ -86,7 +87,10 @@ def _load_job(job: Path, step: int | None, swa: bool) -> StoredNet:
     params = state.get("swa_params") if swa else state["params"]
     if params is None:
         raise ValueError(f"{job}: the checkpoint of step {step} has no SWA weights (training.swa is off)")
-    return StoredNet(config, _host(params), _training_info(job / "events.jsonl", step, swa))
+    stats = state.get("swa_batch_stats" if swa else "batch_stats") or {}
+    # Checkpoints written before the gate projection existed may hold negative multiplicative
+    # gates, which their forward pass clamped: projecting gives the function they were trained as.
+    return StoredNet(config, merge_trees(_host(project_gates(params)), _host(stats)), _training_info(job / "events.jsonl", step, swa))
 
 
 def _host(params: Params) -> Params:

@@ -12,6 +12,13 @@ NUM_PLANES = 112
 NUM_PIECE_PLANES = 12
 # Hidden width of the value and moves-left heads when the config leaves it 0.
 DEFAULT_HEAD_HIDDEN = 128
+# Width of the arc table concatenated to each square's planes (MAP embedding).
+NUM_ARC_FEATURES = 64
+# Norm epsilons as lc0 runs them: 1e-3 in PE_DENSE bodies, smolgen and the embedding, 1e-6
+# in PE_MAP (legacy attention body) encoders; tf-214's RMSNorm uses 1e-5.
+DENSE_LAYER_NORM_EPS = 1e-3
+MAP_LAYER_NORM_EPS = 1e-6
+RMS_NORM_EPS = 1e-5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +52,31 @@ class NetDims:
     default_activation: int
     ffn_activation: int
     dropout_rate: float = 0.0
+    embedding_style: int = model_pb2.EMBEDDING_DENSE  # DEFAULT resolved
+    arc_encoding: bool = False  # MAP style only
+    rms_norm: bool = False
+    skip_first_ln: bool = False
+    qkv_bias: bool = True
+    other_bias: bool = True
+
+    @property
+    def map_embedding(self) -> bool:
+        """True for the legacy attention body's PE_MAP embedding."""
+        return self.embedding_style == model_pb2.EMBEDDING_MAP
+
+    @property
+    def embedding_inputs(self) -> int:
+        """Features per square entering the embedding dense layer."""
+        if self.map_embedding:
+            return NUM_PLANES + (NUM_ARC_FEATURES if self.arc_encoding else 0)
+        return NUM_PLANES + self.embedding_dense
+
+    @property
+    def encoder_norm_eps(self) -> float:
+        """Epsilon of the encoder blocks' norms."""
+        if self.rms_norm:
+            return RMS_NORM_EPS
+        return MAP_LAYER_NORM_EPS if self.map_embedding else DENSE_LAYER_NORM_EPS
 
     @property
     def deepnorm_alpha(self) -> float:
@@ -91,7 +123,16 @@ class NetDims:
             default_activation=default,
             ffn_activation=resolve_activation(config.ffn_activation, default),
             dropout_rate=config.dropout_rate,
+            embedding_style=config.embedding_style or model_pb2.EMBEDDING_DENSE,
+            arc_encoding=config.embedding_style == model_pb2.EMBEDDING_MAP
+            and (config.arc_encoding if config.HasField("arc_encoding") else True),
+            rms_norm=config.encoder_rms_norm,
+            skip_first_ln=config.skip_first_ln,
+            qkv_bias=not config.omit_qkv_biases,
+            other_bias=not config.omit_other_biases,
         )
+        if config.HasField("arc_encoding") and not dims.map_embedding:
+            raise ValueError("model.arc_encoding only applies to embedding_style EMBEDDING_MAP")
         dims._check()
         return dims
 
@@ -117,6 +158,13 @@ class NetDims:
                 raise ValueError(f"model.{name} is {value}: it must be positive")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"model.dropout_rate is {self.dropout_rate}: it must be in [0, 1)")
+        if self.embedding_style not in (model_pb2.EMBEDDING_DENSE, model_pb2.EMBEDDING_MAP):
+            raise ValueError(f"model.embedding_style {self.embedding_style} is not a known EmbeddingStyle")
+        if self.map_embedding and self.embedding_dense:
+            raise ValueError(
+                f"model.embedding_dense_sz is {self.embedding_dense}: the EMBEDDING_MAP embedding has no "
+                "dense preprocessing (set it to 0)"
+            )
         if self.embedding_dense < 0:
             raise ValueError(f"model.embedding_dense_sz is {self.embedding_dense}: it must be >= 0")
         if self.d_model % self.heads:

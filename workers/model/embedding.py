@@ -1,4 +1,5 @@
-"""BT4-style ("PE_DENSE") input embedding: planes [B,112,8,8] → tokens [B·64, E]."""
+"""Input embeddings, planes [B,112,8,8] → tokens [B·64, E]: BT4-style PE_DENSE, or the
+legacy attention body's PE_MAP (`map_embedding.MapEmbedding`), chosen by `build_embedding`."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +7,16 @@ from flax import nnx
 
 from workers.model.activations import activation_fn
 from workers.model.dims import NUM_PIECE_PLANES, NUM_PLANES, NUM_SQUARES, NetDims
+from workers.model.gating import apply_gates, gate_params
 from workers.model.layers import Ffn, Layers
+from workers.model.map_embedding import MapEmbedding, square_features
+
+
+def build_embedding(dims: NetDims, *, layers: Layers, rngs: nnx.Rngs) -> "Embedding | MapEmbedding":
+    """The embedding `dims.embedding_style` selects."""
+    if dims.map_embedding:
+        return MapEmbedding(dims, layers=layers, rngs=rngs)
+    return Embedding(dims, layers=layers, rngs=rngs)
 
 
 class Embedding(nnx.Module):
@@ -24,12 +34,10 @@ class Embedding(nnx.Module):
             if self.dense
             else None
         )
-        self.square = layers.linear(NUM_PLANES + self.dense, e, rngs=rngs)
+        self.square = layers.linear(dims.embedding_inputs, e, rngs=rngs)
         self.norm = layers.layer_norm(e, rngs=rngs)
-        # Multiplicative gate (clamped at 0 in the forward pass, as the legacy trainer's
-        # non-negativity constraint) and additive gate, one value per square and feature.
-        self.mult_gate = nnx.Param(jnp.ones((NUM_SQUARES, e), layers.param_dtype))
-        self.add_gate = nnx.Param(jnp.zeros((NUM_SQUARES, e), layers.param_dtype))
+        # Per square and feature; the train step keeps mult_gate >= 0 (see gating.py).
+        self.mult_gate, self.add_gate = gate_params(e, layers.param_dtype)
         self.ffn = Ffn(
             e,
             dims.embedding_dff,
@@ -45,18 +53,12 @@ class Embedding(nnx.Module):
 
     def __call__(self, planes_bchw: jax.Array) -> jax.Array:
         b = planes_bchw.shape[0]
-        if self.compute_dtype is not None:
-            planes_bchw = planes_bchw.astype(self.compute_dtype)
-        planes_bsc = planes_bchw.reshape(b, NUM_PLANES, NUM_SQUARES).transpose(0, 2, 1)
+        planes_bsc = square_features(planes_bchw, self.compute_dtype)
         x_tc = planes_bsc.reshape(b * NUM_SQUARES, NUM_PLANES)
         if self.preprocess is not None:
             pieces_bf = planes_bsc[:, :, :NUM_PIECE_PLANES].reshape(b, -1)
             dense_td = self.preprocess(pieces_bf).reshape(b * NUM_SQUARES, self.dense)
             x_tc = jnp.concatenate([x_tc, dense_td], axis=1)
         x_te = self.norm(activation_fn(self.activation)(self.square(x_tc)))
-        e = x_te.shape[-1]
-        x_bse = x_te.reshape(b, NUM_SQUARES, e)
-        mult_se = jax.nn.relu(self.mult_gate[...]).astype(x_bse.dtype)
-        x_bse = x_bse * mult_se + self.add_gate[...].astype(x_bse.dtype)
-        x_te = x_bse.reshape(b * NUM_SQUARES, e)
+        x_te = apply_gates(x_te, self.mult_gate[...], self.add_gate[...])
         return self.ffn_norm(x_te + self.alpha * self.ffn(x_te))

@@ -1,4 +1,8 @@
-"""Post-LN DeepNorm encoder tower with smolgen attention biases, on tokens [B·64, E]."""
+"""Post-LN DeepNorm encoder tower with smolgen attention biases, on tokens [B·64, E].
+
+The BT-era options (tf-214) live here too: RMSNorm instead of LayerNorm, no norm after
+the attention residual (`skip_first_ln`), and blocks without q/k/v or other biases.
+"""
 
 import math
 
@@ -46,10 +50,13 @@ class MultiHeadAttention(nnx.Module):
     def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
         e, d = dims.embedding, dims.d_model
         init = deepnorm_init(dims.deepnorm_beta)
-        self.q = layers.linear(e, d, rngs=rngs)
-        self.k = layers.linear(e, d, rngs=rngs)
-        self.v = layers.linear(e, d, kernel_init=init, rngs=rngs)
-        self.out = layers.linear(d, e, kernel_init=init, rngs=rngs)
+        # The legacy attention body initialised q and k glorot-normal.
+        qk_init = nnx.initializers.glorot_normal() if dims.map_embedding else None
+        qkv_bias, out_bias = dims.qkv_bias, dims.other_bias
+        self.q = layers.linear(e, d, use_bias=qkv_bias, kernel_init=qk_init, rngs=rngs)
+        self.k = layers.linear(e, d, use_bias=qkv_bias, kernel_init=qk_init, rngs=rngs)
+        self.v = layers.linear(e, d, use_bias=qkv_bias, kernel_init=init, rngs=rngs)
+        self.out = layers.linear(d, e, use_bias=out_bias, kernel_init=init, rngs=rngs)
         self.smolgen = (
             Smolgen(e, dims.heads, dims.smolgen, layers=layers, rngs=rngs)
             if dims.smolgen is not None
@@ -78,11 +85,14 @@ class MultiHeadAttention(nnx.Module):
 
 
 class EncoderBlock(nnx.Module):
-    """x ← LN1(x + α·MHA(x)); x ← LN2(x + α·FFN(x))."""
+    """x ← LN1(x + α·MHA(x)); x ← LN2(x + α·FFN(x)) (LN1 absent with `skip_first_ln`)."""
 
     def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
+        def norm() -> nnx.Module:
+            return layers.norm(dims.embedding, epsilon=dims.encoder_norm_eps, rms=dims.rms_norm, rngs=rngs)
+
         self.mha = MultiHeadAttention(dims, layers=layers, rngs=rngs)
-        self.ln1 = layers.layer_norm(dims.embedding, rngs=rngs)
+        self.ln1 = None if dims.skip_first_ln else norm()
         self.ffn = Ffn(
             dims.embedding,
             dims.dff,
@@ -90,14 +100,17 @@ class EncoderBlock(nnx.Module):
             beta=dims.deepnorm_beta,
             layers=layers,
             rngs=rngs,
+            use_bias=dims.other_bias,
         )
-        self.ln2 = layers.layer_norm(dims.embedding, rngs=rngs)
+        self.ln2 = norm()
         self.alpha = dims.deepnorm_alpha
         # Active only in training mode (model.train()) and when given a `dropout` RNG stream.
         self.dropout = nnx.Dropout(dims.dropout_rate)
 
     def __call__(self, x_te: jax.Array, weight_gen: nnx.Linear | None, rngs: nnx.Rngs | None = None) -> jax.Array:
-        x_te = self.ln1(x_te + self.alpha * self.dropout(self.mha(x_te, weight_gen), rngs=rngs))
+        x_te = x_te + self.alpha * self.dropout(self.mha(x_te, weight_gen), rngs=rngs)
+        if self.ln1 is not None:
+            x_te = self.ln1(x_te)
         return self.ln2(x_te + self.alpha * self.dropout(self.ffn(x_te), rngs=rngs))
 
 

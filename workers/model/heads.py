@@ -2,6 +2,7 @@
 
 import functools
 import math
+from typing import NamedTuple
 
 import chess
 import jax
@@ -41,23 +42,20 @@ def policy_gather_index() -> np.ndarray:
     return index
 
 
-class PolicyHead(nnx.Module):
-    """lc0's attention policy: from-to logits QKᵀ/√d plus promotion offsets."""
+class AttentionPolicy(nnx.Module):
+    """One attention policy on policy tokens: from-to logits QKᵀ/√d plus promotion offsets."""
 
     def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
         pe, d = dims.policy_embedding, dims.policy_d_model
-        self.tokens = layers.linear(dims.embedding, pe, rngs=rngs)
         self.q = layers.linear(pe, d, rngs=rngs)
         self.k = layers.linear(pe, d, rngs=rngs)
         # Offsets per to-square on the last rank for q, r, b, n (in that order).
         self.promotion = layers.linear(d, 4, use_bias=False, rngs=rngs)
-        self.activation = dims.default_activation
         self.d_model = d
 
-    def __call__(self, x_te: jax.Array) -> jax.Array:
-        """Policy logits [B, 1858] in lc0's order."""
-        b = x_te.shape[0] // NUM_SQUARES
-        tokens_tp = activation_fn(self.activation)(self.tokens(x_te))
+    def logits(self, tokens_tp: jax.Array) -> jax.Array:
+        """Policy logits [B, 1858] in lc0's order from policy tokens [B·64, P]."""
+        b = tokens_tp.shape[0] // NUM_SQUARES
         q_bsd = self.q(tokens_tp).reshape(b, NUM_SQUARES, self.d_model)
         k_bsd = self.k(tokens_tp).reshape(b, NUM_SQUARES, self.d_model)
         scale = 1.0 / math.sqrt(self.d_model)
@@ -79,6 +77,23 @@ class PolicyHead(nnx.Module):
         return jnp.take(raw_bx, policy_gather_index(), axis=1)
 
 
+class PolicyHead(AttentionPolicy):
+    """lc0's attention policy: the shared policy token embedding plus the vanilla head's Q/K."""
+
+    def __init__(self, dims: NetDims, *, layers: Layers, rngs: nnx.Rngs):
+        self.tokens = layers.linear(dims.embedding, dims.policy_embedding, rngs=rngs)
+        self.activation = dims.default_activation
+        super().__init__(dims, layers=layers, rngs=rngs)
+
+    def embed(self, x_te: jax.Array) -> jax.Array:
+        """Policy tokens [B·64, P], shared by every policy head."""
+        return activation_fn(self.activation)(self.tokens(x_te))
+
+    def __call__(self, x_te: jax.Array) -> jax.Array:
+        """Vanilla policy logits [B, 1858] in lc0's order."""
+        return self.logits(self.embed(x_te))
+
+
 class FlatHead(nnx.Module):
     """Per-token Linear(E → C) + act → flatten 64·C → Linear(→hidden) + act → Linear(→out)."""
 
@@ -98,8 +113,37 @@ class FlatHead(nnx.Module):
         self.dense2 = layers.linear(hidden, outputs, rngs=rngs)
         self.activation = activation
 
-    def __call__(self, x_te: jax.Array) -> jax.Array:
+    def hidden(self, x_te: jax.Array) -> jax.Array:
+        """The hidden layer [B, hidden], after its activation."""
         act = activation_fn(self.activation)
         b = x_te.shape[0] // NUM_SQUARES
         flat_bf = act(self.embed(x_te)).reshape(b, -1)
-        return self.dense2(act(self.dense1(flat_bf)))
+        return act(self.dense1(flat_bf))
+
+    def __call__(self, x_te: jax.Array) -> jax.Array:
+        return self.dense2(self.hidden(x_te))
+
+
+class ValueOutput(NamedTuple):
+    """One value head's outputs (float32); err and cat are None when the head lacks them."""
+
+    wdl_logits: jax.Array  # [B, 3]
+    err: jax.Array | None = None  # [B], predicted squared error of W−L, in (0, 1)
+    cat: jax.Array | None = None  # [B, K], categorical value logits
+
+
+class ValueHead(FlatHead):
+    """A WDL value head; optionally an error output and categorical logits off its hidden layer."""
+
+    def __init__(self, dims: NetDims, *, error_output: bool, categorical_buckets: int, layers: Layers, rngs: nnx.Rngs):
+        super().__init__(dims.embedding, dims.value_channels, dims.value_hidden, 3, dims.default_activation, layers=layers, rngs=rngs)
+        self.err = layers.linear(dims.value_hidden, 1, rngs=rngs) if error_output else None
+        self.cat = layers.linear(dims.value_hidden, categorical_buckets, rngs=rngs) if categorical_buckets else None
+
+    def outputs(self, x_te: jax.Array) -> ValueOutput:
+        hidden = self.hidden(x_te)
+        return ValueOutput(
+            self.dense2(hidden).astype(jnp.float32),
+            jax.nn.sigmoid(self.err(hidden)[:, 0]).astype(jnp.float32) if self.err is not None else None,
+            self.cat(hidden).astype(jnp.float32) if self.cat is not None else None,
+        )

@@ -12,9 +12,7 @@ from flax import nnx
 from jax.typing import DTypeLike
 
 from workers.model.activations import activation_fn
-
-# lc0 uses LayerNorm epsilon 1e-3 throughout PE_DENSE bodies, smolgen and the embedding.
-LAYER_NORM_EPS = 1e-3
+from workers.model.dims import DENSE_LAYER_NORM_EPS
 
 
 def deepnorm_init(beta: float) -> nnx.Initializer:
@@ -50,11 +48,23 @@ class Layers:
             **extra,
         )
 
-    def layer_norm(self, features: int, *, rngs: nnx.Rngs) -> nnx.LayerNorm:
-        """LayerNorm over the last axis with lc0's epsilon."""
+    def layer_norm(self, features: int, *, rngs: nnx.Rngs, epsilon: float = DENSE_LAYER_NORM_EPS) -> nnx.LayerNorm:
+        """LayerNorm over the last axis; lc0 uses 1e-3 in PE_DENSE bodies, smolgen and the embedding."""
         return nnx.LayerNorm(
             features,
-            epsilon=LAYER_NORM_EPS,
+            epsilon=epsilon,
+            dtype=self.compute_dtype,
+            param_dtype=self.param_dtype,
+            rngs=rngs,
+        )
+
+    def norm(self, features: int, *, rngs: nnx.Rngs, epsilon: float, rms: bool) -> nnx.LayerNorm | nnx.RMSNorm:
+        """An encoder norm: LayerNorm, or RMSNorm x·rsqrt(mean(x²) + ε)·γ (no β) when `rms`."""
+        if not rms:
+            return self.layer_norm(features, rngs=rngs, epsilon=epsilon)
+        return nnx.RMSNorm(
+            features,
+            epsilon=epsilon,
             dtype=self.compute_dtype,
             param_dtype=self.param_dtype,
             rngs=rngs,
@@ -73,10 +83,11 @@ class Ffn(nnx.Module):
         beta: float,
         layers: Layers,
         rngs: nnx.Rngs,
+        use_bias: bool = True,
     ):
         init = deepnorm_init(beta)
-        self.dense1 = layers.linear(features, hidden, kernel_init=init, rngs=rngs)
-        self.dense2 = layers.linear(hidden, features, kernel_init=init, rngs=rngs)
+        self.dense1 = layers.linear(features, hidden, kernel_init=init, use_bias=use_bias, rngs=rngs)
+        self.dense2 = layers.linear(hidden, features, kernel_init=init, use_bias=use_bias, rngs=rngs)
         self.activation = activation
 
     def __call__(self, x_te: jax.Array) -> jax.Array:

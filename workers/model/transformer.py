@@ -10,9 +10,10 @@ from jax.typing import DTypeLike
 from lc0train import model_pb2
 
 from workers.model.dims import NetDims
-from workers.model.embedding import Embedding
+from workers.model.embedding import build_embedding
 from workers.model.encoder import Encoder
-from workers.model.heads import FlatHead, PolicyHead
+from workers.model.head_layout import HeadLayout
+from workers.model.heads import AttentionPolicy, FlatHead, PolicyHead, ValueHead, ValueOutput
 from workers.model.layers import Layers
 
 
@@ -22,10 +23,15 @@ class ModelOutput(NamedTuple):
     policy_logits: jax.Array  # [B, 1858], lc0 policy order
     wdl_logits: jax.Array  # [B, 3], win / draw / loss logits (softmax belongs to the loss)
     moves_left: jax.Array  # [B], plies, after ReLU
+    # BT-era auxiliary heads (empty unless configured): policy logits [B, 1858] by slot name
+    # (optimistic_st, soft, opponent, next) and value outputs by name (q, st).
+    aux_policy: dict[str, jax.Array] = {}
+    aux_value: dict[str, ValueOutput] = {}
 
 
 class BTNet(nnx.Module):
-    """PE_DENSE embedding → post-LN encoder tower → policy, value and moves-left heads."""
+    """PE_DENSE or PE_MAP embedding → post-LN encoder tower → policy, value and moves-left heads,
+    plus the auxiliary heads of `model.aux_*` (docs/losses.md)."""
 
     def __init__(
         self,
@@ -38,18 +44,10 @@ class BTNet(nnx.Module):
         dims = NetDims.from_config(config)
         layers = Layers(param_dtype=param_dtype, compute_dtype=compute_dtype)
         self.dims = dims
-        self.embedding = Embedding(dims, layers=layers, rngs=rngs)
+        self.embedding = build_embedding(dims, layers=layers, rngs=rngs)
         self.encoder = Encoder(dims, layers=layers, rngs=rngs)
         self.policy = PolicyHead(dims, layers=layers, rngs=rngs)
-        self.value = FlatHead(
-            dims.embedding,
-            dims.value_channels,
-            dims.value_hidden,
-            3,
-            dims.default_activation,
-            layers=layers,
-            rngs=rngs,
-        )
+        self.value = ValueHead(dims, error_output=False, categorical_buckets=0, layers=layers, rngs=rngs)
         self.moves_left = FlatHead(
             dims.embedding,
             dims.moves_left_channels,
@@ -60,11 +58,21 @@ class BTNet(nnx.Module):
             rngs=rngs,
         )
 
+        heads = HeadLayout.from_config(config)
+        self.aux_policy = nnx.Dict({name: AttentionPolicy(dims, layers=layers, rngs=rngs) for name in heads.aux_policy})
+        self.aux_value = nnx.Dict({
+            name: ValueHead(dims, error_output=heads.error_outputs, categorical_buckets=heads.categorical_buckets, layers=layers, rngs=rngs)
+            for name in heads.aux_value
+        })
+
     def __call__(self, planes_bchw: jax.Array, *, rngs: nnx.Rngs | None = None) -> ModelOutput:
         """planes_bchw: float32 [B, 112, 8, 8], planes[b, p, rank, file]; `rngs` feeds dropout in training."""
         x_te = self.encoder(self.embedding(planes_bchw), rngs)
+        tokens_tp = self.policy.embed(x_te)
         return ModelOutput(
-            policy_logits=self.policy(x_te).astype(jnp.float32),
+            policy_logits=self.policy.logits(tokens_tp).astype(jnp.float32),
             wdl_logits=self.value(x_te).astype(jnp.float32),
             moves_left=jax.nn.relu(self.moves_left(x_te)[:, 0]).astype(jnp.float32),
+            aux_policy={name: head.logits(tokens_tp).astype(jnp.float32) for name, head in self.aux_policy.items()},
+            aux_value={name: head.outputs(x_te) for name, head in self.aux_value.items()},
         )
