@@ -58,6 +58,8 @@ class NetDims:
     skip_first_ln: bool = False
     qkv_bias: bool = True
     other_bias: bool = True
+    wdl_value: bool = True  # False: the classical value head (one tanh output)
+    moves_left_head: bool = True  # False: MOVES_LEFT_NONE
 
     @property
     def map_embedding(self) -> bool:
@@ -130,6 +132,8 @@ class NetDims:
             skip_first_ln=config.skip_first_ln,
             qkv_bias=not config.omit_qkv_biases,
             other_bias=not config.omit_other_biases,
+            wdl_value=config.value != model_pb2.VALUE_CLASSICAL,
+            moves_left_head=config.moves_left != model_pb2.MOVES_LEFT_NONE,
         )
         if config.HasField("arc_encoding") and not dims.map_embedding:
             raise ValueError("model.arc_encoding only applies to embedding_style EMBEDDING_MAP")
@@ -143,10 +147,10 @@ class NetDims:
             "encoder_heads": self.heads,
             "encoder_dff": self.dff,
             "value_embedding_size": self.value_channels,
-            "moves_left_embedding_size": self.moves_left_channels,
             "value_hidden_size": self.value_hidden,
-            "moves_left_hidden_size": self.moves_left_hidden,
         }
+        if self.moves_left_head:
+            positive |= {"moves_left_embedding_size": self.moves_left_channels, "moves_left_hidden_size": self.moves_left_hidden}
         if self.smolgen is not None:
             positive |= {
                 "smolgen_hidden_channels": self.smolgen.hidden_channels,

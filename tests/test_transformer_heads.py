@@ -1,0 +1,109 @@
+"""Value (WDL or classical) and moves-left (v1 or none) heads on the transformer bodies:
+validation, training, and lc0 export / import of both structures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from lc0train import model_pb2, net_pb2
+
+from tests.conftest import DATA
+from tests.lc0net_helpers import max_output_difference, reference_positions
+from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION
+from workers.config import ConfigError, load_spec, resolve
+from workers.data.files import read_chunk
+from workers.data.v6 import decode_records
+from workers.lc0net.encoding import decode_layer
+from workers.lc0net.evaluate import evaluate
+from workers.lc0net.export import TrainingInfo, export_net
+from workers.lc0net.importer import import_net
+from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
+from workers.optim import make_optimizer, make_schedule
+from workers.sharding import make_mesh, replicated, to_global_batch
+from workers.state import init_params, init_state
+from workers.train_step import Batch, make_step_functions
+
+NetworkFormat = net_pb2.NetworkFormat
+CLASSICAL_NO_MOVES_LEFT = ("model.value=VALUE_CLASSICAL", "model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=")
+# The modern body: PE_DENSE embedding, written in lc0's multi-head structure.
+DENSE = ("model.embedding_style=EMBEDDING_DENSE", "model.arc_encoding=", "model.embedding_dense_sz=4")
+
+
+def _job(*overrides: str):
+    return resolve(load_spec(LEGACY_ATTENTION, [*SHRINK_ATTENTION, *overrides]))
+
+
+def _batch(mesh, size: int = 32) -> Batch:
+    return to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:size])))
+
+
+def _train(job, steps_count: int, *, batch_size: int = 32):
+    """Trains on one fixed batch; returns (params as NumPy, per-step loss sums)."""
+    mesh = make_mesh()
+    init = init_params(job.model, job.seed)
+    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
+    steps = make_step_functions(init.graphdef, tx, job, mesh)
+    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    batch = _batch(mesh, batch_size)
+    history = []
+    for _ in range(steps_count):
+        state, sums = steps.train(state, steps.zero_sums(), batch)
+        history.append({name: float(value) for name, value in jax.device_get(sums).items()})
+    return jax.tree.map(np.asarray, jax.device_get(state.params)), history
+
+
+# ---- validation -------------------------------------------------------------------------------
+
+
+def test_transformer_accepts_the_classical_value_head_and_no_moves_left_head() -> None:
+    for style in ((), DENSE):
+        job = _job(*style, *CLASSICAL_NO_MOVES_LEFT)
+        assert (job.model.value, job.model.moves_left) == (model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE)
+        assert job.losses.moves_left == 0.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        (("model.value=VALUE_CLASSICAL", "model.aux_value_heads=[VALUE_HEAD_Q]", *DENSE), "model.value",
+         "auxiliary value heads .* are WDL heads"),
+        (("model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=1"), "training.moves_left_loss_weight",
+         "requires a moves-left head"),
+        (("model.policy=POLICY_CONVOLUTION",), "model.policy", "the transformer body has an attention policy head only"),
+    ],
+)
+def test_head_combinations_that_make_no_sense_are_refused(overrides: tuple[str, ...], field: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=f"{field}: .*{reason}"):
+        _job(*overrides)
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+# Each value head meets each moves-left choice; the embedding style alternates.
+HEADS = [
+    ("VALUE_WDL", "MOVES_LEFT_V1", ()),
+    ("VALUE_CLASSICAL", "MOVES_LEFT_NONE", ()),
+    ("VALUE_WDL", "MOVES_LEFT_NONE", DENSE),
+    ("VALUE_CLASSICAL", "MOVES_LEFT_V1", DENSE),
+]
+
+
+@pytest.mark.parametrize(("value", "moves_left", "style"), HEADS)
+def test_head_combination_trains_with_falling_loss(value: str, moves_left: str, style: tuple[str, ...]) -> None:
+    no_moves_left = moves_left == "MOVES_LEFT_NONE"
+    job = _job(*style, f"model.value={value}", f"model.moves_left={moves_left}", "training.optimizer=ADAM", "training.weight_decay=",
+               "training.lr_values=[0.002]", "training.lr_boundaries=[]", "training.max_grad_norm=0",
+               *(["training.moves_left_loss_weight="] if no_moves_left else []))
+    _, history = _train(job, 25)
+    terms = ["policy_loss", "value_winner_loss", "total_loss"] + ([] if no_moves_left else ["moves_left_loss"])
+    for term in terms:
+        curve = np.array([step[term] for step in history])
+        assert np.all(np.isfinite(curve)), term
+        assert curve[-5:].mean() < 0.8 * curve[:5].mean(), (term, curve)
+    if no_moves_left:
+        assert all(step["moves_left_loss"] == 0.0 for step in history)
+    if value == "VALUE_CLASSICAL":  # the classical head trains by MSE on the scalar: (z − tanh v)² ≤ 4
+        assert all(0.0 <= step["value_winner_loss"] <= 4.0 for step in history)
