@@ -72,7 +72,6 @@ def test_transformer_accepts_the_classical_value_head_and_no_moves_left_head() -
          "auxiliary value heads .* are WDL heads"),
         (("model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=1"), "training.moves_left_loss_weight",
          "requires a moves-left head"),
-        (("model.policy=POLICY_CONVOLUTION",), "model.policy", "the transformer body has an attention policy head only"),
     ],
 )
 def test_head_combinations_that_make_no_sense_are_refused(overrides: tuple[str, ...], field: str, reason: str) -> None:
@@ -107,3 +106,35 @@ def test_head_combination_trains_with_falling_loss(value: str, moves_left: str, 
         assert all(step["moves_left_loss"] == 0.0 for step in history)
     if value == "VALUE_CLASSICAL":  # the classical head trains by MSE on the scalar: (z − tanh v)² ≤ 4
         assert all(0.0 <= step["value_winner_loss"] <= 4.0 for step in history)
+
+
+# ---- lc0 export / import (the PE_MAP net evaluated by lc0 itself: test_lc0net_attention.py) --------
+
+
+@pytest.mark.parametrize("style", [(), DENSE], ids=["pe_map", "pe_dense_multihead"])
+def test_classical_value_and_no_moves_left_export_and_import_back(tmp_path: Path, style: tuple[str, ...]) -> None:
+    job = _job(*style, *CLASSICAL_NO_MOVES_LEFT, "training.optimizer=ADAM", "training.weight_decay=", "training.lr_values=[0.002]",
+               "training.lr_boundaries=[]")
+    params, _ = _train(job, 3, batch_size=8)
+    write_net(export_net(job.model, params, TrainingInfo(steps=3)), tmp_path / "net.pb.gz")
+    net = read_net(tmp_path / "net.pb.gz")
+    fmt = net.format.network_format
+    multihead = bool(style)
+    assert fmt.network == (NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT if multihead
+                           else NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT)
+    assert (fmt.value, fmt.output, fmt.moves_left) == (NetworkFormat.VALUE_CLASSICAL, NetworkFormat.OUTPUT_CLASSICAL,
+                                                       NetworkFormat.MOVES_LEFT_NONE)
+    layers = set(populated_layers(net.weights))
+    assert not {path for path in layers if "_mov_" in path}
+    winner = "value_heads.winner." if multihead else ""
+    assert decode_layer(find_layer(net.weights, f"{winner}ip2_val_b"), net_pb2.Format.LINEAR16).shape == (1,)
+
+    imported = import_net(net)
+    assert (imported.config.value, imported.config.moves_left) == (model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE)
+    assert imported.ignored == ()
+    positions = reference_positions("tiny_attn_pemap_hecto")[:8]
+    ours, back = evaluate(job.model, params, positions), evaluate(imported.config, imported.params, positions)
+    assert all(result["d"] == 0.0 and result["moves_left"] == 0.0 for result in back)
+    assert len({round(result["q"], 6) for result in ours}) > 1
+    worst = max_output_difference(back, ours)
+    assert worst["policy"] < 1e-3 and worst["wdl"] < 1e-3 and worst["moves_left"] == 0.0, worst
