@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from lc0train import model_pb2, net_pb2
 
 from tests.conftest import DATA
@@ -21,6 +23,7 @@ from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import import_net
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
+from workers.model import build_model
 from workers.optim import make_optimizer, make_schedule
 from workers.sharding import make_mesh, replicated, to_global_batch
 from workers.state import init_params, init_state
@@ -77,6 +80,31 @@ def test_transformer_accepts_the_classical_value_head_and_no_moves_left_head() -
 def test_head_combinations_that_make_no_sense_are_refused(overrides: tuple[str, ...], field: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=f"{field}: .*{reason}"):
         _job(*overrides)
+
+
+# ---- the classical head against NumPy --------------------------------------------------------
+
+
+def _np_mish(x: np.ndarray) -> np.ndarray:
+    return x * np.tanh(np.log1p(np.exp(x)))
+
+
+def test_classical_value_is_tanh_of_one_output_on_the_value_embedding() -> None:
+    """value = tanh(W2·mish(W1·flatten(mish(E·x_sq + b)) + b1) + b2), token-major flatten (legacy Phase 7)."""
+    job = _job(*CLASSICAL_NO_MOVES_LEFT)
+    model = build_model(job.model, seed=3)
+    assert model.moves_left is None
+    planes = np.asarray(Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:6])).planes)
+    out = model(jnp.asarray(planes))
+    assert out.wdl_logits is None and out.moves_left is None and out.value.shape == (6,)
+    x_te = np.asarray(model.encoder(model.embedding(jnp.asarray(planes))), np.float64)
+    head = nnx.to_pure_dict(nnx.state(model.value, nnx.Param))
+    embed = _np_mish(x_te @ head["embed"]["kernel"] + head["embed"]["bias"]).reshape(6, -1)
+    hidden = _np_mish(embed @ head["dense1"]["kernel"] + head["dense1"]["bias"])
+    expected = np.tanh(hidden @ head["dense2"]["kernel"] + head["dense2"]["bias"])[:, 0]
+    assert head["dense2"]["kernel"].shape[1] == 1
+    np.testing.assert_allclose(np.asarray(out.value), expected, rtol=2e-5, atol=2e-6)
+    assert np.ptp(expected) > 0
 
 
 # ---- training ---------------------------------------------------------------------------------
