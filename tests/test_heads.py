@@ -22,7 +22,7 @@ from workers.lc0net.evaluate import inference_model
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import import_net
 from workers.lc0net.jobs import initial_params
-from workers.lc0net.netfile import read_net, write_net
+from workers.lc0net.netfile import NetFileError, read_net, write_net
 from workers.lc0net.store import save_imported
 from workers.loss_settings import LossSettings, head_terms
 from workers.model import build_model
@@ -314,6 +314,11 @@ def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
             after = after[key.key]
         step = (np.max(before) - np.min(before)) / 65535
         assert np.abs(np.asarray(after) - np.asarray(before)).max() <= step * 1.01 + 1e-7, path
+    # A file whose q and st heads have different outputs names both rather than a missing tensor.
+    net.weights.value_heads.st.ClearField("ip_val_err_w")
+    net.weights.value_heads.st.ClearField("ip_val_err_b")
+    with pytest.raises(NetFileError, match=r"value_heads.q: error output True, 6 categorical buckets; value_heads.st: error output False"):
+        import_net(net)
 
 
 def test_init_from_loads_shared_heads_starts_new_ones_fresh_and_drops_the_rest(tmp_path) -> None:

@@ -38,6 +38,7 @@ from workers.lc0net.netfile import (
     write_net,
 )
 from workers.model.dims import NetDims
+from workers.model.head_layout import HeadLayout
 from workers.optim import make_optimizer, make_schedule
 from workers.sharding import make_mesh, replicated, to_global_batch
 from workers.state import init_params, init_state
@@ -213,3 +214,20 @@ def test_a_multihead_pe_map_net_imports_to_the_same_network() -> None:
     assert imported.config == imported_attn().config
     for ours, theirs in zip(jax.tree.leaves(imported.params), jax.tree.leaves(imported_attn().params), strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_pe_map_body_with_auxiliary_heads_is_written_in_the_multihead_structure() -> None:
+    """The single-head structure has no slots for auxiliary heads: export switches structure."""
+    config = body_config()
+    config.aux_policy_heads.append(model_pb2.POLICY_HEAD_SOFT)
+    config.aux_value_heads.append(model_pb2.VALUE_HEAD_Q)
+    params = _random_params(config, 4)
+    net = export_net(config, params, TrainingInfo(steps=0))
+    assert net.format.network_format.network == NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT
+    assert net.format.network_format.input_embedding == NetworkFormat.INPUT_EMBEDDING_PE_MAP
+    assert (net.min_version.major, net.min_version.minor) == (0, 31)
+    imported = import_net(net)
+    assert NetDims.from_config(imported.config) == NetDims.from_config(config)
+    assert HeadLayout.from_config(imported.config) == HeadLayout.from_config(config)
+    for ours, theirs in zip(jax.tree.leaves(imported.params), jax.tree.leaves(params), strict=True):
+        assert np.abs(ours - theirs).max() <= 1e-4 * max(1.0, np.abs(theirs).max())

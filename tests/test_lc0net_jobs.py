@@ -110,3 +110,25 @@ def test_export_requires_an_lc0_exportable_model(tmp_path: Path) -> None:
     config.embedding_dense_sz = 0
     with pytest.raises(ConfigError, match="export.enabled.*embedding_dense_sz"):
         JobExporter(config, tmp_path)
+
+
+def test_checkpoints_with_negative_gates_load_as_the_function_they_were_trained_as(tmp_path: Path) -> None:
+    """Before the gate projection, the forward pass clamped negative multiplicative gates."""
+    from google.protobuf import text_format
+
+    from workers.checkpoint import Checkpointer
+    from workers.optim import make_optimizer, make_schedule
+    from workers.state import init_state
+
+    job = resolve(load_spec(TINY_CONFIG, list(SHRINK)))
+    init = init_params(job.model, job.seed)
+    params = jax.tree.map(np.asarray, init.params)
+    params["embedding"]["mult_gate"] = params["embedding"]["mult_gate"] - 2.0  # mostly negative
+    assert (params["embedding"]["mult_gate"] < 0).any()
+    state = init_state(params, make_optimizer(job.optimizer, make_schedule(job.schedule)), batch_stats=init.batch_stats)
+    (tmp_path / "spec.textproto").write_text(text_format.MessageToString(job.spec))
+    checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
+    checkpointer.save(state.replace(step=jax.numpy.asarray(3, state.step.dtype)), {})
+    checkpointer.close()
+    stored = load_stored(tmp_path)
+    np.testing.assert_array_equal(stored.params["embedding"]["mult_gate"], np.maximum(params["embedding"]["mult_gate"], 0))

@@ -185,7 +185,7 @@ def test_maia_1900_matches_lc0() -> None:
         value_embedding_size=32, value_hidden_size=128, moves_left=model_pb2.MOVES_LEFT_NONE,
     )
     worst = _compare_with_reference(net, "maia1900")
-    assert worst["policy"] < 1e-3 and worst["wdl"] < 1e-3, worst
+    assert worst["policy"] < 1e-4 and worst["wdl"] < 1e-4, worst  # the issue allows 1e-3; measured 1.5e-5 and 1e-5
 
 
 @pytest.mark.lc0_engine
@@ -245,6 +245,11 @@ def test_import_refuses_inconsistent_residual_nets() -> None:
     net = read_net(CLASSICAL_NET)
     net.weights.input.ClearField("biases")
     with pytest.raises(NetFileError, match="input has neither biases nor batch-norm statistics"):
+        import_net(net)
+    net = read_net(CLASSICAL_NET)
+    for name in ("bn_means", "bn_stddivs", "bn_gammas"):  # γ without β: never silently replaced by ones
+        getattr(net.weights.input, name).CopyFrom(net.weights.input.biases)
+    with pytest.raises(NetFileError, match="input has only one of bn_betas and bn_gammas"):
         import_net(net)
 
 

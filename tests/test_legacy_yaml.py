@@ -73,7 +73,7 @@ def test_resnet_example_has_the_legacy_architecture_and_schedule() -> None:
     assert (m.policy, m.value, m.moves_left) == (model_pb2.POLICY_CONVOLUTION, model_pb2.VALUE_WDL, model_pb2.MOVES_LEFT_V1)
     assert t.optimizer == training_pb2.SGD and list(t.lr_boundaries) == [100000, 130000]
     assert t.swa and t.swa_steps == 20 and t.swa_max_n == 10
-    assert not spec.export.enabled  # lc0 export of residual nets does not exist yet
+    assert spec.export.enabled  # the legacy trainer wrote a net at every checkpoint
 
 
 def test_tf214_example_gets_the_lineage_semantics() -> None:
@@ -341,7 +341,7 @@ dataset: {input_train: 'tr/', input_test: 'te/'}
 training: {batch_size: 64, total_steps: 100, test_steps: 50, train_avg_report_steps: 10, lr_values: [0.1],
            loss_weights: {policy: 1.0, policy_optimistic_st: 0.5, policy_next: 0.1, value_q_cat: 0.2, value_winner: 1.0, policy_opponent: 0.0}}
 model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32, value_embedding_size: 4, moves_left_embedding_size: 2,
-        soft_policy_temperature: 2.0, categorical_value_buckets: 16}
+        soft_policy: true, soft_policy_temperature: 2.0, categorical_value_buckets: 16}
 """
     spec = _convert(text)
     m = spec.model
@@ -351,3 +351,36 @@ model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32
     weights = dict(resolve(spec, "test.yaml").losses.aux)
     assert weights["policy_optimistic_st"] == 0.5 and weights["value_q_cat"] == pytest.approx(0.2)
     assert weights["policy_next"] == pytest.approx(0.1) and "policy_opponent" not in weights  # weight 0: no head built
+
+
+TF214_BASE = """
+dataset: {input_train: 'tr/', input_test: 'te/'}
+training: {batch_size: 64, total_steps: 100, test_steps: 50, train_avg_report_steps: 10, lr_values: [0.1],
+           loss_weights: {policy: 1.0, value_winner: 1.0}}
+model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32, value_embedding_size: 4,
+        moves_left_embedding_size: 2, default_activation: 'mish', EXTRA}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "exported", "note"),
+    [
+        ("encoder_d_model: 32", True, None),
+        ("encoder_rms_norm: true", False, "export: stays off, the net cannot be exported to lc0: model.encoder_rms_norm"),
+        ("categorical_value_buckets: 16", True, "model.categorical_value_buckets: ignored: no q or st value head is trained"),
+        ("soft_policy_temperature: 2.0", True, "model.soft_policy_temperature: ignored: the soft policy head is not trained"),
+    ],
+)
+def test_export_and_head_options_follow_what_the_net_can_be(extra: str, exported: bool, note: str | None) -> None:
+    warnings: list[str] = []
+    spec = _convert(TF214_BASE.replace("EXTRA", extra), warnings)
+    assert spec.export.enabled is exported
+    assert not spec.model.aux_policy_heads and not spec.model.aux_value_heads
+    assert spec.model.categorical_value_buckets == 0 and not spec.model.HasField("soft_policy_temperature")
+    if note is not None:
+        assert any(note in warning for warning in warnings), warnings
+    resolve(spec, "test.yaml")  # the converted spec is valid
+
+
+def test_a_converted_resnet_exports_like_the_legacy_trainer() -> None:
+    assert _convert(RESNET_BASE).export.enabled

@@ -15,6 +15,7 @@ semantics that have no key of their own: the KL policy loss, q taken from the ro
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import yaml
@@ -23,6 +24,7 @@ from google.protobuf.message import Message
 
 from lc0train import job_pb2, model_pb2, training_pb2
 from workers.config import ConfigError
+from workers.lc0net.architecture import network_format
 
 
 class _Bad(Exception):
@@ -328,7 +330,6 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
             _add_heads(m, policy=[model_pb2.POLICY_HEAD_SOFT])
     elif path == "model.soft_policy_temperature":
         m.soft_policy_temperature = _float(value)
-        _add_heads(m, policy=[model_pb2.POLICY_HEAD_SOFT])
     elif path == "model.categorical_value_buckets":
         m.categorical_value_buckets = _int(value)
     elif path == "model.arc_encoding":
@@ -355,7 +356,7 @@ _TERM_HEADS: dict[str, tuple[list[int], list[int], bool]] = {
 }
 
 
-def _add_heads(m: model_pb2.ModelConfig, policy: list[int] = (), value: list[int] = ()) -> None:  # type: ignore[assignment]
+def _add_heads(m: model_pb2.ModelConfig, policy: Sequence[int] = (), value: Sequence[int] = ()) -> None:
     m.aux_policy_heads.extend(head for head in policy if head not in m.aux_policy_heads)
     m.aux_value_heads.extend(head for head in value if head not in m.aux_value_heads)
 
@@ -384,14 +385,11 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
             problems.append(("model.encoder_layers", "exactly one of residual_blocks and encoder_layers may be > 0"))
     elif m.encoder_layers > 0:
         _attention_body(m, values, tf214, problems, notes)
-    # Both trainers wrote a .pb.gz net at every checkpoint.
-    if m.body == model_pb2.BODY_TRANSFORMER:
-        spec.export.enabled = True
-    else:
-        notes.append("export: the legacy trainer wrote a net at every checkpoint; lc0 export of BODY_RESNET nets is "
-                     "not implemented yet, so export stays off")
     if "model.input_type" not in values:
         m.input_type = model_pb2.INPUT_CLASSICAL_112_PLANE  # the legacy default `classic`
+    if "model.default_activation" not in values:
+        # fae46e6's default is relu; tf-214 asserted mish (its relu default could not run).
+        m.default_activation = model_pb2.MISH if tf214 else model_pb2.RELU
     if tf214:
         t.policy_loss = training_pb2.KL
         t.value_q_source = training_pb2.ROOT
@@ -399,6 +397,28 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
             _tf214_heads(spec)
         if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
             m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
+    _drop_unused_head_options(m, notes)
+    _enable_export(spec, notes)
+
+
+def _drop_unused_head_options(m: model_pb2.ModelConfig, notes: list[str]) -> None:
+    """Head options whose head no trained term builds are dropped, with a note."""
+    if m.categorical_value_buckets and not m.aux_value_heads:
+        notes.append("model.categorical_value_buckets: ignored: no q or st value head is trained (their loss_weights are 0)")
+        m.categorical_value_buckets = 0
+    if m.HasField("soft_policy_temperature") and model_pb2.POLICY_HEAD_SOFT not in m.aux_policy_heads:
+        notes.append("model.soft_policy_temperature: ignored: the soft policy head is not trained")
+        m.ClearField("soft_policy_temperature")
+
+
+def _enable_export(spec: job_pb2.JobSpec, notes: list[str]) -> None:
+    """Both legacy trainers wrote a .pb.gz net at every checkpoint: so do we, when lc0 can run the net."""
+    try:
+        network_format(spec.model)
+    except ValueError as err:
+        notes.append(f"export: stays off, the net cannot be exported to lc0: {err}")
+        return
+    spec.export.enabled = True
 
 
 def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]],
@@ -419,8 +439,6 @@ def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: boo
                          "arc table out, which lc0 cannot play)")
         return
     m.embedding_style = model_pb2.EMBEDDING_MAP
-    if "model.default_activation" not in values:
-        m.default_activation = model_pb2.RELU  # fae46e6's default
     if "model.encoder_heads" not in values:
         m.encoder_heads = _FAE46E6_ENCODER_HEADS
     if "model.encoder_dff" not in values:

@@ -101,12 +101,11 @@ def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch:
     policy, zero_rows = losses.policy_loss(log_probs, batch.policy, kl=settings.policy_kl)
     value_target = losses.mixed_value_target(targets, settings.q_ratio)
     aux_terms, aux_metrics = _aux_terms(out, batch, settings, log_probs)
-    if settings.q_head:  # tf-214: value MSE and accuracy are the q head's against q
+    if out.wdl_logits is not None:
         value_loss = functools.partial(losses.value_cross_entropy, out.wdl_logits)
-        value_metrics = losses.wdl_metrics(out.aux_value["q"].wdl_logits, batch.q_wdl)
-    elif out.wdl_logits is not None:
-        value_loss = functools.partial(losses.value_cross_entropy, out.wdl_logits)
-        value_metrics = losses.wdl_metrics(out.wdl_logits, value_target)
+        # tf-214 with a q head: value MSE and accuracy are the q head's against q.
+        value_metrics = (losses.wdl_metrics(out.aux_value["q"].wdl_logits, batch.q_wdl) if settings.q_head
+                         else losses.wdl_metrics(out.wdl_logits, value_target))
     else:  # classical tanh head (the legacy code crashed on this path)
         value_loss = functools.partial(losses.scalar_value_mse, out.value)
         value_metrics = {"value_mse": losses.scalar_value_mse(out.value, value_target) / 4.0}

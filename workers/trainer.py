@@ -28,6 +28,7 @@ from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.lc0net.jobs import initial_params, job_exporter
+from workers.model.gating import project_gates
 from workers.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -102,6 +103,9 @@ class _TrainLoop:
         cursors: dict[str, dict] = {}
         if self.checkpointer.latest_step() is not None:
             state, cursors = self.checkpointer.restore(state)
+            # Checkpoints from before the gate projection clamped negative gates in the forward pass.
+            state = state.replace(params=project_gates(state.params),
+                                  swa_params=None if state.swa_params is None else project_gates(state.swa_params))
         self.state = state
         self.train_stream = self._stream(files.train, "train", cursors.get("train"))
         self.eval_batch = job.batch_size // job.num_batch_splits  # legacy: tests run on split-size batches

@@ -28,8 +28,8 @@ from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_ARC_FEATURES, NUM_PLANES, NUM_SQUARES, NetDims
 from workers.model.head_layout import AUX_POLICY_NAMES, AUX_VALUE_NAMES, HeadLayout
 
-# lc0 0.31 is the first release that reads the multi-head format with PE_DENSE embedding,
-# 0.30 the first with smolgen in attention bodies (which 0.29 introduced);
+# lc0 0.31 is the first release that reads the multi-head format (PE_DENSE or PE_MAP),
+# 0.30 the first with smolgen in single-head attention bodies (which 0.29 introduced);
 # 0.33 would read per-layer FLOAT16 encodings, which we never write.
 MIN_VERSION = (0, 31, 0)
 MIN_VERSION_MAP = (0, 30, 0)
@@ -38,16 +38,9 @@ _ATTENTION_BODIES = (
     NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
     NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
 )
-# (network structure, input embedding) written for each embedding style.
-_STYLE_FORMATS = {
-    model_pb2.EMBEDDING_DENSE: (
-        NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT,
-        NetworkFormat.INPUT_EMBEDDING_PE_DENSE,
-    ),
-    model_pb2.EMBEDDING_MAP: (
-        NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT,
-        NetworkFormat.INPUT_EMBEDDING_PE_MAP,
-    ),
+_INPUT_EMBEDDINGS = {
+    model_pb2.EMBEDDING_DENSE: NetworkFormat.INPUT_EMBEDDING_PE_DENSE,
+    model_pb2.EMBEDDING_MAP: NetworkFormat.INPUT_EMBEDDING_PE_MAP,
 }
 _DEFAULT_ACTIVATIONS = {
     model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH,
@@ -68,10 +61,14 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
         name = model_pb2.Activation.Name(dims.default_activation)
         raise ValueError(f"model.default_activation {name}: lc0 only supports MISH or RELU as the default activation")
     _check_exportable(dims)
-    network, embedding = _STYLE_FORMATS[dims.embedding_style]
+    multihead = writes_multihead(config)
     fmt = NetworkFormat(
-        network=network,
-        input_embedding=embedding,
+        network=(
+            NetworkFormat.NETWORK_ATTENTIONBODY_WITH_MULTIHEADFORMAT
+            if multihead
+            else NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT
+        ),
+        input_embedding=_INPUT_EMBEDDINGS[dims.embedding_style],
         input=config.input_type,
         policy=NetworkFormat.POLICY_ATTENTION,
         default_activation=_DEFAULT_ACTIVATIONS[dims.default_activation],
@@ -102,12 +99,14 @@ def min_version(config: model_pb2.ModelConfig) -> tuple[int, int, int]:
     """The oldest lc0 that reads the net `export_net` writes for `config`."""
     if config.body == model_pb2.BODY_RESNET:
         return resnet_min_version(config)
-    return MIN_VERSION_MAP if config.embedding_style == model_pb2.EMBEDDING_MAP else MIN_VERSION
+    return MIN_VERSION if writes_multihead(config) else MIN_VERSION_MAP
 
 
 def writes_multihead(config: model_pb2.ModelConfig) -> bool:
-    """True when `export_net` writes `config`'s transformer in the multi-head structure."""
-    return config.embedding_style != model_pb2.EMBEDDING_MAP
+    """True when `export_net` writes `config`'s transformer in the multi-head structure: a
+    PE_DENSE body, or a PE_MAP body with auxiliary heads (the single-head structure, which
+    lc0's BLAS backend also reads, has no slots for them)."""
+    return config.embedding_style != model_pb2.EMBEDDING_MAP or bool(config.aux_policy_heads or config.aux_value_heads)
 
 
 def is_multihead(fmt: net_pb2.NetworkFormat) -> bool:
@@ -228,8 +227,12 @@ def _aux_heads(config: model_pb2.ModelConfig, sizes: dict[str, int]) -> None:
     config.aux_policy_heads.extend(key for key, name in AUX_POLICY_NAMES.items() if f"{policy_slot(name)}.ip2_pol_b" in sizes)
     values = [name for key, name in AUX_VALUE_NAMES.items() if f"value_heads.{name}.ip_val_b" in sizes]
     config.aux_value_heads.extend(key for key, name in AUX_VALUE_NAMES.items() if name in values)
-    config.value_error_outputs = any(f"value_heads.{name}.ip_val_err_b" in sizes for name in values)
-    config.categorical_value_buckets = next((sizes[f"value_heads.{n}.ip_val_cat_b"] for n in values if f"value_heads.{n}.ip_val_cat_b" in sizes), 0)
+    # Our q and st heads share one output layout: (error output?, categorical buckets).
+    layouts = {name: (f"value_heads.{name}.ip_val_err_b" in sizes, sizes.get(f"value_heads.{name}.ip_val_cat_b", 0)) for name in values}
+    if len(set(layouts.values())) > 1:
+        described = "; ".join(f"value_heads.{name}: error output {err}, {cat} categorical buckets" for name, (err, cat) in layouts.items())
+        raise NetFileError(f"the auxiliary value heads have different outputs ({described}): this trainer builds them alike")
+    config.value_error_outputs, config.categorical_value_buckets = next(iter(layouts.values()), (False, 0))
 
 
 def _per_square(count: int, path: str) -> int:

@@ -148,10 +148,10 @@ def canonical_conv_blocks(tensors: dict[str, np.ndarray], blocks: list[BatchNorm
         channels = present["bn_means"].size
         if weights is None:
             raise NetFileError(f"missing tensor {block.tensor('weights')}")
-        if present["bn_betas"] is None:  # lc0: old nets without γ and β
+        if present["bn_betas"] is None and present["bn_gammas"] is None:  # lc0: old nets without γ and β
             present.update(bn_betas=np.zeros(channels, np.float32), bn_gammas=np.ones(channels, np.float32))
-        elif present["bn_gammas"] is None:
-            raise NetFileError(f"{block.lc0} has bn_betas but no bn_gammas")
+        elif present["bn_betas"] is None or present["bn_gammas"] is None:
+            raise NetFileError(f"{block.lc0} has only one of bn_betas and bn_gammas")
         for name, values in present.items():
             if values.size != channels:
                 raise NetFileError(f"tensor {block.tensor(name)} has {values.size} values, but {block.lc0} has {channels} channels")

@@ -25,6 +25,7 @@ from lc0train import model_pb2, net_pb2
 from workers.config import load_spec, resolve
 from workers.lc0net.export import TrainingInfo
 from workers.lc0net.mapping import Params, merge_trees
+from workers.model.gating import project_gates
 
 MODEL_FILE = "model.textproto"
 PARAMS_DIR = "params"
@@ -87,7 +88,9 @@ def _load_job(job: Path, step: int | None, swa: bool) -> StoredNet:
     if params is None:
         raise ValueError(f"{job}: the checkpoint of step {step} has no SWA weights (training.swa is off)")
     stats = state.get("swa_batch_stats" if swa else "batch_stats") or {}
-    return StoredNet(config, merge_trees(_host(params), _host(stats)), _training_info(job / "events.jsonl", step, swa))
+    # Checkpoints written before the gate projection existed may hold negative multiplicative
+    # gates, which their forward pass clamped: projecting gives the function they were trained as.
+    return StoredNet(config, merge_trees(_host(project_gates(params)), _host(stats)), _training_info(job / "events.jsonl", step, swa))
 
 
 def _host(params: Params) -> Params:
