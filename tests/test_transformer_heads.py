@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from lc0train import model_pb2, net_pb2
+from lc0train import job_pb2, model_pb2, net_pb2
 
 from tests.conftest import DATA
 from tests.lc0net_helpers import max_output_difference, reference_positions
@@ -22,7 +22,9 @@ from workers.lc0net.encoding import decode_layer
 from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import import_net
+from workers.lc0net.jobs import initial_params
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
+from workers.lc0net.store import save_imported
 from workers.model import build_model
 from workers.optim import make_optimizer, make_schedule
 from workers.sharding import make_mesh, replicated, to_global_batch
@@ -166,3 +168,14 @@ def test_classical_value_and_no_moves_left_export_and_import_back(tmp_path: Path
     assert len({round(result["q"], 6) for result in ours}) > 1
     worst = max_output_difference(back, ours)
     assert worst["policy"] < 1e-3 and worst["wdl"] < 1e-3 and worst["moves_left"] == 0.0, worst
+
+    # A job of the same architecture starts from the imported net (moves-left widths of an absent head do not count);
+    # one with a WDL value head is refused.
+    save_imported(tmp_path / "stored", imported.config, imported.params, net_pb2.TrainingParams())
+    spec = job_pb2.JobSpec()
+    spec.init_from.path = str(tmp_path / "stored")
+    loaded, _ = initial_params(spec, job.model, init_params(job.model, seed=0).params)
+    np.testing.assert_array_equal(loaded["value"]["dense2"]["kernel"], imported.params["value"]["dense2"]["kernel"])
+    wdl = _job(*style, "model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=").model
+    with pytest.raises(ConfigError, match="another architecture: model wdl_value True vs False"):
+        initial_params(spec, wdl, init_params(wdl, seed=0).params)
