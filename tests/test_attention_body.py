@@ -202,8 +202,6 @@ def test_a_gate_pushed_negative_by_a_train_step_is_zero_afterwards() -> None:
     [
         (["model.embedding_style=EMBEDDING_MAP"], r"model\.embedding_dense_sz: is 4: the EMBEDDING_MAP embedding"),
         (["model.arc_encoding=false"], r"model\.arc_encoding: only applies to embedding_style EMBEDDING_MAP"),
-        (["model.value=VALUE_CLASSICAL", "model.moves_left=MOVES_LEFT_NONE"],
-         r"model\.value: the transformer body has a WDL value head only; model\.moves_left: the transformer body has a moves-left head only"),
         (["model.policy=POLICY_CONVOLUTION"], r"model\.policy: the transformer body has an attention policy head only"),
         (["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.embedding_style=EMBEDDING_MAP",
           "model.skip_first_ln=true", "model.arc_encoding=true"],

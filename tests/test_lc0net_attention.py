@@ -21,6 +21,7 @@ from tests.lc0net_helpers import (
     relative_logit_error,
 )
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION, body_config
+from tests.test_transformer_heads import CLASSICAL_NO_MOVES_LEFT
 from workers.config import load_spec, resolve
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
@@ -59,7 +60,7 @@ def test_legacy_attention_config_comes_from_the_file_format_and_tensor_shapes() 
         encoder_dff=64, default_activation=model_pb2.MISH, ffn_activation=model_pb2.RELU_2, use_smolgen=True,
         smolgen_hidden_channels=4, smolgen_hidden_sz=32, smolgen_gen_sz=16, smolgen_activation=model_pb2.SWISH,
         policy_embedding_size=32, policy_d_model=32, value_embedding_size=8, value_hidden_size=32,
-        moves_left_embedding_size=8, moves_left_hidden_size=16,
+        moves_left_embedding_size=8, moves_left_hidden_size=16, value=model_pb2.VALUE_WDL, moves_left=model_pb2.MOVES_LEFT_V1,
     )
     assert imported_attn().config == expected
     assert imported_attn().ignored == ()
@@ -161,9 +162,10 @@ def test_a_pe_map_embedding_of_the_wrong_width_is_refused() -> None:
 
 @pytest.mark.slow
 @pytest.mark.lc0_engine
-def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Path) -> None:
+@pytest.mark.parametrize("heads", [(), CLASSICAL_NO_MOVES_LEFT], ids=["wdl-v1", "classical-none"])
+def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Path, heads: tuple[str, ...]) -> None:
     # Classical input: lc0 feeds the raw rule-50 count, so the folded first layer is exercised too.
-    job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)))
+    job = resolve(load_spec(LEGACY_ATTENTION, [*SHRINK_ATTENTION, *heads]))
     mesh = make_mesh()
     init = init_params(job.model, job.seed)
     tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
@@ -181,13 +183,17 @@ def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Pat
     ours_quantised = evaluate(requantised.config, requantised.params, positions)
     legal = [sorted(move["index"] for move in mine["legal"]) for mine in ours]
     lc0 = lc0_evaluate(tmp_path / "net.pb.gz", positions, legal)
-    worst = {"exact": 0.0, "checkpoint": 0.0, "q": 0.0}
+    worst = {"exact": 0.0, "checkpoint": 0.0, "q": 0.0, "m": 0.0}
     for mine, quantised, theirs, indices in zip(ours, ours_quantised, lc0, legal, strict=True):
         worst["exact"] = max(worst["exact"], relative_logit_error(np.asarray(quantised["policy_logits"])[indices], theirs.logits))
         worst["checkpoint"] = max(worst["checkpoint"], relative_logit_error(np.asarray(mine["policy_logits"])[indices], theirs.logits))
         worst["q"] = max(worst["q"], abs(quantised["q"] - theirs.q), abs(quantised["d"] - theirs.d))
+        worst["m"] = max(worst["m"], abs(quantised["moves_left"] - theirs.m) / max(1.0, abs(theirs.m)))
+    if heads:  # lc0 reads the classical value as q with d = 0, and m = 0 without a moves-left head
+        assert all(theirs.d == 0.0 and theirs.m == 0.0 for theirs in lc0)
+        assert len({round(theirs.q, 6) for theirs in lc0}) > 1  # the value head is really evaluated
     # The same LINEAR16 weights: lc0 and our forward pass agree to float32 rounding.
-    assert worst["exact"] < 1e-4 and worst["q"] < 1e-4, worst  # measured 1.1e-6 and 2.4e-7
+    assert worst["exact"] < 1e-4 and worst["q"] < 1e-4 and worst["m"] < 1e-4, worst  # measured ≤ 1.2e-6, 3.6e-7, 3e-7
     # The checkpoint's own forward pass is within quantisation error of what lc0 plays.
     assert worst["checkpoint"] < 1e-3, worst  # measured 6e-5
 

@@ -40,6 +40,12 @@ def _set_format(field: str, value: int) -> Callable[[net_pb2.Net], None]:
     return lambda net: setattr(net.format.network_format, field, value)
 
 
+def _classical_value(net: net_pb2.Net) -> None:
+    """A classical value format in a net with WDL auxiliary value heads (q, st)."""
+    net.format.network_format.value = NetworkFormat.VALUE_CLASSICAL
+    net.format.network_format.output = NetworkFormat.OUTPUT_CLASSICAL
+
+
 def _truncate(net: net_pb2.Net) -> None:
     layer = net.weights.encoder[1].ffn.dense2_w
     layer.params = layer.params[:-2]
@@ -50,8 +56,10 @@ def _truncate(net: net_pb2.Net) -> None:
     [
         (_set_format("network", NetworkFormat.NETWORK_SE_WITH_HEADFORMAT), "NETWORK_SE_WITH_HEADFORMAT"),
         (_set_format("input_embedding", NetworkFormat.INPUT_EMBEDDING_PE_MAP), "ip_emb_w has 3840 values: a PE_MAP embedding"),
-        (_set_format("value", NetworkFormat.VALUE_CLASSICAL), "VALUE_CLASSICAL"),
-        (_set_format("moves_left", NetworkFormat.MOVES_LEFT_NONE), "MOVES_LEFT_NONE"),
+        (_set_format("value", NetworkFormat.VALUE_CLASSICAL), "output format OUTPUT_WDL does not match value format VALUE_CLASSICAL"),
+        (_set_format("value", NetworkFormat.VALUE_UNKNOWN), "unsupported value format VALUE_UNKNOWN"),
+        (_classical_value, "model.value is VALUE_CLASSICAL, but the auxiliary value heads"),
+        (_set_format("moves_left", NetworkFormat.MOVES_LEFT_NONE), "no place for .*ip1_mov_b, ip1_mov_w, ip2_mov_b"),
         (_set_format("input", NetworkFormat.INPUT_UNKNOWN), "unsupported input format INPUT_UNKNOWN"),
         (_set_format("ffn_activation", NetworkFormat.ACTIVATION_SOFTMAX), "ACTIVATION_SOFTMAX"),
         (_truncate, r"encoder\[1\].ffn.dense2_w has 2047 values, but .* 32×64 = 2048"),

@@ -20,6 +20,7 @@ def test_bt4_config_comes_from_the_file_format_and_tensor_shapes() -> None:
         use_smolgen=True, smolgen_hidden_channels=4, smolgen_hidden_sz=32, smolgen_gen_sz=16,
         smolgen_activation=model_pb2.SWISH, policy_embedding_size=32, policy_d_model=32,
         value_embedding_size=8, value_hidden_size=32, moves_left_embedding_size=8, moves_left_hidden_size=16,
+        value=model_pb2.VALUE_WDL, moves_left=model_pb2.MOVES_LEFT_V1,
         # The fixture also carries auxiliary training heads (q value, optimistic policy): imported too.
         aux_policy_heads=[model_pb2.POLICY_HEAD_OPTIMISTIC_ST], aux_value_heads=[model_pb2.VALUE_HEAD_Q],
     )

@@ -206,14 +206,18 @@ def test_fae46e6_attention_body_converts_to_the_pe_map_body_with_its_defaults() 
     assert off.HasField("arc_encoding") and not off.arc_encoding
 
 
-@pytest.mark.parametrize("fragment,path,reason", [
-    ("policy: 'convolution'", "model.policy", "needs policy 'attention'"),
-    ("value: 'classical'", "model.value", "only 'wdl'"),
-    ("moves_left: 'none'", "model.moves_left", "only 'v1'"),
-])
-def test_fae46e6_attention_body_heads_we_do_not_build_are_refused(fragment: str, path: str, reason: str) -> None:
-    body = FAE46E6_ATTENTION.replace("policy: 'attention'", fragment if fragment.startswith("policy") else f"policy: 'attention', {fragment}")
-    assert reason in _problems(RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", body))[path]
+def test_fae46e6_attention_body_without_attention_policy_is_refused() -> None:
+    body = FAE46E6_ATTENTION.replace("policy: 'attention'", "policy: 'convolution'")
+    assert "needs policy 'attention'" in _problems(RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", body))["model.policy"]
+
+
+def test_fae46e6_attention_body_classical_value_and_no_moves_left_map() -> None:
+    body = FAE46E6_ATTENTION.replace("policy: 'attention'", "policy: 'attention', value: 'classical', moves_left: 'none'")
+    text = RESNET_BASE.replace("filters: 16, residual_blocks: 2, se_ratio: 4", body).replace(", moves_left_loss_weight: 1.0", "")
+    m = _convert(text).model
+    assert (m.body, m.value, m.moves_left) == (model_pb2.BODY_TRANSFORMER, model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE)
+    job = resolve(_convert(text), "test.yaml")
+    assert (job.model.value, job.model.moves_left, job.losses.moves_left) == (model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE, 0.0)
 
 
 def test_tf214_body_options_map_to_their_fields() -> None:

@@ -260,8 +260,8 @@ _TRANSFORMER_ONLY = ("embedding_style", "arc_encoding", "encoder_rms_norm", "ski
 # The heads BTNet builds: (field, accepted values, what it has).
 _TRANSFORMER_HEADS = (
     ("policy", (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION), "an attention policy head"),
-    ("value", (model_pb2.VALUE_DEFAULT, model_pb2.VALUE_WDL), "a WDL value head"),
-    ("moves_left", (model_pb2.MOVES_LEFT_DEFAULT, model_pb2.MOVES_LEFT_V1), "a moves-left head"),
+    ("value", (model_pb2.VALUE_DEFAULT, model_pb2.VALUE_WDL, model_pb2.VALUE_CLASSICAL), "a WDL or classical value head"),
+    ("moves_left", (model_pb2.MOVES_LEFT_DEFAULT, model_pb2.MOVES_LEFT_V1, model_pb2.MOVES_LEFT_NONE), "a v1 moves-left head or none"),
 )
 
 
@@ -285,7 +285,7 @@ def _head_layout(model: model_pb2.ModelConfig, problems: Problems) -> HeadLayout
 
 
 def _has_moves_left_head(model: model_pb2.ModelConfig) -> bool:
-    return not (model.body == model_pb2.BODY_RESNET and model.moves_left == model_pb2.MOVES_LEFT_NONE)
+    return model.moves_left != model_pb2.MOVES_LEFT_NONE
 
 
 def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:

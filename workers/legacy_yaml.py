@@ -426,11 +426,7 @@ def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: boo
     """Defaults and checks of an encoder body: fae46e6's is the legacy attention body (PE_MAP)."""
     if m.policy not in (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION) or "model.policy" not in values and not tf214:
         problems.append(("model.policy", "an attention body needs policy 'attention' (the legacy trainer asserts it)"))
-    if m.value == model_pb2.VALUE_CLASSICAL:
-        problems.append(("model.value", "only 'wdl' is implemented for attention bodies"))
-    if m.moves_left == model_pb2.MOVES_LEFT_NONE:
-        problems.append(("model.moves_left", "only 'v1' is implemented for attention bodies"))
-    m.policy = m.value = m.moves_left = 0  # the transformer's own heads
+    m.policy = 0  # the transformer's own attention policy; value and moves_left map as for residual bodies
     if m.use_smolgen:
         for name, default in _SMOLGEN_DEFAULTS.items():
             if f"model.{name}" not in values:

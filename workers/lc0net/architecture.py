@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from lc0train import model_pb2, net_pb2
 
+from workers.lc0net.head_format import check_head_formats, config_heads, has_moves_left, set_head_formats
 from workers.lc0net.mapping import policy_slot
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.lc0net.resnet_format import (
@@ -25,7 +26,7 @@ from workers.lc0net.resnet_format import (
 )
 from workers.model.activations import resolve_activation
 from workers.model.dims import NUM_ARC_FEATURES, NUM_PLANES, NUM_SQUARES, NetDims
-from workers.model.head_layout import AUX_POLICY_NAMES, AUX_VALUE_NAMES
+from workers.model.head_layout import AUX_POLICY_NAMES, AUX_VALUE_NAMES, HeadLayout
 
 # lc0 0.31 is the first release that reads the multi-head format (PE_DENSE or PE_MAP),
 # 0.30 the first with smolgen in single-head attention bodies (which 0.29 introduced);
@@ -45,13 +46,6 @@ _DEFAULT_ACTIVATIONS = {
     model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH,
     model_pb2.RELU: NetworkFormat.DEFAULT_ACTIVATION_RELU,
 }
-# What BTNet is, whatever its widths and embedding: (NetworkFormat field, value).
-_FIXED = (
-    ("policy", NetworkFormat.POLICY_ATTENTION, NetworkFormat.PolicyFormat),
-    ("value", NetworkFormat.VALUE_WDL, NetworkFormat.ValueFormat),
-    ("output", NetworkFormat.OUTPUT_WDL, NetworkFormat.OutputFormat),
-    ("moves_left", NetworkFormat.MOVES_LEFT_V1, NetworkFormat.MovesLeftFormat),
-)
 
 
 def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
@@ -76,12 +70,16 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
         ),
         input_embedding=_INPUT_EMBEDDINGS[dims.embedding_style],
         input=config.input_type,
+        policy=NetworkFormat.POLICY_ATTENTION,
         default_activation=_DEFAULT_ACTIVATIONS[dims.default_activation],
         ffn_activation=dims.ffn_activation,
         smolgen_activation=dims.smolgen.activation if dims.smolgen else dims.default_activation,
     )
-    for field, value, _ in _FIXED:
-        setattr(fmt, field, value)
+    set_head_formats(
+        fmt,
+        model_pb2.VALUE_WDL if dims.wdl_value else model_pb2.VALUE_CLASSICAL,
+        model_pb2.MOVES_LEFT_V1 if dims.moves_left_head else model_pb2.MOVES_LEFT_NONE,
+    )
     return fmt
 
 
@@ -140,14 +138,13 @@ def check_supported(fmt: net_pb2.NetworkFormat) -> None:
             f"residual nets ({', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
         )
     embedding_style(fmt)
-    for field, expected, enum_type in _FIXED:
-        value = getattr(fmt, field)
-        if value != expected:
-            raise NetFileError(
-                f"unsupported {field} format {enum_name(enum_type, value)}: this trainer imports "
-                f"{enum_name(enum_type, expected)} nets (BT-style transformers) and residual nets "
-                f"({', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
-            )
+    if fmt.policy != NetworkFormat.POLICY_ATTENTION:
+        raise NetFileError(
+            f"unsupported policy format {enum_name(NetworkFormat.PolicyFormat, fmt.policy)}: this trainer's attention "
+            f"bodies have POLICY_ATTENTION (other policies: residual nets, "
+            f"{', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
+        )
+    check_head_formats(fmt, enum_name(NetworkFormat.NetworkStructure, fmt.network))
     if not fmt.input or fmt.input not in model_pb2.InputType.values():
         raise NetFileError(f"unsupported input format {enum_name(NetworkFormat.InputFormat, fmt.input)}")
     if fmt.default_activation not in _DEFAULT_ACTIVATIONS.values():
@@ -181,6 +178,7 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
         raise NetFileError(f"the net has {layers} encoder layers and headcount {heads}: both must be positive")
     embedding = size("ip_emb_b")
     policy, vanilla, winner = ("policy_heads.", "policy_heads.vanilla.", "value_heads.winner.") if is_multihead(fmt) else ("", "", "")
+    value, moves_left = config_heads(fmt)
     config = model_pb2.ModelConfig(
         input_type=fmt.input,
         embedding_size=embedding,
@@ -195,9 +193,12 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
         policy_d_model=size(f"{vanilla}ip2_pol_b"),
         value_embedding_size=size(f"{winner}ip_val_b"),
         value_hidden_size=size(f"{winner}ip1_val_b"),
-        moves_left_embedding_size=size("ip_mov_b"),
-        moves_left_hidden_size=size("ip1_mov_b"),
+        value=value,
+        moves_left=moves_left,
     )
+    if has_moves_left(fmt):
+        config.moves_left_embedding_size = size("ip_mov_b")
+        config.moves_left_hidden_size = size("ip1_mov_b")
     if config.embedding_style != model_pb2.EMBEDDING_MAP:
         config.embedding_dense_sz = _per_square(size("ip_emb_preproc_b"), "ip_emb_preproc_b")
         config.embedding_dff = size("ip_emb_ffn.dense1_b")
@@ -215,6 +216,7 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
     _aux_heads(config, sizes)
     try:
         NetDims.from_config(config)
+        HeadLayout.from_config(config)
     except ValueError as err:
         raise NetFileError(f"the tensors describe no valid BT network: {err}") from err
     return config

@@ -204,14 +204,8 @@ def btnet_slots(dims: NetDims, heads: HeadLayout = HeadLayout(), *, multihead: b
         slots += _attention_policy(("aux_policy", name), policy_slot(name))
     for name in heads.aux_value:
         slots += _value_head(("aux_value", name), f"value_heads.{name}", heads)
-    slots += [
-        *_flat_head(
-            "moves_left",
-            ("ip_mov_w", "ip_mov_b"),
-            ("ip1_mov_w", "ip1_mov_b"),
-            ("ip2_mov_w", "ip2_mov_b"),
-        ),
-    ]
+    if dims.moves_left_head:
+        slots += _flat_head("moves_left", ("ip_mov_w", "ip_mov_b"), ("ip1_mov_w", "ip1_mov_b"), ("ip2_mov_w", "ip2_mov_b"))
     return slots
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from lc0train import model_pb2, net_pb2
 
+from workers.lc0net.head_format import check_head_formats, config_heads, has_moves_left, set_head_formats
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.model.dims import NUM_PLANES
 from workers.model.resnet import ResNetDims
 
 RESNET_NETWORKS = (NetworkFormat.NETWORK_SE_WITH_HEADFORMAT, NetworkFormat.NETWORK_CLASSICAL_WITH_HEADFORMAT)
 _ACTIVATIONS = {model_pb2.RELU: NetworkFormat.DEFAULT_ACTIVATION_RELU, model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH}
-# PolicyHead and ValueHead share lc0's enum values; moves-left does not.
-_MOVES_LEFT = {model_pb2.MOVES_LEFT_NONE: NetworkFormat.MOVES_LEFT_NONE, model_pb2.MOVES_LEFT_V1: NetworkFormat.MOVES_LEFT_V1}
+# PolicyHead shares lc0's enum values (value and moves-left: head_format.py).
 _POLICIES = (NetworkFormat.POLICY_CLASSICAL, NetworkFormat.POLICY_CONVOLUTION, NetworkFormat.POLICY_ATTENTION)
-_VALUES = {NetworkFormat.VALUE_CLASSICAL: NetworkFormat.OUTPUT_CLASSICAL, NetworkFormat.VALUE_WDL: NetworkFormat.OUTPUT_WDL}
 # The first lc0 minor version (0.x) reading each feature (lczero-training's net.py and
 # lc0's release notes): residual nets with head formats 21, canonical inputs 25,
 # hectoplies 26, canonical v2 27, moves-left 26, Mish and attention policy 29.
@@ -34,15 +33,14 @@ def resnet_network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkForma
         name = model_pb2.Activation.Name(dims.activation)
         raise ValueError(f"model.default_activation {name}: lc0 residual nets support MISH or RELU only")
     network = RESNET_NETWORKS[0] if dims.se_channels else RESNET_NETWORKS[1]
-    return NetworkFormat(
+    fmt = NetworkFormat(
         input=config.input_type,
-        output=_VALUES[dims.value],
         network=network,
         policy=dims.policy,
-        value=dims.value,
-        moves_left=_MOVES_LEFT[dims.moves_left],
         default_activation=_ACTIVATIONS[dims.activation],
     )
+    set_head_formats(fmt, dims.value, dims.moves_left)
+    return fmt
 
 
 def resnet_min_version(config: model_pb2.ModelConfig) -> tuple[int, int, int]:
@@ -68,15 +66,7 @@ def check_resnet_supported(fmt: net_pb2.NetworkFormat) -> None:
     net = enum_name(NetworkFormat.NetworkStructure, fmt.network)
     if fmt.policy not in _POLICIES:
         raise NetFileError(f"unsupported policy format {enum_name(NetworkFormat.PolicyFormat, fmt.policy)} in a {net} net")
-    if fmt.value not in _VALUES:
-        raise NetFileError(f"unsupported value format {enum_name(NetworkFormat.ValueFormat, fmt.value)} in a {net} net")
-    if fmt.output != _VALUES[fmt.value]:
-        raise NetFileError(
-            f"output format {enum_name(NetworkFormat.OutputFormat, fmt.output)} does not match value format "
-            f"{enum_name(NetworkFormat.ValueFormat, fmt.value)}"
-        )
-    if fmt.moves_left not in _MOVES_LEFT.values():
-        raise NetFileError(f"unsupported moves_left format {enum_name(NetworkFormat.MovesLeftFormat, fmt.moves_left)} in a {net} net")
+    check_head_formats(fmt, net)
     if fmt.input_embedding != NetworkFormat.INPUT_EMBEDDING_NONE:
         embedding = enum_name(NetworkFormat.InputEmbeddingFormat, fmt.input_embedding)
         raise NetFileError(f"unsupported input embedding {embedding} in a {net} net (residual nets have none)")
@@ -103,6 +93,7 @@ def resnet_model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weigh
 
     filters = per("input.weights", NUM_PLANES * 9, f"{NUM_PLANES} input planes × 3×3")
     activation = {v: k for k, v in _ACTIVATIONS.items()}[fmt.default_activation]
+    value, moves_left = config_heads(fmt)
     config = model_pb2.ModelConfig(
         body=model_pb2.BODY_RESNET,
         input_type=fmt.input,
@@ -110,8 +101,8 @@ def resnet_model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weigh
         residual_blocks=len(weights.residual),
         default_activation=activation,
         policy=fmt.policy,
-        value=fmt.value,
-        moves_left={v: k for k, v in _MOVES_LEFT.items()}[fmt.moves_left],
+        value=value,
+        moves_left=moves_left,
         value_embedding_size=per("value.weights", filters, f"{filters} filters × 1×1"),
         value_hidden_size=size("ip1_val_b"),
     )
@@ -131,7 +122,7 @@ def resnet_model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weigh
             config.pol_encoder_heads = weights.pol_headcount
             config.pol_encoder_d_model = size("pol_encoder[0].mha.q_b")
             config.pol_encoder_dff = size("pol_encoder[0].ffn.dense1_b")
-    if fmt.moves_left == NetworkFormat.MOVES_LEFT_V1:
+    if has_moves_left(fmt):
         config.moves_left_embedding_size = per("moves_left.weights", filters, f"{filters} filters × 1×1")
         config.moves_left_hidden_size = size("ip1_mov_b")
     try:

@@ -58,6 +58,8 @@ class NetDims:
     skip_first_ln: bool = False
     qkv_bias: bool = True
     other_bias: bool = True
+    wdl_value: bool = True  # False: the classical value head (one tanh output)
+    moves_left_head: bool = True  # False: MOVES_LEFT_NONE
 
     @property
     def map_embedding(self) -> bool:
@@ -98,6 +100,7 @@ class NetDims:
         e = config.embedding_size
         default = resolve_activation(config.default_activation, config.default_activation)
         smolgen = None
+        moves_left_head = config.moves_left != model_pb2.MOVES_LEFT_NONE  # without it, its widths are 0
         if config.use_smolgen:
             smolgen = SmolgenDims(
                 hidden_channels=config.smolgen_hidden_channels,
@@ -117,9 +120,9 @@ class NetDims:
             policy_embedding=config.policy_embedding_size or e,
             policy_d_model=config.policy_d_model or e,
             value_channels=config.value_embedding_size,
-            moves_left_channels=config.moves_left_embedding_size,
+            moves_left_channels=config.moves_left_embedding_size if moves_left_head else 0,
             value_hidden=config.value_hidden_size or DEFAULT_HEAD_HIDDEN,
-            moves_left_hidden=config.moves_left_hidden_size or DEFAULT_HEAD_HIDDEN,
+            moves_left_hidden=(config.moves_left_hidden_size or DEFAULT_HEAD_HIDDEN) if moves_left_head else 0,
             default_activation=default,
             ffn_activation=resolve_activation(config.ffn_activation, default),
             dropout_rate=config.dropout_rate,
@@ -130,6 +133,8 @@ class NetDims:
             skip_first_ln=config.skip_first_ln,
             qkv_bias=not config.omit_qkv_biases,
             other_bias=not config.omit_other_biases,
+            wdl_value=config.value != model_pb2.VALUE_CLASSICAL,
+            moves_left_head=moves_left_head,
         )
         if config.HasField("arc_encoding") and not dims.map_embedding:
             raise ValueError("model.arc_encoding only applies to embedding_style EMBEDDING_MAP")
@@ -143,10 +148,10 @@ class NetDims:
             "encoder_heads": self.heads,
             "encoder_dff": self.dff,
             "value_embedding_size": self.value_channels,
-            "moves_left_embedding_size": self.moves_left_channels,
             "value_hidden_size": self.value_hidden,
-            "moves_left_hidden_size": self.moves_left_hidden,
         }
+        if self.moves_left_head:
+            positive |= {"moves_left_embedding_size": self.moves_left_channels, "moves_left_hidden_size": self.moves_left_hidden}
         if self.smolgen is not None:
             positive |= {
                 "smolgen_hidden_channels": self.smolgen.hidden_channels,

@@ -1,6 +1,7 @@
 """Which BT-era multi-head outputs a transformer has (`model.aux_*` fields), resolved and checked.
 
-The vanilla policy head and the winner value head always exist. Auxiliary policy heads share
+The vanilla policy head and the winner value head always exist (the winner head may be
+classical, `model.value`, only when there are no auxiliary value heads). Auxiliary policy heads share
 the vanilla head's token embedding; auxiliary value heads are full value heads of their own,
 optionally with an error output (sigmoid) and categorical buckets.
 """
@@ -42,6 +43,9 @@ class HeadLayout:
         if extended and config.body != model_pb2.BODY_TRANSFORMER:
             raise ValueError("model.body must be BODY_TRANSFORMER for the multi-head fields (model.aux_policy_heads, "
                              "aux_value_heads, value_error_outputs, categorical_value_buckets, soft_policy_temperature)")
+        if aux_value and config.value == model_pb2.VALUE_CLASSICAL:
+            raise ValueError("model.value is VALUE_CLASSICAL, but the auxiliary value heads (model.aux_value_heads) are WDL "
+                             "heads and lc0's format block holds one value format for all value heads: use VALUE_WDL")
         if layout.categorical_buckets < 0 or layout.categorical_buckets == 1:
             raise ValueError(f"model.categorical_value_buckets is {layout.categorical_buckets}: it must be 0 (none) or at least 2")
         if (layout.error_outputs or layout.categorical_buckets) and not aux_value:

@@ -1,4 +1,4 @@
-"""Attention policy, WDL value and moves-left heads on tokens [B·64, E]."""
+"""Attention policy, value (WDL or classical) and moves-left heads on tokens [B·64, E]."""
 
 import functools
 import math
@@ -133,10 +133,13 @@ class ValueOutput(NamedTuple):
 
 
 class ValueHead(FlatHead):
-    """A WDL value head; optionally an error output and categorical logits off its hidden layer."""
+    """A WDL value head (3 logits) or, with `wdl=False`, the classical one (1 output, tanh applied
+    by the caller); optionally an error output and categorical logits off its hidden layer."""
 
-    def __init__(self, dims: NetDims, *, error_output: bool, categorical_buckets: int, layers: Layers, rngs: nnx.Rngs):
-        super().__init__(dims.embedding, dims.value_channels, dims.value_hidden, 3, dims.default_activation, layers=layers, rngs=rngs)
+    def __init__(self, dims: NetDims, *, error_output: bool, categorical_buckets: int, layers: Layers, rngs: nnx.Rngs,
+                 wdl: bool = True):
+        outputs = 3 if wdl else 1
+        super().__init__(dims.embedding, dims.value_channels, dims.value_hidden, outputs, dims.default_activation, layers=layers, rngs=rngs)
         self.err = layers.linear(dims.value_hidden, 1, rngs=rngs) if error_output else None
         self.cat = layers.linear(dims.value_hidden, categorical_buckets, rngs=rngs) if categorical_buckets else None
 
