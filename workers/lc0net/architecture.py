@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from lc0train import model_pb2, net_pb2
 
-from workers.lc0net.head_format import check_head_formats, config_heads, has_moves_left, set_head_formats
+from workers.lc0net.head_format import (
+    check_head_formats,
+    check_input_and_activation,
+    config_heads,
+    has_moves_left,
+    input_and_activation,
+    model_activation,
+    set_head_formats,
+    tensor_size,
+)
 from workers.lc0net.mapping import policy_slot
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.lc0net.resnet_format import (
@@ -42,10 +51,6 @@ _INPUT_EMBEDDINGS = {
     model_pb2.EMBEDDING_DENSE: NetworkFormat.INPUT_EMBEDDING_PE_DENSE,
     model_pb2.EMBEDDING_MAP: NetworkFormat.INPUT_EMBEDDING_PE_MAP,
 }
-_DEFAULT_ACTIVATIONS = {
-    model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH,
-    model_pb2.RELU: NetworkFormat.DEFAULT_ACTIVATION_RELU,
-}
 
 
 def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
@@ -55,11 +60,7 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
     if config.body != model_pb2.BODY_TRANSFORMER:
         raise ValueError(f"model.body {config.body} is not a known body")
     dims = NetDims.from_config(config)
-    if config.input_type not in NetworkFormat.InputFormat.values() or not config.input_type:
-        raise ValueError(f"model.input_type {config.input_type} is not an lc0 input format")
-    if dims.default_activation not in _DEFAULT_ACTIVATIONS:
-        name = model_pb2.Activation.Name(dims.default_activation)
-        raise ValueError(f"model.default_activation {name}: lc0 only supports MISH or RELU as the default activation")
+    input_format, activation = input_and_activation(config.input_type, dims.default_activation)
     _check_exportable(dims)
     multihead = writes_multihead(config)
     fmt = NetworkFormat(
@@ -69,9 +70,9 @@ def network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
             else NetworkFormat.NETWORK_ATTENTIONBODY_WITH_HEADFORMAT
         ),
         input_embedding=_INPUT_EMBEDDINGS[dims.embedding_style],
-        input=config.input_type,
+        input=input_format,
         policy=NetworkFormat.POLICY_ATTENTION,
-        default_activation=_DEFAULT_ACTIVATIONS[dims.default_activation],
+        default_activation=activation,
         ffn_activation=dims.ffn_activation,
         smolgen_activation=dims.smolgen.activation if dims.smolgen else dims.default_activation,
     )
@@ -145,10 +146,7 @@ def check_supported(fmt: net_pb2.NetworkFormat) -> None:
             f"{', '.join(enum_name(NetworkFormat.NetworkStructure, n) for n in RESNET_NETWORKS)})"
         )
     check_head_formats(fmt, enum_name(NetworkFormat.NetworkStructure, fmt.network))
-    if not fmt.input or fmt.input not in model_pb2.InputType.values():
-        raise NetFileError(f"unsupported input format {enum_name(NetworkFormat.InputFormat, fmt.input)}")
-    if fmt.default_activation not in _DEFAULT_ACTIVATIONS.values():
-        raise NetFileError(f"unsupported default activation {fmt.default_activation}")
+    check_input_and_activation(fmt)
 
 
 def _activation(value: int, default: int, field: str) -> int:
@@ -169,11 +167,9 @@ def model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], layers: int,
     check_supported(fmt)
 
     def size(path: str) -> int:
-        if path not in sizes:
-            raise NetFileError(f"missing tensor {path}")
-        return sizes[path]
+        return tensor_size(sizes, path)
 
-    default = {v: k for k, v in _DEFAULT_ACTIVATIONS.items()}[fmt.default_activation]
+    default = model_activation(fmt)
     if layers < 1 or heads < 1:
         raise NetFileError(f"the net has {layers} encoder layers and headcount {heads}: both must be positive")
     embedding = size("ip_emb_b")

@@ -85,29 +85,31 @@ class Slot:
         return shape
 
 
-def _linear(ours: ParamPath, weight: str, bias: str | None = None) -> list[Slot]:
+def linear_slots(ours: ParamPath, weight: str, bias: str | None = None) -> list[Slot]:
+    """A dense layer's kernel ([in, out] ours, [out][in] lc0's) and, when lc0 has one, bias."""
     slots = [Slot((*ours, "kernel"), weight, Layout.TRANSPOSED)]
     if bias is not None:
         slots.append(Slot((*ours, "bias"), bias, Layout.SAME))
     return slots
 
 
-def _norm(ours: ParamPath, gammas: str, betas: str) -> list[Slot]:
+def norm_slots(ours: ParamPath, gammas: str, betas: str) -> list[Slot]:
+    """A layer norm's scale and bias as lc0's gammas and betas."""
     return [Slot((*ours, "scale"), gammas, Layout.SAME), Slot((*ours, "bias"), betas, Layout.SAME)]
 
 
 def _ffn(ours: ParamPath, lc0: str, bias: bool = True) -> list[Slot]:
     return [
-        *_linear((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b" if bias else None),
-        *_linear((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b" if bias else None),
+        *linear_slots((*ours, "dense1"), f"{lc0}.dense1_w", f"{lc0}.dense1_b" if bias else None),
+        *linear_slots((*ours, "dense2"), f"{lc0}.dense2_w", f"{lc0}.dense2_b" if bias else None),
     ]
 
 
 def _flat_head(ours: str, embed: tuple[str, str], hidden: tuple[str, str], out: tuple[str, str]) -> list[Slot]:
     return [
-        *_linear((ours, "embed"), *embed),
-        *_linear((ours, "dense1"), *hidden),
-        *_linear((ours, "dense2"), *out),
+        *linear_slots((ours, "embed"), *embed),
+        *linear_slots((ours, "dense1"), *hidden),
+        *linear_slots((ours, "dense2"), *out),
     ]
 
 
@@ -119,22 +121,22 @@ def policy_slot(name: str) -> str:
 
 def _attention_policy(ours: ParamPath, lc0: str) -> list[Slot]:
     return [
-        *_linear((*ours, "q"), _in(lc0, "ip2_pol_w"), _in(lc0, "ip2_pol_b")),
-        *_linear((*ours, "k"), _in(lc0, "ip3_pol_w"), _in(lc0, "ip3_pol_b")),
-        *_linear((*ours, "promotion"), _in(lc0, "ip4_pol_w")),
+        *linear_slots((*ours, "q"), _in(lc0, "ip2_pol_w"), _in(lc0, "ip2_pol_b")),
+        *linear_slots((*ours, "k"), _in(lc0, "ip3_pol_w"), _in(lc0, "ip3_pol_b")),
+        *linear_slots((*ours, "promotion"), _in(lc0, "ip4_pol_w")),
     ]
 
 
 def _value_head(ours: ParamPath, lc0: str, heads: HeadLayout | None = None) -> list[Slot]:
     slots = [
-        *_linear((*ours, "embed"), _in(lc0, "ip_val_w"), _in(lc0, "ip_val_b")),
-        *_linear((*ours, "dense1"), _in(lc0, "ip1_val_w"), _in(lc0, "ip1_val_b")),
-        *_linear((*ours, "dense2"), _in(lc0, "ip2_val_w"), _in(lc0, "ip2_val_b")),
+        *linear_slots((*ours, "embed"), _in(lc0, "ip_val_w"), _in(lc0, "ip_val_b")),
+        *linear_slots((*ours, "dense1"), _in(lc0, "ip1_val_w"), _in(lc0, "ip1_val_b")),
+        *linear_slots((*ours, "dense2"), _in(lc0, "ip2_val_w"), _in(lc0, "ip2_val_b")),
     ]
     if heads is not None and heads.error_outputs:
-        slots += _linear((*ours, "err"), f"{lc0}.ip_val_err_w", f"{lc0}.ip_val_err_b")
+        slots += linear_slots((*ours, "err"), f"{lc0}.ip_val_err_w", f"{lc0}.ip_val_err_b")
     if heads is not None and heads.categorical_buckets:
-        slots += _linear((*ours, "cat"), f"{lc0}.ip_val_cat_w", f"{lc0}.ip_val_cat_b")
+        slots += linear_slots((*ours, "cat"), f"{lc0}.ip_val_cat_w", f"{lc0}.ip_val_cat_b")
     return slots
 
 
@@ -145,16 +147,16 @@ def _embedding_slots(dims: NetDims) -> list[Slot]:
         Slot((*emb, "add_gate"), "ip_add_gate", Layout.TRANSPOSED),
     ]
     if dims.map_embedding:
-        return [*_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"), *gates]
+        return [*linear_slots((*emb, "square"), "ip_emb_w", "ip_emb_b"), *gates]
     slots = []
     if dims.embedding_dense:
-        slots += _linear((*emb, "preprocess"), "ip_emb_preproc_w", "ip_emb_preproc_b")
+        slots += linear_slots((*emb, "preprocess"), "ip_emb_preproc_w", "ip_emb_preproc_b")
     return slots + [
-        *_linear((*emb, "square"), "ip_emb_w", "ip_emb_b"),
-        *_norm((*emb, "norm"), "ip_emb_ln_gammas", "ip_emb_ln_betas"),
+        *linear_slots((*emb, "square"), "ip_emb_w", "ip_emb_b"),
+        *norm_slots((*emb, "norm"), "ip_emb_ln_gammas", "ip_emb_ln_betas"),
         *gates,
         *_ffn((*emb, "ffn"), "ip_emb_ffn"),
-        *_norm((*emb, "ffn_norm"), "ip_emb_ffn_ln_gammas", "ip_emb_ffn_ln_betas"),
+        *norm_slots((*emb, "ffn_norm"), "ip_emb_ffn_ln_gammas", "ip_emb_ffn_ln_betas"),
     ]
 
 
@@ -169,34 +171,34 @@ def btnet_slots(dims: NetDims, heads: HeadLayout = HeadLayout(), *, multihead: b
     ..._WITH_HEADFORMAT's (which has no auxiliary heads)."""
     slots = _embedding_slots(dims)
     if dims.smolgen is not None:
-        slots += _linear(("encoder", "smolgen_gen"), "smolgen_w")
+        slots += linear_slots(("encoder", "smolgen_gen"), "smolgen_w")
     for i in range(dims.layers):
         ours: ParamPath = ("encoder", "blocks", i)
         lc0 = f"encoder[{i}]"
         mha, sg = f"{lc0}.mha", f"{lc0}.mha.smolgen"
         for name, prefix, bias in (("q", "q", dims.qkv_bias), ("k", "k", dims.qkv_bias), ("v", "v", dims.qkv_bias),
                                    ("out", "dense", dims.other_bias)):
-            slots += _linear((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b" if bias else None)
+            slots += linear_slots((*ours, "mha", name), f"{mha}.{prefix}_w", f"{mha}.{prefix}_b" if bias else None)
         if dims.smolgen is not None:
             smolgen: ParamPath = (*ours, "mha", "smolgen")
             slots += [
-                *_linear((*smolgen, "compress"), f"{sg}.compress"),
-                *_linear((*smolgen, "dense1"), f"{sg}.dense1_w", f"{sg}.dense1_b"),
-                *_norm((*smolgen, "ln1"), f"{sg}.ln1_gammas", f"{sg}.ln1_betas"),
-                *_linear((*smolgen, "dense2"), f"{sg}.dense2_w", f"{sg}.dense2_b"),
-                *_norm((*smolgen, "ln2"), f"{sg}.ln2_gammas", f"{sg}.ln2_betas"),
+                *linear_slots((*smolgen, "compress"), f"{sg}.compress"),
+                *linear_slots((*smolgen, "dense1"), f"{sg}.dense1_w", f"{sg}.dense1_b"),
+                *norm_slots((*smolgen, "ln1"), f"{sg}.ln1_gammas", f"{sg}.ln1_betas"),
+                *linear_slots((*smolgen, "dense2"), f"{sg}.dense2_w", f"{sg}.dense2_b"),
+                *norm_slots((*smolgen, "ln2"), f"{sg}.ln2_gammas", f"{sg}.ln2_betas"),
             ]
         slots += [
-            *_norm((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
+            *norm_slots((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
             *_ffn((*ours, "ffn"), f"{lc0}.ffn", dims.other_bias),
-            *_norm((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
+            *norm_slots((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
         ]
     if not multihead and (heads.aux_policy or heads.aux_value):
         raise ValueError("auxiliary heads (model.aux_policy_heads, model.aux_value_heads) need lc0's multi-head "
                          "format, which EMBEDDING_MAP nets are not written in")
     policy, vanilla, winner = ("policy_heads", policy_slot("vanilla"), "value_heads.winner") if multihead else ("", "", "")
     slots += [
-        *_linear(("policy", "tokens"), _in(policy, "ip_pol_w"), _in(policy, "ip_pol_b")),
+        *linear_slots(("policy", "tokens"), _in(policy, "ip_pol_w"), _in(policy, "ip_pol_b")),
         *_attention_policy(("policy",), vanilla),
         *_value_head(("value",), winner),
     ]

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from lc0train import model_pb2, net_pb2
 
-from workers.lc0net.head_format import check_head_formats, config_heads, has_moves_left, set_head_formats
+from workers.lc0net.head_format import (
+    check_head_formats,
+    check_input_and_activation,
+    config_heads,
+    has_moves_left,
+    input_and_activation,
+    model_activation,
+    set_head_formats,
+    tensor_size,
+)
 from workers.lc0net.netfile import NetFileError, NetworkFormat, enum_name
 from workers.model.dims import NUM_PLANES
 from workers.model.resnet import ResNetDims
 
 RESNET_NETWORKS = (NetworkFormat.NETWORK_SE_WITH_HEADFORMAT, NetworkFormat.NETWORK_CLASSICAL_WITH_HEADFORMAT)
-_ACTIVATIONS = {model_pb2.RELU: NetworkFormat.DEFAULT_ACTIVATION_RELU, model_pb2.MISH: NetworkFormat.DEFAULT_ACTIVATION_MISH}
 # PolicyHead shares lc0's enum values (value and moves-left: head_format.py).
 _POLICIES = (NetworkFormat.POLICY_CLASSICAL, NetworkFormat.POLICY_CONVOLUTION, NetworkFormat.POLICY_ATTENTION)
 # The first lc0 minor version (0.x) reading each feature (lczero-training's net.py and
@@ -27,18 +35,9 @@ _BASE_MINOR = 21
 def resnet_network_format(config: model_pb2.ModelConfig) -> net_pb2.NetworkFormat:
     """The format block lc0 needs to run a ResNet built from `config`."""
     dims = ResNetDims.from_config(config)
-    if config.input_type not in NetworkFormat.InputFormat.values() or not config.input_type:
-        raise ValueError(f"model.input_type {config.input_type} is not an lc0 input format")
-    if dims.activation not in _ACTIVATIONS:
-        name = model_pb2.Activation.Name(dims.activation)
-        raise ValueError(f"model.default_activation {name}: lc0 residual nets support MISH or RELU only")
+    input_format, activation = input_and_activation(config.input_type, dims.activation)
     network = RESNET_NETWORKS[0] if dims.se_channels else RESNET_NETWORKS[1]
-    fmt = NetworkFormat(
-        input=config.input_type,
-        network=network,
-        policy=dims.policy,
-        default_activation=_ACTIVATIONS[dims.activation],
-    )
+    fmt = NetworkFormat(input=input_format, network=network, policy=dims.policy, default_activation=activation)
     set_head_formats(fmt, dims.value, dims.moves_left)
     return fmt
 
@@ -70,10 +69,7 @@ def check_resnet_supported(fmt: net_pb2.NetworkFormat) -> None:
     if fmt.input_embedding != NetworkFormat.INPUT_EMBEDDING_NONE:
         embedding = enum_name(NetworkFormat.InputEmbeddingFormat, fmt.input_embedding)
         raise NetFileError(f"unsupported input embedding {embedding} in a {net} net (residual nets have none)")
-    if not fmt.input or fmt.input not in model_pb2.InputType.values():
-        raise NetFileError(f"unsupported input format {enum_name(NetworkFormat.InputFormat, fmt.input)}")
-    if fmt.default_activation not in _ACTIVATIONS.values():
-        raise NetFileError(f"unsupported default activation {fmt.default_activation}")
+    check_input_and_activation(fmt)
 
 
 def resnet_model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weights: net_pb2.Weights) -> model_pb2.ModelConfig:
@@ -81,9 +77,7 @@ def resnet_model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weigh
     check_resnet_supported(fmt)
 
     def size(path: str) -> int:
-        if path not in sizes:
-            raise NetFileError(f"missing tensor {path}")
-        return sizes[path]
+        return tensor_size(sizes, path)
 
     def per(path: str, unit: int, what: str) -> int:
         count = size(path)
@@ -92,7 +86,7 @@ def resnet_model_config(fmt: net_pb2.NetworkFormat, sizes: dict[str, int], weigh
         return count // unit
 
     filters = per("input.weights", NUM_PLANES * 9, f"{NUM_PLANES} input planes × 3×3")
-    activation = {v: k for k, v in _ACTIVATIONS.items()}[fmt.default_activation]
+    activation = model_activation(fmt)
     value, moves_left = config_heads(fmt)
     config = model_pb2.ModelConfig(
         body=model_pb2.BODY_RESNET,

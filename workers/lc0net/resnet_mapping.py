@@ -24,7 +24,7 @@ import numpy as np
 
 from lc0train import model_pb2
 
-from workers.lc0net.mapping import Layout, ParamPath, Slot
+from workers.lc0net.mapping import Layout, ParamPath, Slot, linear_slots, norm_slots
 from workers.lc0net.netfile import NetFileError
 from workers.model.batchnorm import BN_EPSILON
 from workers.model.resnet import ResNetDims
@@ -46,17 +46,6 @@ class BatchNormBlock:
         return f"{self.lc0}.{name}"
 
 
-def _linear(ours: ParamPath, weight: str, bias: str | None = None) -> list[Slot]:
-    slots = [Slot((*ours, "kernel"), weight, Layout.TRANSPOSED)]
-    if bias is not None:
-        slots.append(Slot((*ours, "bias"), bias, Layout.SAME))
-    return slots
-
-
-def _norm(ours: ParamPath, gammas: str, betas: str) -> list[Slot]:
-    return [Slot((*ours, "scale"), gammas, Layout.SAME), Slot((*ours, "bias"), betas, Layout.SAME)]
-
-
 def _conv_block(conv: ParamPath, bn: ParamPath, lc0: str, *, scaled: bool) -> tuple[list[Slot], BatchNormBlock]:
     block = BatchNormBlock(bn, lc0, scaled)
     slots = [
@@ -73,13 +62,13 @@ def _conv_block(conv: ParamPath, bn: ParamPath, lc0: str, *, scaled: bool) -> tu
 def _encoder_layer(ours: ParamPath, lc0: str) -> list[Slot]:
     slots = []
     for name, prefix in (("q", "q"), ("k", "k"), ("v", "v"), ("out", "dense")):
-        slots += _linear((*ours, name), f"{lc0}.mha.{prefix}_w", f"{lc0}.mha.{prefix}_b")
+        slots += linear_slots((*ours, name), f"{lc0}.mha.{prefix}_w", f"{lc0}.mha.{prefix}_b")
     return [
         *slots,
-        *_norm((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
-        *_linear((*ours, "ffn1"), f"{lc0}.ffn.dense1_w", f"{lc0}.ffn.dense1_b"),
-        *_linear((*ours, "ffn2"), f"{lc0}.ffn.dense2_w", f"{lc0}.ffn.dense2_b"),
-        *_norm((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
+        *norm_slots((*ours, "ln1"), f"{lc0}.ln1_gammas", f"{lc0}.ln1_betas"),
+        *linear_slots((*ours, "ffn1"), f"{lc0}.ffn.dense1_w", f"{lc0}.ffn.dense1_b"),
+        *linear_slots((*ours, "ffn2"), f"{lc0}.ffn.dense2_w", f"{lc0}.ffn.dense2_b"),
+        *norm_slots((*ours, "ln2"), f"{lc0}.ln2_gammas", f"{lc0}.ln2_betas"),
     ]
 
 
@@ -100,8 +89,8 @@ def resnet_slots(dims: ResNetDims) -> tuple[list[Slot], list[BatchNormBlock]]:
         conv_block(ours, f"residual[{i}].conv2", scaled=True, conv="conv2", bn="bn2")
         if dims.se_channels:
             se = f"residual[{i}].se"
-            slots += [*_linear((*ours, "se", "dense1"), f"{se}.w1", f"{se}.b1"),
-                      *_linear((*ours, "se", "dense2"), f"{se}.w2", f"{se}.b2")]
+            slots += [*linear_slots((*ours, "se", "dense1"), f"{se}.w1", f"{se}.b1"),
+                      *linear_slots((*ours, "se", "dense2"), f"{se}.w2", f"{se}.b2")]
     match dims.policy:
         case model_pb2.POLICY_CONVOLUTION:
             conv_block(("policy", "conv_block"), "policy1", scaled=False)
@@ -109,21 +98,21 @@ def resnet_slots(dims: ResNetDims) -> tuple[list[Slot], list[BatchNormBlock]]:
                       Slot(("policy", "conv", "bias"), "policy.biases", Layout.SAME)]
         case model_pb2.POLICY_CLASSICAL:
             conv_block(("policy", "conv_block"), "policy", scaled=False)
-            slots += _linear(("policy", "dense"), "ip_pol_w", "ip_pol_b")
+            slots += linear_slots(("policy", "dense"), "ip_pol_w", "ip_pol_b")
         case model_pb2.POLICY_ATTENTION:
-            slots += _linear(("policy", "embedding"), "ip_pol_w", "ip_pol_b")
+            slots += linear_slots(("policy", "embedding"), "ip_pol_w", "ip_pol_b")
             for i in range(dims.pol_encoder_layers):
                 slots += _encoder_layer(("policy", "encoders", i), f"pol_encoder[{i}]")
-            slots += [*_linear(("policy", "wq"), "ip2_pol_w", "ip2_pol_b"),
-                      *_linear(("policy", "wk"), "ip3_pol_w", "ip3_pol_b"),
-                      *_linear(("policy", "promotion"), "ip4_pol_w")]
+            slots += [*linear_slots(("policy", "wq"), "ip2_pol_w", "ip2_pol_b"),
+                      *linear_slots(("policy", "wk"), "ip3_pol_w", "ip3_pol_b"),
+                      *linear_slots(("policy", "promotion"), "ip4_pol_w")]
     conv_block(("value", "conv_block"), "value", scaled=False)
-    slots += [*_linear(("value", "dense1"), "ip1_val_w", "ip1_val_b"),
-              *_linear(("value", "dense2"), "ip2_val_w", "ip2_val_b")]
+    slots += [*linear_slots(("value", "dense1"), "ip1_val_w", "ip1_val_b"),
+              *linear_slots(("value", "dense2"), "ip2_val_w", "ip2_val_b")]
     if dims.moves_left == model_pb2.MOVES_LEFT_V1:
         conv_block(("moves_left", "conv_block"), "moves_left", scaled=False)
-        slots += [*_linear(("moves_left", "dense1"), "ip1_mov_w", "ip1_mov_b"),
-                  *_linear(("moves_left", "dense2"), "ip2_mov_w", "ip2_mov_b")]
+        slots += [*linear_slots(("moves_left", "dense1"), "ip1_mov_w", "ip1_mov_b"),
+                  *linear_slots(("moves_left", "dense2"), "ip2_mov_w", "ip2_mov_b")]
     return slots, blocks
 
 
