@@ -49,8 +49,11 @@ class _Attempt:
 
     attempt: int
     launched_at: float
-    last_answer: float | None = None
+    last_answer: float | None = None  # the oldest of the hosts' latest answers, once all answered
     stop_sent_at: float | None = None
+    # Each host's latest status and when it came: hosts answer on different ticks.
+    statuses: dict[int, dict] = dataclasses.field(default_factory=dict)
+    answered: dict[int, float] = dataclasses.field(default_factory=dict)
 
 
 class Controller:
@@ -165,18 +168,21 @@ class Controller:
         if dead:
             self._worker_lost(record, dead, preempted=is_node_loss(dead))
             return
-        statuses = [p.status for p in polls if p.status is not None]
-        if len(statuses) == hosts:
-            current.last_answer = now
+        for host, poll in enumerate(polls):
+            if poll.status is not None:
+                current.statuses[host], current.answered[host] = poll.status, now
+        if len(current.answered) == hosts:
+            current.last_answer = min(current.answered.values())
+        statuses = list(current.statuses.values())
         failed = next((s for s in statuses if s["phase"] == "failed"), None)
         if failed is not None:
             self._finish(record, JobState.FAILED, f"trainer error: {failed['error']}", step=failed["step"])
             return
         if len(statuses) == hosts and all(s["phase"] == "done" for s in statuses):
-            self._trainer_returned(record, statuses[0])
+            self._trainer_returned(record, current.statuses[0])
             return
-        if statuses:
-            lead = statuses[0]
+        lead = current.statuses.get(0)
+        if lead is not None:
             if lead["phase"] == "running" and record.state is not JobState.RUNNING:
                 record = self._transition(record, JobState.RUNNING, f"trainer running from step {lead['step']}", step=lead["step"])
             elif lead["step"] != record.step:
