@@ -54,7 +54,7 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/loader.py
 	for preset in tiny small medium; do $(FAST_ALLOC) $(PY) bench/train_step.py --preset $$preset --json; done
-	$(FAST_ALLOC) $(PY) bench/resnet.py --json
+	$(FAST_ALLOC) $(PY) bench/resnet.py --filters 32 --blocks 2 --batch-size 64 --json
 	$(FAST_ALLOC) $(PY) bench/service.py --json
 
 clean:
