@@ -10,17 +10,13 @@ import pytest
 from flax import nnx
 
 from lc0train import model_pb2, training_pb2
-from tests.conftest import DATA, ROOT, SHRINK, TINY_CONFIG
+from tests.step_helpers import selfplay_batch, step_setup
+from tests.conftest import ROOT, SHRINK, TINY_CONFIG
 from tests.test_model import np_act, np_dense, np_softmax, random_planes
 from workers.config import ConfigError, load_spec, resolve
-from workers.data.files import read_chunk
-from workers.data.v6 import decode_records
 from workers.model import build_model
 from workers.model.arc_encoding import arc_table
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
+from workers.state import init_params
 
 # SHRINK's tiny transformer turned into a legacy attention body.
 MAP_STYLE = ("model.embedding_style=EMBEDDING_MAP", "model.embedding_dense_sz=0")
@@ -179,14 +175,10 @@ def test_a_gate_pushed_negative_by_a_train_step_is_zero_afterwards() -> None:
     job = resolve(load_spec(TINY_CONFIG, [*SHRINK, *MAP_STYLE, "training.batch_size=8", "training.optimizer=SGD",
                                           "training.weight_decay=", "training.beta_1=", "training.beta_2=",
                                           "training.lr_values=[50.0]", "training.max_grad_norm=0"]))
-    mesh = make_mesh()
     init = init_params(job.model, job.seed)
     init.params["embedding"]["mult_gate"] = np.full_like(init.params["embedding"]["mult_gate"], 1e-3)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
-    records = decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000003.gz")[:8])
-    state, _ = steps.train(state, steps.zero_sums(), to_global_batch(mesh, Batch.from_decoded(records)))
+    mesh, _, steps, state = step_setup(job, init)
+    state, _ = steps.train(state, steps.zero_sums(), selfplay_batch(mesh, 3, 8))
     mult, add = (np.asarray(state.params["embedding"][name]) for name in ("mult_gate", "add_gate"))
     assert (mult >= 0).all()
     assert (mult == 0).sum() > 10  # pushed below zero by the step, projected back to exactly 0
@@ -231,14 +223,9 @@ SHRINK_ATTENTION = (
 def test_legacy_attention_example_trains_with_finite_falling_loss() -> None:
     job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)), source=str(LEGACY_ATTENTION))
     assert job.model.embedding_style == model_pb2.EMBEDDING_MAP and job.optimizer.kind == training_pb2.SGD
-    mesh = make_mesh()
-    init = init_params(job.model, job.seed)
+    mesh, init, steps, state = step_setup(job)
     assert init.params["embedding"]["square"]["kernel"].shape == (112 + 64, 16)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
-    records = decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:32])
-    batch = to_global_batch(mesh, Batch.from_decoded(records))
+    batch = selfplay_batch(mesh, 1, 32)
     losses = []
     for _ in range(30):
         state, sums = steps.train(state, steps.zero_sums(), batch)

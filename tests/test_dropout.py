@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from tests.step_helpers import selfplay_batch, step_setup
 from tests.conftest import DATA, SHRINK, TINY_CONFIG
 from workers.config import ConfigError, load_spec, resolve
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
+from workers.state import init_params
 
 
 def _planes() -> jax.Array:
@@ -42,12 +40,8 @@ def test_train_step_drops_out_and_evaluate_does_not() -> None:
     losses = {}
     for rate in (0.0, 0.5):
         job = resolve(load_spec(TINY_CONFIG, [*SHRINK, f"model.dropout_rate={rate}", "training.batch_size=8"]))
-        mesh = make_mesh()
-        init = init_params(job.model, job.seed)
-        tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-        steps = make_step_functions(init.graphdef, tx, job, mesh)
-        state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
-        batch = to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000003.gz")[:8])))
+        mesh, _, steps, state = step_setup(job)
+        batch = selfplay_batch(mesh, 3, 8)
         evaluated = float(steps.evaluate(state.params, state.batch_stats, batch)["total_loss"])
         _, sums = steps.train(state, steps.zero_sums(), batch)
         losses[rate] = (evaluated, float(sums["total_loss"]))

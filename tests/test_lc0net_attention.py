@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from lc0train import model_pb2, net_pb2
 
+from tests.step_helpers import selfplay_batch, step_setup
 from tests.conftest import DATA
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
@@ -23,8 +24,6 @@ from tests.lc0net_helpers import (
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION, body_config
 from tests.test_transformer_heads import CLASSICAL_NO_MOVES_LEFT
 from workers.config import load_spec, resolve
-from workers.data.files import read_chunk
-from workers.data.v6 import decode_records
 from workers.lc0net.encoding import decode_layer, linear16_step
 from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
@@ -39,10 +38,6 @@ from workers.lc0net.netfile import (
 )
 from workers.model.dims import NetDims
 from workers.model.head_layout import HeadLayout
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
 
 ATTN = "tiny_attn_pemap_hecto"
 NetworkFormat = net_pb2.NetworkFormat
@@ -166,12 +161,8 @@ def test_a_pe_map_embedding_of_the_wrong_width_is_refused() -> None:
 def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Path, heads: tuple[str, ...]) -> None:
     # Classical input: lc0 feeds the raw rule-50 count, so the folded first layer is exercised too.
     job = resolve(load_spec(LEGACY_ATTENTION, [*SHRINK_ATTENTION, *heads]))
-    mesh = make_mesh()
-    init = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
-    batch = to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:32])))
+    mesh, _, steps, state = step_setup(job)
+    batch = selfplay_batch(mesh, 1, 32)
     for _ in range(5):
         state, _ = steps.train(state, steps.zero_sums(), batch)
     params = jax.tree.map(np.asarray, jax.device_get(state.params))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from lc0train import job_pb2, model_pb2, net_pb2
+from tests.step_helpers import step_setup
 from tests.conftest import DATA, SHRINK, TINY_CONFIG
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
@@ -42,10 +43,9 @@ from workers.lc0net.mapping import check_coverage, merge_trees
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import load_stored, save_imported
 from workers.lc0net.tables import net_table
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
+from workers.sharding import to_global_batch
+from workers.state import init_params
+from workers.train_step import Batch
 from workers.trainer import JobPaths, run_training
 
 CLASSICAL_NET = DATA / "tiny_resnet_classical.pb.gz"
@@ -278,11 +278,7 @@ def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
     policy, overrides = TRAINED[name]
     config = tiny_resnet(policy, **overrides)
     job = _training_job(config)
-    mesh = make_mesh()
-    init = init_params(config, job.seed)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    mesh, _, steps, state = step_setup(job, init_params(config, job.seed))
     records = decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000004.gz")[:128])
     for i in range(4):
         part = jax.tree_util.tree_map(lambda x: x[32 * i : 32 * (i + 1)], records)

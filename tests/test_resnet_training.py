@@ -9,15 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from tests.conftest import DATA, SHRINK, TINY_CONFIG, data_overrides
+from tests.step_helpers import selfplay_batch, step_setup
+from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
 from workers.config import load_spec, resolve
-from workers.data.files import read_chunk
-from workers.data.v6 import decode_records
 from workers.events import Event, EventBus
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, _split, make_step_functions
+from workers.state import init_params
+from workers.train_step import _split
 from workers.trainer import JobPaths, run_training
 
 RESNET = ("model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.se_ratio=2", "model.default_activation=RELU",
@@ -28,23 +25,10 @@ def _job(*overrides: str):
     return resolve(load_spec(TINY_CONFIG, [*SHRINK, *RESNET, *overrides]))
 
 
-def _setup(job):
-    mesh = make_mesh()
-    init = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
-    return mesh, init, steps, state
-
-
-def _batch(mesh, size: int = 32) -> Batch:
-    return to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000002.gz")[:size])))
-
-
 def test_micro_batches_update_the_moving_statistics_in_order() -> None:
     job = _job("training.batch_size=32", "training.num_batch_splits=2")
-    mesh, init, steps, state = _setup(job)
-    batch = _batch(mesh)
+    mesh, init, steps, state = step_setup(job)
+    batch = selfplay_batch(mesh, 2, 32)
     new_state, _ = steps.train(state, steps.zero_sums(), batch)
     # Reference: run the model forward in training mode on micro-batch 0, then on micro-batch 1.
     model = nnx.merge(init.graphdef, init.params, init.batch_stats)
@@ -60,8 +44,8 @@ def test_micro_batches_update_the_moving_statistics_in_order() -> None:
 def test_classical_value_head_trains() -> None:
     job = _job("model.value=VALUE_CLASSICAL", "training.batch_size=32", "training.optimizer=ADAM", "training.weight_decay=",
                "training.lr_values=[0.003]", "training.max_grad_norm=0")
-    mesh, _, steps, state = _setup(job)
-    batch = _batch(mesh)
+    mesh, _, steps, state = step_setup(job)
+    batch = selfplay_batch(mesh, 2, 32)
     losses = []
     for _ in range(40):
         state, sums = steps.train(state, steps.zero_sums(), batch)
@@ -86,7 +70,7 @@ def test_resnet_job_checkpoints_and_averages_batch_statistics(tmp_path: Path, ge
     assert weights == ["raw", "swa"]
     from workers.checkpoint import Checkpointer
 
-    _, _, _, fresh = _setup(job)
+    _, _, _, fresh = step_setup(job)
     fresh = fresh.replace(swa_params=fresh.params, swa_batch_stats=fresh.batch_stats, swa_count=jnp.zeros((), jnp.float32))
     checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     restored, _ = checkpointer.restore(fresh)

@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 from lc0train import job_pb2, model_pb2, net_pb2
 
+from tests.step_helpers import selfplay_batch, step_setup
 from tests.conftest import DATA
 from tests.lc0net_helpers import max_output_difference, reference_positions
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION
@@ -26,10 +27,8 @@ from workers.lc0net.jobs import initial_params
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import save_imported
 from workers.model import build_model
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
+from workers.state import init_params
+from workers.train_step import Batch
 
 NetworkFormat = net_pb2.NetworkFormat
 CLASSICAL_NO_MOVES_LEFT = ("model.value=VALUE_CLASSICAL", "model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=")
@@ -41,18 +40,10 @@ def _job(*overrides: str):
     return resolve(load_spec(LEGACY_ATTENTION, [*SHRINK_ATTENTION, *overrides]))
 
 
-def _batch(mesh, size: int = 32) -> Batch:
-    return to_global_batch(mesh, Batch.from_decoded(decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:size])))
-
-
 def _train(job, steps_count: int, *, batch_size: int = 32):
     """Trains on one fixed batch; returns (params as NumPy, per-step loss sums)."""
-    mesh = make_mesh()
-    init = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
-    batch = _batch(mesh, batch_size)
+    mesh, _, steps, state = step_setup(job)
+    batch = selfplay_batch(mesh, 1, batch_size)
     history = []
     for _ in range(steps_count):
         state, sums = steps.train(state, steps.zero_sums(), batch)
