@@ -1,23 +1,37 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ChunkOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHUNK_ORDER_NAME: _ClassVar[ChunkOrder]
+    CHUNK_ORDER_MTIME: _ClassVar[ChunkOrder]
+CHUNK_ORDER_NAME: ChunkOrder
+CHUNK_ORDER_MTIME: ChunkOrder
+
 class DataConfig(_message.Message):
-    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches")
+    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "num_chunks", "allow_less_chunks", "chunk_order")
     INPUT_TRAIN_FIELD_NUMBER: _ClassVar[int]
     INPUT_TEST_FIELD_NUMBER: _ClassVar[int]
     INPUT_VALIDATION_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RATIO_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    NUM_CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_LESS_CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ORDER_FIELD_NUMBER: _ClassVar[int]
     input_train: _containers.RepeatedScalarFieldContainer[str]
     input_test: _containers.RepeatedScalarFieldContainer[str]
     input_validation: _containers.RepeatedScalarFieldContainer[str]
     input: _containers.RepeatedScalarFieldContainer[str]
     train_ratio: float
     prefetch_batches: int
-    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ...) -> None: ...
+    num_chunks: int
+    allow_less_chunks: bool
+    chunk_order: ChunkOrder
+    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., chunk_order: _Optional[_Union[ChunkOrder, str]] = ...) -> None: ...

@@ -213,6 +213,9 @@ def _has_moves_left_head(model: model_pb2.ModelConfig) -> bool:
 
 
 def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:
+    problems.non_negative("dataset.num_chunks", d.num_chunks)
+    if not d.num_chunks and d.allow_less_chunks:
+        problems.add("dataset.allow_less_chunks", "only applies with dataset.num_chunks")
     if d.input:
         if d.input_train or d.input_test:
             problems.add("dataset.input", "use either dataset.input with train_ratio or input_train/input_test, not both")

@@ -28,10 +28,11 @@ _ZERO_CHECK_BYTES = 1 << 20  # a gap is read in pieces of this size to see wheth
 
 @dataclasses.dataclass(frozen=True)
 class Span:
-    """Where a member's data lies in its archive."""
+    """Where a member's data lies in its archive, and the member's modification time (seconds)."""
 
     offset: int
     size: int
+    mtime: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _walk(handle: object, listing: ArchiveListing) -> None:
             listing.indexed_to = info.offset
             return
         if _is_chunk(info, name):
-            listing.members[name] = Span(info.offset_data, info.size)
+            listing.members[name] = Span(info.offset_data, info.size, int(info.mtime))
         expected = listing.indexed_to = tar.offset
     _finish(handle, listing, expected, "")
 
