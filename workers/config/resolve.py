@@ -27,6 +27,7 @@ from workers.config.training_settings import (
     resolve_schedule,
     resolve_swa,
 )
+from workers.config.continuous_settings import ContinuousSettings, resolve_continuous
 from workers.config.loss_settings import LossSettings, resolve_losses
 from workers.config.problems import ConfigError, Problems, optional
 
@@ -66,6 +67,7 @@ class ResolvedJob:
     hosts: int
     devices_per_host: int
     warnings: tuple[str, ...] = ()
+    continuous: ContinuousSettings | None = None  # None: a fixed run to the next multiple of total_steps
 
 
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
@@ -98,6 +100,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
         losses=resolve_losses(t, problems, _has_moves_left_head(model), _head_layout(model, problems)),
+        continuous=resolve_continuous(spec, problems),
     )
     if problems:
         raise ConfigError(problems, source)

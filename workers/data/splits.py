@@ -21,12 +21,14 @@ class DataFiles:
     validation: list[Path]
 
 
-def resolve_data_files(config: data_pb2.DataConfig, seed: int) -> DataFiles:
+def resolve_data_files(config: data_pb2.DataConfig, seed: int, with_train: bool = True) -> DataFiles:
     """Expands the dataset specs; `input` + `train_ratio` splits one pool by file in a seeded order.
-    With `num_chunks`, the training chunks (or the pool) are the newest `num_chunks` only."""
+    With `num_chunks`, the training chunks (or the pool) are the newest `num_chunks` only.
+    Without `with_train` (a continuous job's windows) `input_train` is left out."""
     validation = discover_chunks(config.input_validation) if config.input_validation else []
     if not config.input:
-        return DataFiles(training_chunks(config, config.input_train), discover_chunks(config.input_test), validation)
+        train = training_chunks(config, config.input_train) if with_train else []
+        return DataFiles(train, discover_chunks(config.input_test), validation)
     pool = training_chunks(config, config.input)
     order = np.random.default_rng(derive_seed(seed, "train-test-split")).permutation(len(pool))
     n_train = int(len(pool) * config.train_ratio)

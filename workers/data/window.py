@@ -117,6 +117,12 @@ class ChunkIndex:
             self._anchor_key = self._key(newest)
         return self.anchor, used
 
+    def move_anchor(self, anchor: Anchor) -> None:
+        """Set the anchor to one chosen elsewhere (another process's) and recount `pending`."""
+        self.anchor = anchor
+        self._anchor_key = None if anchor.chunk is None else self._key_of(anchor.chunk, anchor.mtime_ns)
+        self.recount()
+
     def window(self, num_chunks: int, anchor: Anchor | None = None) -> list[Path]:
         """The `num_chunks` newest chunks not newer than `anchor` (default: the index's), newest first."""
         anchor = anchor or self.anchor

@@ -73,8 +73,8 @@ class JobExporter:
 
 
 def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, paths: JobPaths) -> JobExporter | None:
-    """The job's exporter, or None when `export.enabled` is off."""
-    return JobExporter(model, paths) if spec.export.enabled else None
+    """The job's exporter, or None when `export.enabled` is off (a continuous job always exports)."""
+    return JobExporter(model, paths) if spec.export.enabled or spec.HasField("continuous") else None
 
 
 def initial_params(

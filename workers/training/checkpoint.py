@@ -3,7 +3,9 @@
 On-disk format (one directory per step under `<job>/checkpoints/`):
   <step>/state/   the TrainState pytree (step, params, opt_state), StandardSave
   <step>/data/    JSON: {"processes": [{"train": <DataCursor>, "test": <DataCursor>}, ...]},
-                  one entry per JAX process (each reads its own shard of the files)
+                  one entry per JAX process (each reads its own shard of the files); a
+                  continuous job's entries also hold "cycle" (the same on every process:
+                  network number, chunk anchor, wait, see workers/training/continuous.py)
 Saves are asynchronous with Orbax's atomic commit; with several processes Orbax writes
 each array once and the primary process writes the metadata and the JSON. Restore builds
 the abstract target from the *current* mesh's shardings, never from what the file recorded.

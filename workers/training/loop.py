@@ -3,7 +3,8 @@
 Cadence follows the legacy trainer: a test before training whenever the step is a
 multiple of `total_steps`; a train report every `train_avg_report_steps`; a test every
 `test_steps`; validation every `validation_steps`; a checkpoint every `checkpoint_steps`;
-and all of them at the end, which is the next multiple of `total_steps`.
+and all of them at the end, which is the next multiple of `total_steps`. A continuous job
+(`workers.training.continuous`) runs the same cadence over one network's steps at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ import numpy as np
 from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
+from workers.training.continuous import run_continuous
 from workers.config.resolve import ResolvedJob, check_devices
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
@@ -61,6 +63,8 @@ def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopReq
     if not paths.spec.exists():
         paths.spec.write_text(text_format.MessageToString(job.spec))
     with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
+        if job.continuous is not None:
+            return run_continuous(loop, job.continuous, stop or StopRequest())
         return loop.run(stop or StopRequest())
 
 
@@ -69,7 +73,8 @@ class _TrainLoop:
         self.job, self.bus = job, bus
         self.mesh = make_mesh(job.devices_per_host)
         check_devices(job, self.mesh.size, jax.process_count())
-        all_files = resolve_data_files(job.spec.dataset, job.seed)
+        # A continuous job's training chunks are the window of each network (set per cycle).
+        all_files = resolve_data_files(job.spec.dataset, job.seed, with_train=job.continuous is None)
         files = shard(all_files, jax.process_index(), jax.process_count())
         self.files = files
         graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
@@ -81,18 +86,24 @@ class _TrainLoop:
         state = jax.jit(init, out_shardings=replicated(self.mesh))(params, batch_stats=batch_stats)
         self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
+        self.paths = paths
         self.exporter = job_exporter(job.spec, job.model, paths)
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
         cursors: dict[str, dict] = {}
+        self.restored_cycle: dict[str, Any] | None = None  # a continuous job's cycle at the checkpoint
+        self.cycle_at: Callable[[int], dict[str, Any]] | None = None  # the cycle to checkpoint at a step
+        self.restored_train_cursor: dict | None = None
         if self.checkpointer.latest_step() is not None:
             state, all_cursors = self.checkpointer.restore(state)
             cursors = _own_cursors(all_cursors)
+            self.restored_cycle = all_cursors[0].get("cycle") if all_cursors else None
+            self.restored_train_cursor = cursors.get("train")
             # Checkpoints from before the gate projection clamped negative gates in the forward pass.
             state = state.replace(params=project_gates(state.params),
                                   swa_params=None if state.swa_params is None else project_gates(state.swa_params))
         self.state = state
-        self.train_stream = self._stream(files.train, "train", cursors.get("train"))
+        self.train_stream = self._stream(files.train, "train", cursors.get("train")) if files.train else None
         self.eval_batch = job.batch_size // job.num_batch_splits  # legacy: tests run on split-size batches
         self.test_stream = self._stream(files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
         num_test_positions = job.num_test_positions or TESTS_PER_CHUNK_FILE * len(all_files.test)
@@ -128,10 +139,26 @@ class _TrainLoop:
         for decoded in stream:
             yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
 
+    def use_train_files(self, files: list[Path], purpose: str, cursor: dict | None) -> None:
+        """Train on `files` (this process's shard) from now on, from `cursor` of the same stream."""
+        if self.train_stream is not None:
+            self.train_stream.close()
+        self.files = dataclasses.replace(self.files, train=files)
+        self.train_stream = self._stream(files, purpose, cursor)
+
     def run(self, stop: StopRequest) -> TrainState:
+        end = (self.step // self.job.total_steps + 1) * self.job.total_steps
+        reason = self.train_until(end, stop)
+        self.checkpointer.wait()
+        self.bus.publish(Event("state", self.step, info={"state": reason or "SUCCEEDED"}))
+        return self.state
+
+    def train_until(self, end: int, stop: StopRequest) -> str | None:
+        """Train from the current step to `end` with the cadence of the module docstring, ending
+        with a checkpoint; returns the agreed stop reason when stopped early (None at `end`)."""
         job = self.job
         start = self.step
-        end = (start // job.total_steps + 1) * job.total_steps
+        assert self.train_stream is not None, "no training chunks"
         batches = self._device_batches(self.train_stream)
         sums = self.steps.zero_sums()
         window_start, window_steps = time.perf_counter(), 0
@@ -159,12 +186,8 @@ class _TrainLoop:
             if checkpoint_due or (stopping and stop_checkpoint):
                 self._checkpoint(t)
             if stopping and t < end:
-                self.checkpointer.wait()
-                self.bus.publish(Event("state", t, info={"state": reason}))
-                return self.state
-        self.checkpointer.wait()
-        self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
-        return self.state
+                return reason
+        return None
 
     def _stop_agreed(self, step: int, report_due: bool, stop: StopRequest) -> tuple[bool, str, bool]:
         """(stop, reason, checkpoint) after `step`, the same on every process.
@@ -231,15 +254,24 @@ class _TrainLoop:
 
     def _checkpoint(self, step: int) -> None:
         started = time.perf_counter()
-        self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
+        cursors: dict[str, Any] = {"test": self.test_stream.cursor.to_json()}
+        if self.train_stream is not None:
+            cursors["train"] = self.train_stream.cursor.to_json()
+        if self.cycle_at is not None:
+            cursors["cycle"] = self.cycle_at(step)
+        self.checkpointer.save(self.state, gather_json(cursors))
+        self.export(step)
+        skipped = len(self.train_stream.stats.skipped_files) if self.train_stream is not None else 0
+        self.bus.publish(Event("checkpoint", step, {
+            "checkpoint_save_seconds": time.perf_counter() - started,
+            "skipped_files": float(skipped),
+        }))
+
+    def export(self, step: int) -> None:
+        """Write the lc0 nets of the current weights as those of `step` (when the job exports)."""
         if self.exporter is not None:
             swa = self._weights(swa=True) if self.state.swa_params is not None else None
             self.exporter.export(step, self._weights(swa=False), swa)
-        stats = self.train_stream.stats
-        self.bus.publish(Event("checkpoint", step, {
-            "checkpoint_save_seconds": time.perf_counter() - started,
-            "skipped_files": float(len(stats.skipped_files)),
-        }))
 
     def close(self) -> None:
         for stream in (getattr(self, "train_stream", None), getattr(self, "test_stream", None)):

@@ -1,0 +1,158 @@
+"""The continuous schedule: lc0's self-play loop, wait → train → checkpoint → publish → repeat.
+
+A cycle waits until `chunks_per_network` chunks newer than the anchor have arrived (polling
+every `poll_interval_s`), moves the anchor to the newest chunk, trains `steps_per_network`
+steps on the window (the `num_chunks` newest chunks not newer than the anchor), ends with a
+checkpoint (which exports the network) and publishes it. The next wait follows upstream's
+feedback rule (`ContinuousSettings.next_wait`), so networks keep pace with the arrival rate.
+
+The `Cycle` (networks finished, anchor, wait, and whether a network is being trained since
+which step) is saved in every checkpoint with the data cursors. A restart therefore resumes
+mid-network on the same window and data position, or goes on waiting with the chunks that
+arrived since the anchor counted once; network numbers are neither repeated nor skipped.
+With several processes, process 0's view decides when a cycle starts and what its anchor is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+import jax
+
+from workers.config.continuous_settings import ContinuousSettings
+from workers.data.files import shard_for_process
+from workers.data.window import Anchor, ChunkIndex
+from workers.events import Event
+from workers.training.multihost import agree_stop, gather_json
+from workers.training.state import TrainState
+
+if TYPE_CHECKING:
+    from workers.training.loop import StopRequest, _TrainLoop
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cycle:
+    """Where a continuous job stands; network `network + 1` is the next (or current) one."""
+
+    network: int  # networks finished and published
+    anchor: Anchor  # the chunk index's anchor: newest chunk when arrivals were last counted
+    wait: int  # new chunks to wait for before network + 1
+    training: bool  # network + 1 is being trained on the window of `anchor`
+    start_step: int  # the step network + 1 started from (when training)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "anchor": self.anchor.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cycle:
+        return cls(int(data["network"]), Anchor.from_json(data["anchor"]), int(data["wait"]),
+                   bool(data["training"]), int(data["start_step"]))
+
+
+def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopRequest) -> TrainState:
+    """Run `loop`'s job as a continuous schedule until cancelled or a cap is reached."""
+    restored = loop.restored_cycle
+    cycle = Cycle.from_json(restored) if restored else Cycle(0, Anchor(), settings.chunks_per_network, False, loop.step)
+    index = ChunkIndex(loop.job.spec.dataset.input_train, settings.chunk_order, anchor=cycle.anchor)
+    index.poll()
+    index.recount()
+    _publish_if_missing(loop, cycle)
+    cursor = loop.restored_train_cursor if cycle.training else None
+    while True:
+        if _capped(settings, cycle, loop.step):
+            return _finish(loop, "SUCCEEDED")
+        if not cycle.training:
+            reason = _wait_for_data(loop, settings, index, cycle, stop)
+            if reason is not None:
+                return _finish(loop, reason)
+            anchor, used = _move_anchor(index)
+            cycle = Cycle(cycle.network, anchor, settings.next_wait(cycle.wait, used), True, loop.step)
+            cursor = None
+        reason = _train_network(loop, settings, index, cycle, cursor, stop)
+        if reason is not None:
+            return _finish(loop, reason)
+        cycle = dataclasses.replace(cycle, network=cycle.network + 1, training=False)
+        loop.bus.publish(Event("published", loop.step, info={"network": cycle.network,
+                                                               "path": str(loop.paths.net(loop.step))}))
+
+
+def _train_network(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkIndex, cycle: Cycle,
+                   cursor: dict | None, stop: StopRequest) -> str | None:
+    """Train network `cycle.network + 1` to its last step and checkpoint; the stop reason if stopped."""
+    network = cycle.network + 1
+    window = index.window(settings.num_chunks, cycle.anchor)
+    files = shard_for_process(sorted(window, key=str), jax.process_index(), jax.process_count())
+    loop.use_train_files(files, f"train-network-{network}", cursor)
+    end = cycle.start_step + settings.steps_per_network
+    if settings.max_steps:
+        end = min(end, settings.max_steps)
+    loop.bus.publish(Event("cycle", loop.step, info={
+        "phase": "training", "network": network, "end_step": end, "window_chunks": len(window),
+        "window_newest": str(window[0]), "window_oldest": str(window[-1]),
+    }))
+    finished = dataclasses.replace(cycle, network=network, training=False)
+    loop.cycle_at = lambda step: (finished if step == end else cycle).to_json()
+    reason = loop.train_until(end, stop)
+    loop.checkpointer.wait()
+    return reason
+
+
+def _wait_for_data(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkIndex, cycle: Cycle,
+                   stop: StopRequest) -> str | None:
+    """Poll until the next network may start (None) or a stop is agreed (its reason)."""
+    shown = None
+    while True:
+        enough = len(index) >= settings.num_chunks or (settings.allow_less_chunks and len(index) > 0)
+        local = {"ready": enough and index.pending >= cycle.wait, "pending": index.pending, "chunks": len(index)}
+        decision = gather_json(local)[0]  # process 0 decides for all
+        if decision["ready"]:
+            return None
+        status = (decision["pending"], decision["chunks"])
+        if status != shown:
+            shown = status
+            loop.bus.publish(Event("cycle", loop.step, info={
+                "phase": "waiting", "network": cycle.network + 1, "new_chunks": decision["pending"],
+                "needed": cycle.wait, "chunks": decision["chunks"], "window_size": settings.num_chunks,
+            }))
+        stopping, reason, _ = agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
+        if stopping:
+            return reason
+        stop.event.wait(settings.poll_interval_s)
+        index.poll()
+
+
+def _move_anchor(index: ChunkIndex) -> tuple[Anchor, int]:
+    """Reset the anchor to the newest chunk (process 0's), returning it and the chunks it used."""
+    anchor, used = index.reset_anchor()
+    agreed = gather_json({"anchor": anchor.to_json(), "used": used})[0]
+    if jax.process_index() != 0:
+        index.move_anchor(Anchor.from_json(agreed["anchor"]))
+    return Anchor.from_json(agreed["anchor"]), int(agreed["used"])
+
+
+def _publish_if_missing(loop: _TrainLoop, cycle: Cycle) -> None:
+    """After a restart between a network's checkpoint and its export, export it now."""
+    if cycle.training or not cycle.network or loop.exporter is None:
+        return
+    path = loop.paths.net(loop.step)
+    if path.exists():
+        return
+    log.info("network %d of step %d was not exported before the restart: exporting it now", cycle.network, loop.step)
+    loop.export(loop.step)
+    loop.bus.publish(Event("published", loop.step, info={"network": cycle.network, "path": str(path)}))
+
+
+def _capped(settings: ContinuousSettings, cycle: Cycle, step: int) -> bool:
+    if settings.max_networks and cycle.network >= settings.max_networks:
+        return True
+    return bool(settings.max_steps) and step >= settings.max_steps
+
+
+def _finish(loop: _TrainLoop, state: str) -> TrainState:
+    loop.checkpointer.wait()
+    loop.bus.publish(Event("state", loop.step, info={"state": state}))
+    return loop.state
