@@ -35,6 +35,7 @@ def overrides(tmp_path: Path) -> list[str]:
         "continuous.steps_per_network": STEPS_PER_NETWORK, "continuous.poll_interval_s": 0.2,
         "training.batch_size": 8, "training.shuffle_size": 64, "training.num_test_positions": 8,
         "training.train_avg_report_steps": 1, "training.checkpoint_steps": 1, "training.max_to_keep": 3,
+        "export.destination": tmp_path / "selfplay" / "{job}-{network}.pb.gz",
     }
     return [arg for name, value in settings.items() for arg in ("--set", f"{name}={value}")]
 
@@ -110,7 +111,9 @@ def test_lc0_train_run_continuous_batches_kill_and_ctrl_c(tmp_path: Path) -> Non
         if run.poll() is None:
             run.kill()
     assert published(tmp_path) == [(1, 3), (2, 6), (3, 9)]  # no network repeated or skipped
-    assert {"3.pb.gz", "6.pb.gz", "9.pb.gz"} <= {p.name for p in (tmp_path / "job" / "nets").glob("*.pb.gz")}
+    nets = tmp_path / "job" / "nets"
+    for network, step in ((1, 3), (2, 6), (3, 9)):
+        assert (tmp_path / "selfplay" / f"continuous-{network}.pb.gz").read_bytes() == (nets / f"{step}.pb.gz").read_bytes()
     windows = {e["network"]: (e["window_chunks"], Path(e["window_oldest"]).name, Path(e["window_newest"]).name)
                for e in events(tmp_path, "cycle") if e["phase"] == "training"}
     # The oldest games drop out of the window as new ones arrive.

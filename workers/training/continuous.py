@@ -26,6 +26,7 @@ from workers.data.files import shard_for_process
 from workers.data.window import Anchor, ChunkIndex
 from workers.events import Event
 from workers.training.multihost import agree_stop, gather_json
+from workers.training.publish import Publisher
 from workers.training.state import TrainState
 
 if TYPE_CHECKING:
@@ -60,24 +61,27 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
     index = ChunkIndex(loop.job.spec.dataset.input_train, settings.chunk_order, anchor=cycle.anchor)
     index.poll()
     index.recount()
-    _publish_if_missing(loop, cycle)
-    cursor = loop.restored_train_cursor if cycle.training else None
-    while True:
-        if _capped(settings, cycle, loop.step):
-            return _finish(loop, "SUCCEEDED")
-        if not cycle.training:
-            reason = _wait_for_data(loop, settings, index, cycle, stop)
+    publisher = Publisher(loop.job.spec.name, loop.job.spec.export, loop.job.model, loop.bus)
+    try:
+        _publish_if_missing(loop, cycle, publisher)
+        cursor = loop.restored_train_cursor if cycle.training else None
+        while True:
+            if _capped(settings, cycle, loop.step):
+                return _finish(loop, "SUCCEEDED")
+            if not cycle.training:
+                reason = _wait_for_data(loop, settings, index, cycle, stop)
+                if reason is not None:
+                    return _finish(loop, reason)
+                anchor, used = _move_anchor(index)
+                cycle = Cycle(cycle.network, anchor, settings.next_wait(cycle.wait, used), True, loop.step)
+                cursor = None
+            reason = _train_network(loop, settings, index, cycle, cursor, stop)
             if reason is not None:
                 return _finish(loop, reason)
-            anchor, used = _move_anchor(index)
-            cycle = Cycle(cycle.network, anchor, settings.next_wait(cycle.wait, used), True, loop.step)
-            cursor = None
-        reason = _train_network(loop, settings, index, cycle, cursor, stop)
-        if reason is not None:
-            return _finish(loop, reason)
-        cycle = dataclasses.replace(cycle, network=cycle.network + 1, training=False)
-        loop.bus.publish(Event("published", loop.step, info={"network": cycle.network,
-                                                               "path": str(loop.paths.net(loop.step))}))
+            cycle = dataclasses.replace(cycle, network=cycle.network + 1, training=False)
+            _publish(loop, cycle.network, publisher)
+    finally:
+        publisher.close()
 
 
 def _train_network(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkIndex, cycle: Cycle,
@@ -134,16 +138,20 @@ def _move_anchor(index: ChunkIndex) -> tuple[Anchor, int]:
     return Anchor.from_json(agreed["anchor"]), int(agreed["used"])
 
 
-def _publish_if_missing(loop: _TrainLoop, cycle: Cycle) -> None:
-    """After a restart between a network's checkpoint and its export, export it now."""
-    if cycle.training or not cycle.network or loop.exporter is None:
+def _publish(loop: _TrainLoop, network: int, publisher: Publisher) -> None:
+    """Publish the nets that the checkpoint of the current step exported."""
+    step = loop.step
+    swa = loop.paths.net(step, swa=True)
+    publisher.publish(network, step, loop.paths.net(step), swa if swa.exists() else None)
+
+
+def _publish_if_missing(loop: _TrainLoop, cycle: Cycle, publisher: Publisher) -> None:
+    """After a restart between a network's checkpoint and its export, export and publish it now."""
+    if cycle.training or not cycle.network or loop.paths.net(loop.step).exists():
         return
-    path = loop.paths.net(loop.step)
-    if path.exists():
-        return
-    log.info("network %d of step %d was not exported before the restart: exporting it now", cycle.network, loop.step)
+    log.info("network %d of step %d was not exported before the restart: publishing it now", cycle.network, loop.step)
     loop.export(loop.step)
-    loop.bus.publish(Event("published", loop.step, info={"network": cycle.network, "path": str(path)}))
+    _publish(loop, cycle.network, publisher)
 
 
 def _capped(settings: ContinuousSettings, cycle: Cycle, step: int) -> bool:
