@@ -19,6 +19,7 @@ import os
 import posixpath
 import tarfile
 from pathlib import Path
+from typing import BinaryIO
 
 TAR_SUFFIX = ".tar"
 _SEPARATOR = ":"
@@ -124,12 +125,12 @@ def list_archive(archive: Path, previous: ArchiveListing | None = None) -> Archi
     return listing
 
 
-def _walk(handle: object, listing: ArchiveListing) -> None:
+def _walk(handle: BinaryIO, listing: ArchiveListing) -> None:
     """Extend `listing` with the members from `listing.indexed_to` on (see the module docstring)."""
     size, expected = listing.size, listing.indexed_to
-    handle.seek(expected)  # type: ignore[attr-defined]
+    handle.seek(expected)
     try:
-        tar = tarfile.TarFile(fileobj=handle, mode="r", ignore_zeros=True)  # type: ignore[arg-type]
+        tar = tarfile.TarFile(fileobj=handle, mode="r", ignore_zeros=True)
     except tarfile.ReadError as exc:  # nothing parsable from `expected` on
         _finish(handle, listing, expected, f"no tar header: {exc}")
         return
@@ -141,7 +142,7 @@ def _walk(handle: object, listing: ArchiveListing) -> None:
             return
         if info is None:
             break
-        tar.members.clear()  # tarfile keeps every header otherwise; the listing is all we need
+        tar.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every header; the listing is enough
         if info.offset > expected and not _all_zeros(handle, expected, info.offset):
             listing.damage.append(Damage(expected, f"{info.offset - expected} bytes that are not a tar "
                                                    f"header skipped (bytes {expected}-{info.offset - 1})"))
@@ -158,7 +159,7 @@ def _walk(handle: object, listing: ArchiveListing) -> None:
     _finish(handle, listing, expected, "")
 
 
-def _finish(handle: object, listing: ArchiveListing, expected: int, cause: str) -> None:
+def _finish(handle: BinaryIO, listing: ArchiveListing, expected: int, cause: str) -> None:
     """Record the bytes after the last member as the partial tail unless they are end-of-archive zeros."""
     listing.indexed_to = expected
     if expected < listing.size and not _all_zeros(handle, expected, listing.size):
@@ -174,11 +175,11 @@ def _normalise(name: str) -> str:
     return posixpath.normpath(name).lstrip("/")
 
 
-def _all_zeros(handle: object, start: int, end: int) -> bool:
-    handle.seek(start)  # type: ignore[attr-defined]
+def _all_zeros(handle: BinaryIO, start: int, end: int) -> bool:
+    handle.seek(start)
     remaining = end - start
     while remaining > 0:
-        piece = handle.read(min(remaining, _ZERO_CHECK_BYTES))  # type: ignore[attr-defined]
+        piece = handle.read(min(remaining, _ZERO_CHECK_BYTES))
         if not piece:
             return True
         if piece.count(0) != len(piece):
