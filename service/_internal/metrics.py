@@ -7,6 +7,7 @@ servers in one process do not share state.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ class JobMetrics:
         self.metric = Gauge("lc0_train_metric", "Other reported metrics by split", ["job", "split", "name"], registry=registry)
         self.dedicated = {name: Gauge(f"lc0_train_{metric}", f"Latest {name} report", ["job"], registry=registry)
                           for name, metric in _DEDICATED.items()}
+        self.window_chunks = Gauge("lc0_train_window_chunks", "Continuous job: chunks in the current network's window", ["job"], registry=registry)
+        self.chunks_pending = Gauge("lc0_train_chunks_pending", "Continuous job: new chunks counted towards the next network", ["job"], registry=registry)
+        self.networks_published = Gauge("lc0_train_networks_published", "Continuous job: number of the latest published network", ["job"], registry=registry)
+        self.last_publish = Gauge("lc0_train_last_publish_time_seconds", "Continuous job: Unix time of the latest publish", ["job"], registry=registry)
+        self.upload_failures = Gauge("lc0_train_upload_failures", "Continuous job: failed network uploads (tries) so far", ["job"], registry=registry)
         self._tails: dict[str, EventTail] = {}
 
     def set_state(self, job_id: str, state: JobState, restarts: int) -> None:
@@ -53,7 +59,11 @@ class JobMetrics:
         kind, metrics = str(event.get("kind", "")), event.get("metrics") or {}
         if isinstance(event.get("step"), int) and kind in ("train", "checkpoint", "state"):
             self.step.labels(job_id).set(event["step"])
+        self._observe_cycle(job_id, kind, event)
         for name, value in metrics.items():
+            if name == "upload_failures":
+                self.upload_failures.labels(job_id).inc(value)
+                continue
             if not isinstance(value, (int, float)):
                 continue
             if name in self.dedicated:
@@ -62,3 +72,17 @@ class JobMetrics:
                 self.loss.labels(job_id, kind, name.removesuffix("_loss")).set(value)
             else:
                 self.metric.labels(job_id, kind, name).set(value)
+
+    def _observe_cycle(self, job_id: str, kind: str, event: dict[str, Any]) -> None:
+        """A continuous job's cycle and published reports (workers/training/continuous.py)."""
+        if kind == "cycle" and event.get("phase") == "waiting":
+            self.chunks_pending.labels(job_id).set(event.get("new_chunks", 0))
+        elif kind == "cycle" and event.get("phase") == "training":
+            self.window_chunks.labels(job_id).set(event.get("window_chunks", 0))
+            self.chunks_pending.labels(job_id).set(0)
+        elif kind == "published" and isinstance(event.get("network"), int):
+            self.networks_published.labels(job_id).set(event["network"])
+            try:
+                self.last_publish.labels(job_id).set(datetime.datetime.fromisoformat(str(event.get("time"))).timestamp())
+            except ValueError:
+                pass

@@ -14,6 +14,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from lc0train import service_pb2
+from service._internal.cycles import CycleTracker
 from service._internal.events import EventTail
 from service._internal.jobs import JobService, Submission
 from service._internal.state import InvalidRequest, InvalidSpec
@@ -47,9 +48,12 @@ class TrainingServicer:
 
     def __init__(self, jobs: JobService, poll_interval: float = 0.5):
         self.jobs, self.poll_interval = jobs, poll_interval
+        self.cycles = CycleTracker()
 
     def _job(self, record: JobRecord, with_spec: bool = True) -> service_pb2.Job:
-        return job_to_proto(record, self.jobs.job_dir(record.job_id), with_spec)
+        job = job_to_proto(record, self.jobs.job_dir(record.job_id), with_spec)
+        job.cycle = self.cycles.status(record.job_id, JobPaths(self.jobs.job_dir(record.job_id)).events)
+        return job
 
     @map_errors
     async def SubmitJob(self, request: service_pb2.SubmitJobRequest | Undecodable, context: grpc.aio.ServicerContext) -> service_pb2.SubmitJobResponse:
@@ -94,13 +98,16 @@ class TrainingServicer:
     async def WatchJob(self, request: service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[service_pb2.JobUpdate]:
         record = self.jobs.get(request.job_id)
         tail = EventTail.at_end(JobPaths(self.jobs.job_dir(record.job_id)).events)
-        yield service_pb2.JobUpdate(job=self._job(record))
+        first = self._job(record)
+        shown_cycle = first.cycle
+        yield service_pb2.JobUpdate(job=first)
         while True:
             for event in tail.read():
                 yield service_pb2.JobUpdate(event=event_to_proto(event))
             latest = self.jobs.get(request.job_id)
-            if _visible(latest) != _visible(record):
-                record = latest
+            cycle = self.cycles.status(latest.job_id, JobPaths(self.jobs.job_dir(latest.job_id)).events)
+            if (_visible(latest), cycle) != (_visible(record), shown_cycle):
+                record, shown_cycle = latest, cycle
                 yield service_pb2.JobUpdate(job=self._job(record, with_spec=False))
             if record.state.is_terminal:
                 for event in tail.read():  # reports written just before the end

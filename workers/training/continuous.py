@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from workers.training.loop import StopRequest, _TrainLoop
 
 log = logging.getLogger(__name__)
+
+# A waiting job repeats its status at least this often: the service counts any report as a sign
+# of life, and a job waiting hours for games must not be taken for a hung trainer.
+_WAITING_REPORT_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +113,7 @@ def _train_network(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkI
 def _wait_for_data(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkIndex, cycle: Cycle,
                    stop: StopRequest) -> str | None:
     """Poll until the next network may start (None) or a stop is agreed (its reason)."""
-    shown = None
+    shown, shown_at = None, 0.0
     while True:
         enough = len(index) >= settings.num_chunks or (settings.allow_less_chunks and len(index) > 0)
         local = {"ready": enough and index.pending >= cycle.wait, "pending": index.pending, "chunks": len(index)}
@@ -116,8 +121,8 @@ def _wait_for_data(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkI
         if decision["ready"]:
             return None
         status = (decision["pending"], decision["chunks"])
-        if status != shown:
-            shown = status
+        if status != shown or time.monotonic() - shown_at > _WAITING_REPORT_S:
+            shown, shown_at = status, time.monotonic()
             loop.bus.publish(Event("cycle", loop.step, info={
                 "phase": "waiting", "network": cycle.network + 1, "new_chunks": decision["pending"],
                 "needed": cycle.wait, "chunks": decision["chunks"], "window_size": settings.num_chunks,
