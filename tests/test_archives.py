@@ -151,3 +151,22 @@ def test_rescore_reads_members_and_writes_plain_chunks(tmp_path: Path) -> None:
     report = rescore_files([str(archive)], tmp_path / "out")
     assert report.written == [tmp_path / "out" / "sub" / "game.gz"] and not report.skipped
     assert report.records == len(read_chunk(DATA / "game_000000.gz"))
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_listing_agrees_with_tarfile_for_every_format(tmp_path: Path, fmt: int) -> None:
+    long_dir = "run-" + "x" * 90 + "/" + "y" * 60  # > 100 characters: a ustar prefix, a GNU or pax long name
+    names = [f"{long_dir}/training.{i}.gz" for i in range(3)] + ["short/training.9.gz", "notes.txt"]
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w", format=fmt) as tar:
+        for i, name in enumerate(names):
+            data = gzip.compress(name.encode())
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_700_000_000 + i
+            tar.addfile(info, io.BytesIO(data))
+        tar.addfile(tarfile.TarInfo("emptydir/"))
+    listing = list_archive(archive)
+    with tarfile.open(archive) as tar:
+        expected = {m.name: (m.offset_data, m.size, int(m.mtime)) for m in tar.getmembers() if m.name.endswith(".gz")}
+    assert {n: (s.offset, s.size, s.mtime) for n, s in listing.members.items()} == expected
+    assert not listing.damage and listing.partial is None

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import tarfile
 from pathlib import Path
 from typing import BinaryIO
+
+from workers.data.tar_headers import next_header
 
 TAR_SUFFIX = ".tar"
 _SEPARATOR = ":"
@@ -27,7 +28,7 @@ _MARKER = TAR_SUFFIX + _SEPARATOR
 _ZERO_CHECK_BYTES = 1 << 20  # a gap is read in pieces of this size to see whether it is all zeros
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Span:
     """Where a member's data lies in its archive, and the member's modification time (seconds)."""
 
@@ -85,7 +86,12 @@ def is_archive(path: Path) -> bool:
 
 def member_path(archive: Path, member: str) -> Path:
     """The ``ARCHIVE.tar:MEMBER`` address of one member."""
-    return Path(f"{archive}{_SEPARATOR}{member}")
+    return Path(member_address(str(archive), member))
+
+
+def member_address(archive: str, member: str) -> str:
+    """`member_path` as a string (cheaper for indexes of millions of members)."""
+    return f"{archive}{_SEPARATOR}{member}"
 
 
 def split_member(path: Path | str) -> tuple[Path, str] | None:
@@ -128,34 +134,27 @@ def list_archive(archive: Path, previous: ArchiveListing | None = None) -> Archi
 def _walk(handle: BinaryIO, listing: ArchiveListing) -> None:
     """Extend `listing` with the members from `listing.indexed_to` on (see the module docstring)."""
     size, expected = listing.size, listing.indexed_to
-    handle.seek(expected)
-    try:
-        tar = tarfile.TarFile(fileobj=handle, mode="r", ignore_zeros=True)
-    except tarfile.ReadError as exc:  # nothing parsable from `expected` on
-        _finish(handle, listing, expected, f"no tar header: {exc}")
-        return
     while True:
-        try:
-            info = tar.next()
-        except tarfile.ReadError as exc:
-            listing.partial = Damage(expected, f"unreadable tar header: {exc}")
-            return
-        if info is None:
+        header = next_header(handle, expected, size)
+        if header is None:
             break
-        tar.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every header; the listing is enough
-        if info.offset > expected and not _all_zeros(handle, expected, info.offset):
-            listing.damage.append(Damage(expected, f"{info.offset - expected} bytes that are not a tar "
-                                                   f"header skipped (bytes {expected}-{info.offset - 1})"))
-        name = _normalise(info.name)
-        if info.offset_data + info.size > size:
-            listing.partial = Damage(info.offset, f"truncated: member {name!r} needs bytes up to "
-                                                  f"{info.offset_data + info.size}, the archive has {size}")
-            listing.partial_member = name if _is_chunk(info, name) else None
-            listing.indexed_to = info.offset
+        if isinstance(header, str):
+            listing.partial = Damage(expected, header)
             return
-        if _is_chunk(info, name):
-            listing.members[name] = Span(info.offset_data, info.size, int(info.mtime))
-        expected = listing.indexed_to = tar.offset
+        if header.offset > expected and not _all_zeros(handle, expected, header.offset):
+            listing.damage.append(Damage(expected, f"{header.offset - expected} bytes that are not a tar "
+                                                   f"header skipped (bytes {expected}-{header.offset - 1})"))
+        name = _normalise(header.name)
+        chunk = header.regular and name.endswith(".gz")
+        if header.data + header.size > size:
+            listing.partial = Damage(header.offset, f"truncated: member {name!r} needs bytes up to "
+                                                    f"{header.data + header.size}, the archive has {size}")
+            listing.partial_member = name if chunk else None
+            listing.indexed_to = header.offset
+            return
+        if chunk:
+            listing.members[name] = Span(header.data, header.size, header.mtime)
+        expected = listing.indexed_to = header.next
     _finish(handle, listing, expected, "")
 
 
@@ -165,10 +164,6 @@ def _finish(handle: BinaryIO, listing: ArchiveListing, expected: int, cause: str
     if expected < listing.size and not _all_zeros(handle, expected, listing.size):
         listing.partial = Damage(expected, cause or f"{listing.size - expected} bytes after the last "
                                                     f"member are not a complete tar header")
-
-
-def _is_chunk(info: tarfile.TarInfo, name: str) -> bool:
-    return info.isfile() and name.endswith(".gz")
 
 
 def _normalise(name: str) -> str:

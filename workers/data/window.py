@@ -26,13 +26,14 @@ import heapq
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lc0train import data_pb2
-from workers.data.archives import TAR_SUFFIX, ArchiveListing, is_archive, list_archive, member_path
+from workers.data.archives import TAR_SUFFIX, ArchiveListing, is_archive, list_archive, member_address
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def natural_key(path: str) -> SortKey:
     """
     name = os.path.basename(path).rsplit(_MEMBER_MARKER, 1)[-1]  # a member at an archive's top level
     parts = _DIGITS.split(name)
-    return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), path)
+    return (tuple(int(p) if i % 2 else sys.intern(p) for i, p in enumerate(parts)), path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ChunkIndex:
             raise ValueError(f"dataset.chunk_order: {order} is not a ChunkOrder")
         self._specs = [str(Path(s).expanduser()) for s in specs]
         self._order = order
-        self._mtimes: dict[str, int] = {}  # chunk address -> mtime_ns
+        self._keys: dict[str, SortKey] = {}  # chunk address -> its order key (computed once)
         self._dirs: dict[str, _DirState] = {}
         self._archives: dict[str, ArchiveListing] = {}
         self._files: set[str] = set()  # plain files named directly by a spec or a glob
@@ -88,7 +89,7 @@ class ChunkIndex:
         self.pending = 0
 
     def __len__(self) -> int:
-        return len(self._mtimes)
+        return len(self._keys)
 
     def poll(self) -> int:
         """Bring the index up to date; returns how many chunks newer than the anchor arrived."""
@@ -111,10 +112,10 @@ class ChunkIndex:
     def reset_anchor(self) -> tuple[Anchor, int]:
         """Move the anchor to the newest chunk; returns it and how many chunks were pending."""
         used, self.pending = self.pending, 0
-        if self._mtimes:
-            newest = max(self._mtimes, key=self._key)
-            self.anchor = Anchor(newest, self._mtimes[newest])
-            self._anchor_key = self._key(newest)
+        if self._keys:
+            newest, key = max(self._keys.items(), key=_second)
+            self.anchor = Anchor(newest, key[0] if self._order == data_pb2.CHUNK_ORDER_MTIME else 0)
+            self._anchor_key = key
         return self.anchor, used
 
     def move_anchor(self, anchor: Anchor) -> None:
@@ -127,21 +128,21 @@ class ChunkIndex:
         """The `num_chunks` newest chunks not newer than `anchor` (default: the index's), newest first."""
         anchor = anchor or self.anchor
         limit = None if anchor.chunk is None else self._key_of(anchor.chunk, anchor.mtime_ns)
-        candidates: Iterable[str] = self._mtimes
+        candidates: Iterable[tuple[str, SortKey]] = self._keys.items()
         if limit is not None:
-            candidates = (c for c in self._mtimes if self._key(c) <= limit)
-        return [Path(c) for c in heapq.nlargest(num_chunks, candidates, key=self._key)]
+            candidates = (item for item in self._keys.items() if item[1] <= limit)
+        return [Path(c) for c, _ in heapq.nlargest(num_chunks, candidates, key=_second)]
 
     def recount(self) -> int:
         """Count the chunks newer than the anchor from scratch (after a restart); sets `pending`."""
-        self.pending = sum(1 for chunk in self._mtimes if self._is_new(chunk))
+        self.pending = sum(1 for chunk in self._keys if self._is_new(chunk))
         return self.pending
 
     def _is_new(self, chunk: str) -> bool:
         return self._anchor_key is None or self._key(chunk) > self._anchor_key
 
     def _key(self, chunk: str) -> SortKey:
-        return self._key_of(chunk, self._mtimes[chunk])
+        return self._keys[chunk]
 
     def _key_of(self, chunk: str, mtime_ns: int) -> SortKey:
         return (mtime_ns, chunk) if self._order == data_pb2.CHUNK_ORDER_MTIME else natural_key(chunk)
@@ -182,7 +183,7 @@ class ChunkIndex:
                     continue
                 elif entry.name.endswith(".gz"):
                     files.add(entry.path)
-                    if entry.path not in self._mtimes:
+                    if entry.path not in self._keys:
                         mtime = entry.stat().st_mtime_ns if self._order == data_pb2.CHUNK_ORDER_MTIME else 0
                         self._add(entry.path, mtime, added)
                 elif is_archive(Path(entry.name)):
@@ -214,19 +215,19 @@ class ChunkIndex:
         known = set() if previous is None else set(previous.members)
         for name, span in listing.members.items():
             if name not in known:
-                self._add(str(member_path(Path(archive), name)), span.mtime * 10**9, added)
+                self._add(member_address(archive, name), span.mtime * 10**9, added)
         for damage in listing.damage[len(previous.damage) if previous else 0 :]:
             logger.warning("archive %s: skipping damage at byte %d: %s", archive, damage.offset, damage.reason)
 
     def _add(self, chunk: str, mtime_ns: int, added: list[str]) -> None:
-        self._mtimes[chunk] = mtime_ns
+        self._keys[chunk] = self._key_of(chunk, mtime_ns)
         added.append(chunk)
 
     def _remove(self, chunk: str) -> None:
-        if chunk in self._mtimes:
+        if chunk in self._keys:
             if self._is_new(chunk):
                 self.pending = max(self.pending - 1, 0)
-            del self._mtimes[chunk]
+            del self._keys[chunk]
 
     def _drop_dir(self, directory: str) -> None:
         state = self._dirs.pop(directory, None)
@@ -242,7 +243,11 @@ class ChunkIndex:
     def _drop_archive(self, archive: str) -> None:
         listing = self._archives.pop(archive, None)
         for name in listing.members if listing else ():
-            self._remove(str(member_path(Path(archive), name)))
+            self._remove(member_address(archive, name))
+
+
+def _second(item: tuple[str, SortKey]) -> SortKey:
+    return item[1]
 
 
 @dataclasses.dataclass
