@@ -66,7 +66,7 @@ def _extended(handle: BinaryIO, pos: int) -> Header | str:
         tar = tarfile.TarFile(fileobj=handle, mode="r")
     except tarfile.ReadError as exc:
         return f"unreadable extended tar header at byte {pos}: {exc}"
-    info = tar.firstmember
+    info = tar.next()  # the member the extended chain describes (read when the TarFile opened)
     if info is None:
         return f"incomplete extended tar header at byte {pos}"
     return Header(pos, info.name, info.offset_data, info.size, int(info.mtime), info.isfile(), tar.offset)
