@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from workers.data.files import ChunkError, read_chunk, u32_field
+from workers.data.sampling import KEEP_ALL, Sampling
 from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class _StreamSpec:
     input_format: int
     repeat: bool
     shuffle: bool
+    sampling: Sampling = KEEP_ALL
 
     def identity(self) -> dict[str, Any]:
         """What a cursor records to recognise its stream."""
@@ -228,7 +230,7 @@ class _Source:
         while end < len(file_order) and count < spec.shuffle_size:
             if self._stop.is_set():
                 raise _StreamClosed
-            rows = self._read(spec.files[file_order[end]])
+            rows = spec.sampling.select(self._read(spec.files[file_order[end]]), spec.seed, epoch, int(file_order[end]))
             end += 1
             if count + len(rows) > len(buffer):  # a file longer than any game: grow once
                 buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
@@ -339,13 +341,15 @@ class ChunkStream:
     """Iterator of full `DecodedBatch`es over V6 and V7 chunk files (see the module docstring).
 
     Bad files are skipped (logged once, listed in `stats`); records of another input format are
-    dropped and counted. Raises ValueError when no file holds a usable record. In a multi-process
-    run pass each process its own shard (`files.shard_for_process`).
+    dropped and counted. `sampling` (the legacy down-sampling and diff focus, `workers.data.sampling`)
+    filters each file's records as it is read, before they enter a window. Raises ValueError when no
+    file holds a usable record. In a multi-process run pass each process its own shard
+    (`files.shard_for_process`).
     """
 
     def __init__(self, files: Sequence[Path], *, batch_size: int, shuffle_size: int, seed: int,
                  input_format: int, repeat: bool = True, shuffle: bool = True,
-                 cursor: DataCursor | None = None, prefetch: int = 2) -> None:
+                 cursor: DataCursor | None = None, prefetch: int = 2, sampling: Sampling = KEEP_ALL) -> None:
         for name, value, low in (("batch_size", batch_size, 1), ("shuffle_size", shuffle_size, 1),
                                  ("seed", seed, 0), ("prefetch", prefetch, 0)):
             if value < low:
@@ -356,7 +360,7 @@ class ChunkStream:
             raise ValueError(f"input_format {input_format} is not an lc0 input format "
                              f"({', '.join(str(int(f)) for f in InputFormat)})")
         spec = _StreamSpec(tuple(sorted((Path(f) for f in files), key=str)), shuffle_size, seed,
-                           int(input_format), repeat, shuffle)
+                           int(input_format), repeat, shuffle, sampling)
         self._batch_size = batch_size
         self._stats = _StatsRecorder()
         stop = threading.Event()
