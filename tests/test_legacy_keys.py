@@ -13,6 +13,7 @@ from workers.config.legacy_keys import UNREAD, known_keys
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
+from tests.test_legacy_yaml import EXAMPLE_SHRINK
 
 DATA = Path(__file__).resolve().parent / "data" / "legacy"
 EXAMPLES = ("example_fae46e6.yaml", "example_tf214.yaml")
@@ -116,16 +117,10 @@ def test_unread_key_is_a_note_and_an_error_under_strict(tmp_path: Path, capsys: 
     assert "model.bogus_width: read by no legacy code (fae46e6 or tf-214): ignored (an error under --strict)" in capsys.readouterr().err
 
 
-# The converted examples, shrunk to seconds on CPU (model widths, data, schedule); everything
-# else (optimizer, precision, loss lineage, heads, SWA, sampling) stays as converted.
-SHRINK = {
-    "example_fae46e6.yaml": ["model.filters=8", "model.residual_blocks=1", "model.se_ratio=2"],
-    "example_tf214.yaml": ["model.embedding_size=16", "model.embedding_dense_sz=4", "model.encoder_layers=1",
-                           "model.encoder_heads=2", "model.encoder_d_model=16", "model.encoder_dff=32",
-                           "model.smolgen_hidden_channels=4", "model.smolgen_hidden_sz=16", "model.smolgen_gen_sz=16",
-                           "model.policy_embedding_size=16", "model.policy_d_model=16", "model.value_embedding_size=4",
-                           "model.moves_left_embedding_size=2"],
-}
+# The converted examples, shrunk to seconds on CPU as test_legacy_yaml shrinks the configs/
+# examples of the same lineages; everything else stays as converted.
+SHRINK = {"example_fae46e6.yaml": EXAMPLE_SHRINK["se_resnet_10x128.textproto"],
+          "example_tf214.yaml": EXAMPLE_SHRINK["bt_transformer_tf214.textproto"]}
 
 
 @pytest.mark.slow

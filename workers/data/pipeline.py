@@ -125,6 +125,7 @@ class _Window:
     end: int  # one past the last file
     rows: np.ndarray  # uint8 [n, V7_RECORD_SIZE] (V6 records padded), in file order
     order: np.ndarray  # emission order, a permutation of range(n)
+    usable: int  # records its files held before sampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +204,7 @@ class _Source:
         barren_files = 0  # consecutive files that gave no usable record
         while pending is not None:
             window = pending()
-            barren_files = 0 if len(window.order) else barren_files + window.end - window.start
+            barren_files = 0 if window.usable else barren_files + window.end - window.start
             if barren_files >= len(self._spec.files):
                 raise ValueError(self._no_data_message())
             after = self._cursor_after(window, len(window.order))
@@ -226,11 +227,13 @@ class _Source:
             file_order = np.random.default_rng([spec.seed, _FILE_ORDER_STREAM, epoch]).permutation(file_order)
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
         buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
-        count, end = 0, start
+        count, end, usable = 0, start, 0
         while end < len(file_order) and count < spec.shuffle_size:
             if self._stop.is_set():
                 raise _StreamClosed
-            rows = spec.sampling.select(self._read(spec.files[file_order[end]]), spec.seed, epoch, int(file_order[end]))
+            rows = self._read(spec.files[file_order[end]])
+            usable += len(rows)
+            rows = spec.sampling.select(rows, spec.seed, epoch, int(file_order[end]))
             end += 1
             if count + len(rows) > len(buffer):  # a file longer than any game: grow once
                 buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
@@ -242,7 +245,7 @@ class _Source:
         order = np.arange(len(rows))
         if spec.shuffle:
             order = np.random.default_rng([spec.seed, _RECORD_ORDER_STREAM, epoch, start]).permutation(order)
-        return _Window(epoch, start, end, rows, order)
+        return _Window(epoch, start, end, rows, order, usable)
 
     def _read(self, path: Path) -> np.ndarray:
         """The usable records of one file; none for a bad file (warned about once)."""
