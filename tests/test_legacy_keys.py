@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lc0train import job_pb2
 from service.cli import main
 from workers.config.legacy_convert import convert_legacy_yaml
 from workers.config.legacy_keys import UNREAD, known_keys
@@ -74,8 +75,8 @@ model: {embedding_size: 32, encoder_layers: 1, encoder_heads: 2, encoder_dff: 32
 """
 
 
-def _tf214(weights: str, flags: str, warnings: list[str] | None = None, *, strict: bool = False):
-    return convert_legacy_yaml(BASE.replace("WEIGHTS", weights).replace("FLAGS", flags), "t.yaml", warnings, strict=strict)
+def _tf214(weights: str, flags: str, warnings: list[str] | None = None) -> job_pb2.JobSpec:
+    return convert_legacy_yaml(BASE.replace("WEIGHTS", weights).replace("FLAGS", flags), "t.yaml", warnings)
 
 
 def test_a_weighted_term_whose_head_is_switched_off_is_an_error() -> None:

@@ -1,7 +1,8 @@
 """Import of legacy lczero-training YAML configs (fae46e6 and tf-214 lineages) as a JobSpec.
 
 The key table lives in `legacy_keys`. Every problem of a file is collected and raised as one
-`ConfigError` naming each YAML path.
+`ConfigError` naming each YAML path. A key with no effect here is never a problem but a note:
+a comment line of the output textproto and a warning (`strict` makes notes problems).
 
 Lineage: a `training.loss_weights` dict marks a tf-214 config. It then also gets the tf-214
 semantics that have no key of their own: the KL policy loss, q taken from the root
@@ -29,6 +30,7 @@ from workers.lc0net.architecture import network_format
 
 # The legacy trainer's fixed down-sampling of train and test records (train.py's SKIP).
 LEGACY_SAMPLE = 32
+Notes = list[tuple[str, str]]  # (YAML path, reason): a comment line and a warning, errors under --strict
 
 
 def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = None, *, strict: bool = False) -> job_pb2.JobSpec:
@@ -43,7 +45,7 @@ def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = Non
     if not isinstance(doc, dict):
         raise ConfigError([("<yaml>", "expected a mapping at the top level")], source)
     problems: list[tuple[str, str]] = []
-    notes: list[tuple[str, str]] = []
+    notes: Notes = []
     values: dict[str, Any] = {}
     for key, value in doc.items():
         if key in SECTIONS:
@@ -95,9 +97,6 @@ def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = Non
     if warnings is not None:
         warnings.extend(f"{path}: {reason}" for path, reason in notes)
     return spec
-
-
-Notes = list[tuple[str, str]]
 
 
 def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any], tf214: bool, notes: Notes) -> None:
