@@ -4,7 +4,7 @@
 
 Runs one process, first with everything in the calling thread (prefetch 0), then with the
 background threads (prefetch 2), then prefetching with the legacy position sampling on (1 in
---sample records kept, diff focus min 0.025 / slope 3.0 as in the tf-214 example), and reports
+--sample records kept, diff focus on with min 0.025, slope 3.0), and reports
 positions/s (wall clock) and positions per CPU-second for each; the sampling row also reports
 the records read and filtered per second (32 are read per position kept at sample 32), and the
 filter's own rate over the same records.

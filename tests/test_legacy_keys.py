@@ -10,7 +10,7 @@ import pytest
 from lc0train import job_pb2
 from service.cli import main
 from workers.config.legacy_convert import convert_legacy_yaml
-from workers.config.legacy_keys import UNREAD, known_keys
+from workers.config.legacy_keys import HEAD_FLAGS, UNREAD, known_keys
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -55,15 +55,24 @@ def test_legacy_example_converts_with_notes_only(name: str, tmp_path: Path, caps
     assert "gpu: no effect here" in capsys.readouterr().err
 
 
-def test_tf214_example_maps_its_heads_sampling_and_workers() -> None:
+def test_tf214_example_maps_its_heads_and_notes_its_workers() -> None:
     warnings: list[str] = []
     spec = convert_legacy_yaml((DATA / "example_tf214.yaml").read_text(), "x.yaml", warnings)
-    d = spec.dataset
-    assert (d.diff_focus_min, d.diff_focus_slope, d.diff_focus_q_weight, d.diff_focus_pol_scale) == pytest.approx((0.025, 3.0, 6.0, 3.5))
     noted = {w.split(":", 1)[0] for w in warnings}
     assert {"dataset.train_workers", "dataset.test_workers", "dataset.allow_less_chunks", "training.value_focus_min",
             "model.policy_d_aux"} <= noted
-    assert not noted & {"model.value_q", "model.soft_policy", "model.value_st"}  # flags agree with the weights
+    assert not noted & set(HEAD_FLAGS)  # its head flags agree with its loss weights
+    assert len(spec.model.aux_value_heads) == 2 and spec.model.categorical_value_buckets == 32
+
+
+def test_diff_focus_keys_map_to_the_sampling_fields() -> None:
+    spec = _tf214("value_q: 0.0", "dropout_rate: 0.0").dataset
+    assert spec.sample == 32 and not spec.HasField("diff_focus_min")
+    text = BASE.replace("WEIGHTS", "moves_left: 1.0").replace("FLAGS", "dropout_rate: 0.0").replace(
+        "lr_values: [0.1],", "lr_values: [0.1], diff_focus_min: 0.025, diff_focus_slope: 3.0, diff_focus_q_weight: 5.0, "
+                             "diff_focus_pol_scale: 2.5,")
+    d = convert_legacy_yaml(text, "t.yaml").dataset
+    assert (d.diff_focus_min, d.diff_focus_slope, d.diff_focus_q_weight, d.diff_focus_pol_scale) == pytest.approx((0.025, 3.0, 5.0, 2.5))
 
 
 BASE = """
@@ -128,14 +137,20 @@ SHRINK = {"example_fae46e6.yaml": EXAMPLE_SHRINK["se_resnet_10x128.textproto"],
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_converted_legacy_example_trains_20_steps_with_finite_weighted_terms(name: str, tmp_path: Path,
                                                                             generated_data: dict[str, Path]) -> None:
+    from workers.data.rescore import rescore_files
     from workers.events import Event, EventBus
     from workers.layout import JobPaths
     from workers.training.loop import run_training
 
     converted = tmp_path / "converted.textproto"
     assert main(["config", "from-yaml", str(DATA / name), "--out", str(converted)]) == 0
-    job = resolve(load_spec(converted, [*SHRINK[name], f"dataset.input_train={generated_data['train']}",
-                                        f"dataset.input_test={generated_data['test']}", "training.batch_size=16",
+    data = generated_data
+    if name == "example_tf214.yaml":  # tf-214 trained on rescored V7 data (its short-term heads need it)
+        data = {split: tmp_path / split for split in ("train", "test")}
+        for split, folder in data.items():
+            rescore_files([str(p) for p in sorted(generated_data[split].glob("*.gz"))], folder)
+    job = resolve(load_spec(converted, [*SHRINK[name], f"dataset.input_train={data['train']}",
+                                        f"dataset.input_test={data['test']}", "training.batch_size=16",
                                         "training.shuffle_size=64", "training.total_steps=20", "training.test_steps=20",
                                         "training.train_avg_report_steps=10", "training.num_test_positions=32",
                                         "training.checkpoint_steps=0", "training.warmup_steps=2", "training.swa_steps=5",
