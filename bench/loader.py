@@ -65,6 +65,7 @@ def measure(files: list[Path], *, batch_size: int, shuffle_size: int, seconds: f
         # CPU time of all the process's threads: the loader's cost, unaffected by other processes.
         "positions_per_cpu_s": round(batches * batch_size / cpu),
         "records_read_per_s": round((stats.records_read - records_start) / elapsed),
+        "records_read_per_cpu_s": round((stats.records_read - records_start) / cpu),
         "batches": batches,
         "seconds": round(elapsed, 3),
         "files_read": stats.files_read,
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(files)} files, batch {args.batch_size}, shuffle window {args.shuffle_size}")
         for name, mode in modes.items():
             print(f"  {name:13s} {mode['positions_per_s']:>9,d} positions/s, "
-                  f"{mode['positions_per_cpu_s']:>9,d} per CPU-second, {mode['records_read_per_s']:>9,d} records "
-                  f"read/s ({mode['batches']} batches)")
+                  f"{mode['positions_per_cpu_s']:>9,d} per CPU-second; records read {mode['records_read_per_s']:>9,d}/s, "
+                  f"{mode['records_read_per_cpu_s']:>9,d} per CPU-second ({mode['batches']} batches)")
         print(f"  sampling filter alone: {filter_rate:,d} records/s")
     return 0
 
