@@ -110,6 +110,14 @@ def test_a_weight_without_its_flag_builds_the_head_with_a_note() -> None:
     assert any(w.startswith("model.value_q: not set, but loss_weights value_q > 0") for w in warnings)
 
 
+def test_a_head_flag_of_a_fae46e6_config_is_a_note() -> None:
+    warnings: list[str] = []
+    text = BASE.replace("loss_weights: {policy: 1.0, value_winner: 1.0, WEIGHTS}", "policy_loss_weight: 1.0, value_loss_weight: 1.0")
+    spec = convert_legacy_yaml(text.replace("FLAGS", "policy: 'attention', value_q: true"), "t.yaml", warnings)
+    assert "model.value_q: no effect without training.loss_weights: only tf-214 builds this head" in warnings
+    assert not spec.model.aux_value_heads
+
+
 def test_policy_d_aux_other_than_policy_d_model_with_a_soft_head_is_an_error() -> None:
     with pytest.raises(ConfigError, match=r"model\.policy_d_aux: 16 cannot be honoured"):
         _tf214("policy_soft: 1.0", "soft_policy: true, policy_d_model: 32, policy_d_aux: 16")
