@@ -15,13 +15,18 @@ CHUNK_ORDER_NAME: ChunkOrder
 CHUNK_ORDER_MTIME: ChunkOrder
 
 class DataConfig(_message.Message):
-    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "num_chunks", "allow_less_chunks", "chunk_order")
+    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "sample", "diff_focus_min", "diff_focus_slope", "diff_focus_q_weight", "diff_focus_pol_scale", "num_chunks", "allow_less_chunks", "chunk_order")
     INPUT_TRAIN_FIELD_NUMBER: _ClassVar[int]
     INPUT_TEST_FIELD_NUMBER: _ClassVar[int]
     INPUT_VALIDATION_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RATIO_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FOCUS_MIN_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FOCUS_SLOPE_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FOCUS_Q_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FOCUS_POL_SCALE_FIELD_NUMBER: _ClassVar[int]
     NUM_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_LESS_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ORDER_FIELD_NUMBER: _ClassVar[int]
@@ -31,7 +36,12 @@ class DataConfig(_message.Message):
     input: _containers.RepeatedScalarFieldContainer[str]
     train_ratio: float
     prefetch_batches: int
+    sample: int
+    diff_focus_min: float
+    diff_focus_slope: float
+    diff_focus_q_weight: float
+    diff_focus_pol_scale: float
     num_chunks: int
     allow_less_chunks: bool
     chunk_order: ChunkOrder
-    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., chunk_order: _Optional[_Union[ChunkOrder, str]] = ...) -> None: ...
+    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., sample: _Optional[int] = ..., diff_focus_min: _Optional[float] = ..., diff_focus_slope: _Optional[float] = ..., diff_focus_q_weight: _Optional[float] = ..., diff_focus_pol_scale: _Optional[float] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., chunk_order: _Optional[_Union[ChunkOrder, str]] = ...) -> None: ...
