@@ -63,9 +63,17 @@ def test_mtime_order(tmp_path: Path) -> None:
     paths = [chunk(tmp_path / f"training.{g}.gz") for g in range(4)]
     for seconds, path in zip((10, 40, 20, 30), paths, strict=True):
         age(path, seconds)
-    index = ChunkIndex([str(tmp_path)], data_pb2.CHUNK_ORDER_MTIME)
+    index = ChunkIndex([str(tmp_path)], data_pb2.SORT_TYPE_MTIME)
     index.poll()
     assert names(index.window(3)) == ["training.0.gz", "training.2.gz", "training.3.gz"]
+
+
+def test_name_order_is_the_plain_string_order(tmp_path: Path) -> None:
+    for game in (9, 10, 100):
+        chunk(tmp_path / f"training.{game}.gz")
+    index = ChunkIndex([str(tmp_path)], data_pb2.SORT_TYPE_NAME)
+    index.poll()
+    assert names(index.window(3)) == ["training.9.gz", "training.100.gz", "training.10.gz"]
 
 
 def test_anchor_counts_each_arrival_once_and_survives_a_restart(tmp_path: Path) -> None:

@@ -7,15 +7,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class ChunkOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class SortType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    CHUNK_ORDER_NAME: _ClassVar[ChunkOrder]
-    CHUNK_ORDER_MTIME: _ClassVar[ChunkOrder]
-CHUNK_ORDER_NAME: ChunkOrder
-CHUNK_ORDER_MTIME: ChunkOrder
+    SORT_TYPE_NUMBER: _ClassVar[SortType]
+    SORT_TYPE_MTIME: _ClassVar[SortType]
+    SORT_TYPE_NAME: _ClassVar[SortType]
+SORT_TYPE_NUMBER: SortType
+SORT_TYPE_MTIME: SortType
+SORT_TYPE_NAME: SortType
 
 class DataConfig(_message.Message):
-    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "sample", "diff_focus_min", "diff_focus_slope", "diff_focus_q_weight", "diff_focus_pol_scale", "num_chunks", "allow_less_chunks", "chunk_order")
+    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "sample", "diff_focus_min", "diff_focus_slope", "diff_focus_q_weight", "diff_focus_pol_scale", "num_chunks", "allow_less_chunks", "sort_type")
     INPUT_TRAIN_FIELD_NUMBER: _ClassVar[int]
     INPUT_TEST_FIELD_NUMBER: _ClassVar[int]
     INPUT_VALIDATION_FIELD_NUMBER: _ClassVar[int]
@@ -29,7 +31,7 @@ class DataConfig(_message.Message):
     DIFF_FOCUS_POL_SCALE_FIELD_NUMBER: _ClassVar[int]
     NUM_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_LESS_CHUNKS_FIELD_NUMBER: _ClassVar[int]
-    CHUNK_ORDER_FIELD_NUMBER: _ClassVar[int]
+    SORT_TYPE_FIELD_NUMBER: _ClassVar[int]
     input_train: _containers.RepeatedScalarFieldContainer[str]
     input_test: _containers.RepeatedScalarFieldContainer[str]
     input_validation: _containers.RepeatedScalarFieldContainer[str]
@@ -43,5 +45,5 @@ class DataConfig(_message.Message):
     diff_focus_pol_scale: float
     num_chunks: int
     allow_less_chunks: bool
-    chunk_order: ChunkOrder
-    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., sample: _Optional[int] = ..., diff_focus_min: _Optional[float] = ..., diff_focus_slope: _Optional[float] = ..., diff_focus_q_weight: _Optional[float] = ..., diff_focus_pol_scale: _Optional[float] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., chunk_order: _Optional[_Union[ChunkOrder, str]] = ...) -> None: ...
+    sort_type: SortType
+    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., sample: _Optional[int] = ..., diff_focus_min: _Optional[float] = ..., diff_focus_slope: _Optional[float] = ..., diff_focus_q_weight: _Optional[float] = ..., diff_focus_pol_scale: _Optional[float] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., sort_type: _Optional[_Union[SortType, str]] = ...) -> None: ...

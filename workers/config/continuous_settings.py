@@ -21,7 +21,7 @@ class ContinuousSettings:
     poll_interval_s: float
     num_chunks: int
     allow_less_chunks: bool
-    chunk_order: int
+    sort_type: int
 
     def next_wait(self, wait: int, used: int) -> int:
         """Upstream's feedback rule: chunks to wait for before the next network, after one
@@ -44,4 +44,4 @@ def resolve_continuous(spec: job_pb2.JobSpec, problems: Problems) -> ContinuousS
     if d.input:
         problems.add("dataset.input", "a continuous job reads its window from dataset.input_train")
     return ContinuousSettings(c.chunks_per_network, c.steps_per_network, c.max_networks, c.max_steps, poll,
-                              d.num_chunks, d.allow_less_chunks, d.chunk_order)
+                              d.num_chunks, d.allow_less_chunks, d.sort_type)

@@ -44,7 +44,7 @@ def training_chunks(config: data_pb2.DataConfig, specs: Sequence[str]) -> list[P
     """
     if not config.num_chunks:
         return discover_chunks(specs)
-    index = ChunkIndex(specs, config.chunk_order)
+    index = ChunkIndex(specs, config.sort_type)
     index.poll()
     if not len(index):
         raise ValueError(f"dataset inputs {list(specs)} match no chunk files")

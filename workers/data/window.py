@@ -3,9 +3,10 @@
 `ChunkIndex` keeps every chunk the sources name (plain `*.gz` files and `*.gz` members of tar
 archives, see `files.discover_chunks`) with its order key, newest = largest key:
 
-* `CHUNK_ORDER_NAME` (default): natural sort of the file name, so lc0's `training.<game>.gz`
+* `SORT_TYPE_NUMBER` (default): natural sort of the file name, so lc0's `training.<game>.gz`
   sort by game number (``training.9.gz`` < ``training.10.gz``); the full address breaks ties.
-* `CHUNK_ORDER_MTIME` (legacy): modification time (a tar member's own header time).
+* `SORT_TYPE_MTIME` (the legacy default): modification time (a tar member's own header time).
+* `SORT_TYPE_NAME`: the chunk's full address as a string.
 
 `poll()` brings the index up to date with work proportional to what changed: a directory is
 listed again only when its modification time changed (or was too recent to trust), a tar
@@ -71,12 +72,12 @@ class Anchor:
 class ChunkIndex:
     """Every chunk of the watched sources with its order key (see the module docstring)."""
 
-    def __init__(self, specs: Sequence[str], order: int = data_pb2.CHUNK_ORDER_NAME,
+    def __init__(self, specs: Sequence[str], order: int = data_pb2.SORT_TYPE_NUMBER,
                  anchor: Anchor | None = None) -> None:
         if not specs:
             raise ValueError("the chunk window needs at least one input path")
-        if order not in data_pb2.ChunkOrder.values():
-            raise ValueError(f"dataset.chunk_order: {order} is not a ChunkOrder")
+        if order not in data_pb2.SortType.values():
+            raise ValueError(f"dataset.sort_type: {order} is not a SortType")
         self._specs = [str(Path(s).expanduser()) for s in specs]
         self._order = order
         self._keys: dict[str, SortKey] = {}  # chunk address -> its order key (computed once)
@@ -114,7 +115,7 @@ class ChunkIndex:
         used, self.pending = self.pending, 0
         if self._keys:
             newest, key = max(self._keys.items(), key=_second)
-            self.anchor = Anchor(newest, key[0] if self._order == data_pb2.CHUNK_ORDER_MTIME else 0)
+            self.anchor = Anchor(newest, key[0] if self._order == data_pb2.SORT_TYPE_MTIME else 0)
             self._anchor_key = key
         return self.anchor, used
 
@@ -145,7 +146,9 @@ class ChunkIndex:
         return self._keys[chunk]
 
     def _key_of(self, chunk: str, mtime_ns: int) -> SortKey:
-        return (mtime_ns, chunk) if self._order == data_pb2.CHUNK_ORDER_MTIME else natural_key(chunk)
+        if self._order == data_pb2.SORT_TYPE_MTIME:
+            return (mtime_ns, chunk)
+        return (chunk,) if self._order == data_pb2.SORT_TYPE_NAME else natural_key(chunk)
 
     def _poll_root(self, root: str, added: list[str]) -> None:
         if os.path.isdir(root):
@@ -184,7 +187,7 @@ class ChunkIndex:
                 elif entry.name.endswith(".gz"):
                     files.add(entry.path)
                     if entry.path not in self._keys:
-                        mtime = entry.stat().st_mtime_ns if self._order == data_pb2.CHUNK_ORDER_MTIME else 0
+                        mtime = entry.stat().st_mtime_ns if self._order == data_pb2.SORT_TYPE_MTIME else 0
                         self._add(entry.path, mtime, added)
                 elif is_archive(Path(entry.name)):
                     archives.add(entry.path)

@@ -63,7 +63,7 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
     """Run `loop`'s job as a continuous schedule until cancelled or a cap is reached."""
     restored = loop.restored_cycle
     cycle = Cycle.from_json(restored) if restored else Cycle(0, Anchor(), settings.chunks_per_network, False, loop.step)
-    index = ChunkIndex(loop.job.spec.dataset.input_train, settings.chunk_order, anchor=cycle.anchor)
+    index = ChunkIndex(loop.job.spec.dataset.input_train, settings.sort_type, anchor=cycle.anchor)
     index.poll()
     index.recount()
     publisher = Publisher(loop.job.spec.name, loop.job.spec.export, loop.job.model, loop.bus)
