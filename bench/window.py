@@ -14,6 +14,12 @@ Writes the synthetic sources once under DIR (default: a temporary folder, delete
 * `change_poll_s`: a poll after 100 files were added to one directory and 100 members were
   appended to one archive (only those are listed/walked), against `full_listing_s`, a fresh
   index of the same sources.
+
+Measured 2026-12-05 on the shared 2-core development machine at a load average of about 20
+(so wall times are ~4x the CPU times): 1,000,000 chunks indexed in 10.8 CPU-s (48.7 s wall)
+with 466 MB peak memory above the interpreter; the 100,000 newest picked in 0.9 CPU-s; an
+idle poll 0.000 s; a poll finding 200 new chunks 0.005 CPU-s, against 11.6 CPU-s for a full
+listing.
 """
 
 from __future__ import annotations
