@@ -23,7 +23,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from service.cli import _parser
+from service.cli import parser
 from service.server import check_db_location
 from tests.helpers import ROOT
 
@@ -73,7 +73,7 @@ def _serve_args() -> argparse.Namespace:
     """The control plane's `lc0-train serve` flags, parsed by the real parser: unknown or malformed flags fail here."""
     (serve,) = [tokens for tokens in _script_commands(_container(DEPLOYMENT["spec"]["template"])) if tokens[:3] == ["exec", "lc0-train", "serve"]]
     try:
-        return _parser().parse_args(serve[2:])
+        return parser().parse_args(serve[2:])
     except SystemExit:
         pytest.fail(f"control-plane.yaml: `lc0-train {shlex.join(serve[2:])}` is refused by the lc0-train parser (its message is in the captured stderr)")
 
@@ -139,7 +139,7 @@ def test_the_control_plane_command_parses_with_the_real_cli() -> None:
     args = _serve_args()
     assert args.command == "serve" and args.ray_address and args.metrics_port is not None and args.auth_token_file
     with pytest.raises(SystemExit):  # the parser does refuse a flag it does not know
-        _parser().parse_args(["serve", "--metric-port", "9464"])
+        parser().parse_args(["serve", "--metric-port", "9464"])
 
 
 def test_the_control_plane_joins_the_ray_head_as_an_empty_node() -> None:
