@@ -5,27 +5,40 @@ RayCluster are validated against Kubernetes' own OpenAPI schemas (kubernetes-val
 them; strict: unknown fields are errors). The RayCluster itself is a KubeRay custom resource
 with no schema there, so its fields are checked here. The control plane's container command
 is parsed by the real `lc0-train` argument parser, and the ports, paths and addresses it
-names are compared with the containers, probes, Services, volumes and annotations.
+names are compared with the containers, probes, Services, volumes and annotations. One slow
+test runs that command itself against a local Ray cluster (no Kubernetes: a cluster cannot
+run here), with this machine's addresses, paths and ports put in.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import math
+import os
 import shlex
+import signal
+import subprocess
+import time
 import tomllib
+import urllib.request
+from pathlib import Path
 from typing import Any
 
+import grpc
 import kubernetes_validate
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from lc0train import service_pb2, service_pb2_grpc
 from service.cli import parser
 from service.server import check_db_location
 from tests.helpers import ROOT
+from tests.service_harness import free_port, loopback_node_flags, ray_environment, start_ray
 
 KUBE = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes the manifests are written for: gRPC probes are GA from 1.27.
@@ -251,3 +264,81 @@ def test_accelerator_extras_install_jax_builds_within_jax_bounds() -> None:
         assert requirement.name == "jax" and requirement.extras == {jax_extra} and requirement.specifier == jax.specifier, extra
         # The jax this project runs with offers that extra.
         assert jax_extra in importlib.metadata.metadata("jax").get_all("Provides-Extra"), jax_extra
+
+
+def _localised_control_plane_script(substitutions: dict[str, str]) -> str:
+    """The control plane's script with the cluster's addresses, paths and ports replaced, its Ray node on loopback."""
+    def localised(token: str) -> str:
+        for old, new in substitutions.items():
+            if token == old or token.startswith(old + "/"):  # a value, or a path under it
+                return new + token[len(old):]
+            if token.endswith("=" + old):  # --flag=value
+                return token[:-len(old)] + new
+        return token
+
+    lines = []
+    for tokens in _script_commands(_container(DEPLOYMENT["spec"]["template"])):
+        tokens = [localised(token) for token in tokens]
+        if tokens[:2] == ["ray", "start"]:
+            tokens += loopback_node_flags()
+        lines.append(shlex.join(tokens))
+    return "\n".join(lines)
+
+
+def _alive_nodes() -> dict[str, dict[str, float]]:
+    import ray
+
+    return {node["NodeID"]: node["Resources"] for node in ray.nodes() if node["Alive"]}
+
+
+@pytest.mark.slow
+def test_the_control_plane_command_joins_a_ray_cluster_and_serves(tmp_path: Path) -> None:
+    """The Deployment's own script joins a real Ray cluster as an empty node, then serves gRPC (token) and /metrics."""
+    cluster = start_ray()
+    before = _alive_nodes()
+    args = _serve_args()
+    grpc_port, metrics_port = free_port(), free_port()
+    token = tmp_path / "auth" / "token"
+    token.parent.mkdir()
+    token.write_text("k8s-secret\n")
+    script = _localised_control_plane_script({
+        args.address: f"127.0.0.1:{grpc_port}", str(args.metrics_port): str(metrics_port), args.ray_address: cluster.address,
+        str(args.storage): str(tmp_path / "jobs"), str(args.db.parent): str(tmp_path / "state"), str(args.auth_token_file.parent): str(token.parent),
+    })
+    log = tmp_path / "control-plane.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(["/bin/bash", "-c", script], stdout=out, stderr=subprocess.STDOUT, env=ray_environment(), start_new_session=True)
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    try:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 180
+        while True:  # what the pod's gRPC probes ask, without the token
+            assert process.poll() is None, f"the control plane exited {process.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not serving after 180 s:\n{log.read_text()[-3000:]}"
+            with contextlib.suppress(grpc.RpcError):
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+            time.sleep(1)
+        jobs = service_pb2_grpc.TrainingServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            jobs.ListJobs(service_pb2.ListJobsRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert jobs.ListJobs(service_pb2.ListJobsRequest(), metadata=[("authorization", "Bearer k8s-secret")], timeout=10).jobs == []
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+            assert b"lc0_train_step" in response.read()
+        joined = {node: resources for node, resources in _alive_nodes().items() if node not in before}
+        assert len(joined) == 1, joined
+        (resources,) = joined.values()
+        assert not resources.get("CPU") and not resources.get("GPU"), resources  # no trainer can be placed on it
+    finally:
+        channel.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # the server and the Ray node it started: its own process group
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 60  # later tests count the cluster's nodes
+        while set(_alive_nodes()) - set(before) and time.monotonic() < deadline:
+            time.sleep(0.5)
