@@ -85,7 +85,7 @@ def watch(stub: service_pb2_grpc.TrainingServiceStub, job_id: str) -> Iterator[s
     return stub.WatchJob(service_pb2.WatchJobRequest(job_id=job_id), timeout=300)
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -100,9 +100,9 @@ class RayCluster:
     """
 
     def __init__(self) -> None:
-        self.address = f"127.0.0.1:{free_port()}"
+        self.address = f"127.0.0.1:{_free_port()}"
         self.process = _ray_start(["--head", "--num-cpus=4", "--include-dashboard=false", f"--port={self.address.rsplit(':', 1)[1]}",
-                                   f"--ray-client-server-port={free_port()}"])
+                                   f"--ray-client-server-port={_free_port()}"])
 
     def add_node(self, num_cpus: int) -> subprocess.Popen:
         """Starts another node (a "host") of this cluster on this machine; stop it with `stop_node`."""
@@ -143,8 +143,8 @@ class RayCluster:
 
 def loopback_node_flags() -> list[str]:
     """`ray start` flags that keep a node on loopback with free ports, away from other clusters on this machine."""
-    ports = {"--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
-             "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port()}
+    ports = {"--dashboard-agent-listen-port": _free_port(), "--dashboard-agent-grpc-port": _free_port(),
+             "--runtime-env-agent-port": _free_port(), "--metrics-export-port": _free_port()}
     return ["--node-ip-address=127.0.0.1", *(f"{flag}={value}" for flag, value in ports.items())]
 
 

@@ -38,7 +38,7 @@ from lc0train import service_pb2, service_pb2_grpc
 from service.cli import parser
 from service.server import check_db_location
 from tests.helpers import ROOT
-from tests.service_harness import free_port, loopback_node_flags, ray_environment, start_ray
+from tests.service_harness import _free_port, loopback_node_flags, ray_environment, start_ray
 
 KUBE = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes the manifests are written for: gRPC probes are GA from 1.27.
@@ -297,7 +297,7 @@ def test_the_control_plane_command_joins_a_ray_cluster_and_serves(tmp_path: Path
     cluster = start_ray()
     before = _alive_nodes()
     args = _serve_args()
-    grpc_port, metrics_port = free_port(), free_port()
+    grpc_port, metrics_port = _free_port(), _free_port()
     token = tmp_path / "auth" / "token"
     token.parent.mkdir()
     token.write_text("k8s-secret\n")
