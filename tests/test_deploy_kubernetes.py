@@ -215,7 +215,19 @@ def test_every_pod_mounts_the_shared_storage_at_the_servers_storage_path() -> No
     assert _one("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
+# Fields of KubeRay's ray.io/v1 RayCluster (its Go API types): a misspelt one is ignored by the operator.
+KUBERAY_SPEC_FIELDS = {"rayVersion", "enableInTreeAutoscaling", "autoscalerOptions", "headGroupSpec", "workerGroupSpecs", "headServiceAnnotations",
+                       "suspend", "managedBy", "gcsFaultToleranceOptions"}
+KUBERAY_HEAD_FIELDS = {"rayStartParams", "template", "serviceType", "headService", "enableIngress"}
+KUBERAY_WORKER_FIELDS = {"groupName", "replicas", "minReplicas", "maxReplicas", "numOfHosts", "rayStartParams", "template", "idleTimeoutSeconds",
+                         "scaleStrategy", "suspend"}
+
+
 def test_ray_groups_are_well_formed_kuberay_specs() -> None:
+    assert set(RAY["spec"]) <= KUBERAY_SPEC_FIELDS, set(RAY["spec"]) - KUBERAY_SPEC_FIELDS
+    assert set(RAY_GROUPS["head"]) <= KUBERAY_HEAD_FIELDS, set(RAY_GROUPS["head"]) - KUBERAY_HEAD_FIELDS
+    for group in RAY["spec"]["workerGroupSpecs"]:
+        assert set(group) <= KUBERAY_WORKER_FIELDS, set(group) - KUBERAY_WORKER_FIELDS
     ray_bound = next(Requirement(r) for r in _pyproject()["project"]["dependencies"] if Requirement(r).name == "ray")
     assert Version(RAY["spec"]["rayVersion"]) in ray_bound.specifier, "rayVersion outside pyproject.toml's ray bound"
     assert len(RAY["spec"]["workerGroupSpecs"]) == len(RAY_GROUPS) - 1, "worker group names must be unique"
