@@ -41,7 +41,7 @@ from tests.helpers import ROOT
 from tests.service_harness import _free_port, loopback_node_flags, ray_environment, start_ray
 
 KUBE = ROOT / "deploy" / "kubernetes"
-# The oldest Kubernetes the manifests are written for: gRPC probes are GA from 1.27.
+# The Kubernetes release whose schemas check the manifests (their gRPC probes need 1.27 or later).
 KUBERNETES_VERSION = "1.30.0"
 
 Document = dict[str, Any]
