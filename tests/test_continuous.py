@@ -4,6 +4,8 @@ mid-network and restarted, and Ctrl-C checkpoints and stops."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -19,7 +21,9 @@ import pytest
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import apply_override, load_spec
+from workers.data.window import Anchor
 from workers.events import read_events
+from workers.training.continuous import Cycle, resume_cycle
 
 ROOT = Path(__file__).resolve().parents[1]
 GAMES = sorted((ROOT / "tests" / "data" / "lc0-selfplay").glob("*.gz"))
@@ -124,6 +128,25 @@ def test_lc0_train_run_continuous_batches_kill_and_ctrl_c(tmp_path: Path) -> Non
     train_steps = sorted({e["step"] for e in events(tmp_path, "train")})
     assert train_steps == list(range(1, 10))  # exactly steps_per_network steps per network
     assert events(tmp_path, "state")[-1]["state"] == "CANCELLED"
+    started = Cycle.from_json(json.loads((tmp_path / "job" / "cycle.json").read_text()))
+    assert (started.network, started.training, started.start_step) == (2, True, 6)  # network 3's start
+    assert started.anchor.chunk is not None and started.anchor.chunk.endswith("training.9.gz")
+
+
+def test_a_network_started_without_a_checkpoint_resumes_on_its_own_anchor() -> None:
+    finished_one = Cycle(1, Anchor("/g/training.3.gz"), 3, False, 3)  # network 1's final checkpoint
+    started_two = Cycle(1, Anchor("/g/training.6.gz"), 3, True, 3)  # network 2 started from it
+    assert resume_cycle(finished_one, started_two, step=3, wait=3) == started_two
+    # A checkpoint inside network 2 (or later) already holds the cycle: it wins.
+    mid_two = dataclasses.replace(started_two, network=1, training=True)
+    assert resume_cycle(mid_two, started_two, step=5, wait=3) == mid_two
+    # A recorded start from another state (an older network, another step) is ignored.
+    assert resume_cycle(finished_one, dataclasses.replace(started_two, network=0), step=3, wait=3) == finished_one
+    assert resume_cycle(finished_one, started_two, step=4, wait=3) == finished_one
+    # No checkpoint yet: the first network's recorded start (at step 0) resumes, else a fresh wait.
+    first = Cycle(0, Anchor("/g/training.3.gz"), 3, True, 0)
+    assert resume_cycle(None, first, step=0, wait=3) == first
+    assert resume_cycle(None, None, step=0, wait=3) == Cycle(0, Anchor(), 3, False, 0)
 
 
 def test_next_wait_keeps_the_average_pace_of_upstreams_rule() -> None:

@@ -16,8 +16,11 @@ With several processes, process 0's view decides when a cycle starts and what it
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -59,10 +62,21 @@ class Cycle:
                    bool(data["training"]), int(data["start_step"]))
 
 
+def resume_cycle(checkpointed: Cycle | None, started: Cycle | None, step: int, wait: int) -> Cycle:
+    """The cycle to go on with at `step`: the checkpoint's, unless a network was started from
+    that very state (`started`, recorded before its first step) and no checkpoint of it was
+    saved, in which case that network resumes on its own anchor and window."""
+    base = checkpointed or Cycle(0, Anchor(), wait, False, step)
+    if (started is not None and started.training and not base.training
+            and started.network == base.network and started.start_step == step):
+        return started
+    return base
+
+
 def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopRequest) -> TrainState:
     """Run `loop`'s job as a continuous schedule until cancelled or a cap is reached."""
-    restored = loop.restored_cycle
-    cycle = Cycle.from_json(restored) if restored else Cycle(0, Anchor(), settings.chunks_per_network, False, loop.step)
+    restored = Cycle.from_json(loop.restored_cycle) if loop.restored_cycle else None
+    cycle = resume_cycle(restored, _read_started(loop.paths.cycle), loop.step, settings.chunks_per_network)
     index = ChunkIndex(loop.job.spec.dataset.input_train, settings.sort_type, anchor=cycle.anchor)
     index.poll()
     index.recount()
@@ -79,6 +93,7 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
                     return _finish(loop, reason)
                 anchor, used = _move_anchor(index)
                 cycle = Cycle(cycle.network, anchor, settings.next_wait(cycle.wait, used), True, loop.step)
+                _record_start(loop.paths.cycle, cycle)
                 cursor = None
             reason = _train_network(loop, settings, index, cycle, cursor, stop)
             if reason is not None:
@@ -157,6 +172,26 @@ def _publish_if_missing(loop: _TrainLoop, cycle: Cycle, publisher: Publisher) ->
     log.info("network %d of step %d was not exported before the restart: publishing it now", cycle.network, loop.step)
     loop.export(loop.step)
     _publish(loop, cycle.network, publisher)
+
+
+def _record_start(path: Path, cycle: Cycle) -> None:
+    """Write the started cycle (process 0, atomically) so a restart before its first checkpoint
+    resumes this network on the same anchor instead of starting it over on a new one."""
+    if jax.process_index() != 0:
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(cycle.to_json()))
+    os.replace(partial, path)
+
+
+def _read_started(path: Path) -> Cycle | None:
+    try:
+        return Cycle.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as err:
+        log.warning("ignoring unreadable %s: %s", path, err)
+        return None
 
 
 def _capped(settings: ContinuousSettings, cycle: Cycle, step: int) -> bool:
