@@ -224,7 +224,7 @@ SHRINK_ATTENTION = (
 @pytest.mark.slow
 def test_legacy_attention_example_trains_with_finite_falling_loss() -> None:
     job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)), source=str(LEGACY_ATTENTION))
-    assert job.model.embedding_style == model_pb2.EMBEDDING_MAP and job.optimizer.kind == training_pb2.SGD
+    assert job.model.dims.map_embedding and job.optimizer.kind == training_pb2.SGD
     mesh, init, steps, state = step_setup(job)
     assert init.params["embedding"]["square"]["kernel"].shape == (112 + 64, 16)
     batch = selfplay_batch(mesh, 1, 32)

@@ -22,7 +22,7 @@ def test_every_shipped_config_validates(path: Path) -> None:
 def test_parse_error_names_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.textproto"
     bad.write_text('name: "x"\ntraining {\n  batch_sise: 3\n}\n')
-    with pytest.raises(ConfigError, match=r"bad\.textproto: line 3: .*no field named \"batch_sise\""):
+    with pytest.raises(ConfigError, match=r"bad\.textproto: line 3, column \d+: .*no field named \"batch_sise\""):
         load_spec(bad)
 
 
@@ -42,7 +42,7 @@ def test_validation_names_every_bad_field_path() -> None:
 
 @pytest.mark.parametrize("field", ["value_hidden_size", "moves_left_hidden_size", "value_embedding_size"])
 def test_negative_head_widths_are_rejected(field: str) -> None:
-    with pytest.raises(ConfigError, match=rf"model\.{field}: must be >= 0 \(got -4\)"):
+    with pytest.raises(ConfigError, match=rf"model\.{field}: is -4: it must be positive"):
         resolve(load_spec(TINY, [f"model.{field}=-4"]))
 
 
@@ -94,7 +94,7 @@ def test_resolve_fills_defaults_without_touching_the_spec() -> None:
     before = spec.SerializeToString()
     job = resolve(spec)
     assert spec.SerializeToString() == before
-    assert job.model.encoder_d_model == spec.model.embedding_size
-    assert job.model.policy_d_model == spec.model.embedding_size
+    assert job.model.dims.d_model == spec.model.embedding_size
+    assert job.model.dims.policy_d_model == spec.model.embedding_size
     assert job.optimizer.epsilon == pytest.approx(1e-7)
     assert job.losses.policy == 1.0 and job.losses.reg == 1.0
