@@ -98,3 +98,15 @@ def test_resolve_fills_defaults_without_touching_the_spec() -> None:
     assert job.model.dims.policy_d_model == spec.model.embedding_size
     assert job.optimizer.epsilon == pytest.approx(1e-7)
     assert job.losses.policy == 1.0 and job.losses.reg == 1.0
+
+
+def test_model_defaults_come_from_the_dims_and_every_bad_model_field_is_named() -> None:
+    job = resolve(load_spec(TINY, ["model.value_embedding_size=", "model.moves_left_embedding_size=", "model.value_hidden_size="]))
+    dims = job.model.dims
+    assert (dims.value_channels, dims.moves_left_channels, dims.value_hidden) == (32, 8, 128)
+    assert job.model.config.value_embedding_size == 0  # the spec's model is kept as written
+    spec = load_spec(TINY, ["model.encoder_layers=0", "model.encoder_dff=-1", "model.categorical_value_buckets=1"])
+    with pytest.raises(ConfigError) as info:
+        resolve(spec)
+    paths = {path for path, _ in info.value.problems}
+    assert {"model.encoder_layers", "model.encoder_dff", "model.categorical_value_buckets"} <= paths
