@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lc0train import model_pb2, net_pb2
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.lc0net_helpers import TEST_POSITIONS, max_output_difference
 from service.cli import main
 from workers.config.problems import ConfigError

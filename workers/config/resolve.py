@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from lc0train import data_pb2, job_pb2, model_pb2
+from lc0train import data_pb2, model_pb2
 from workers.lc0net.jobs import export_problem, init_from_problem
 from workers.model.errors import ModelConfigError
 from workers.model.head_layout import HeadLayout
@@ -36,8 +36,8 @@ from workers.config.training_settings import (
 )
 from workers.config.loss_settings import LossSettings, resolve_losses
 from workers.config.problems import ConfigError, Problems, optional
+from workers.config.spec import Spec
 
-Spec = job_pb2.JobSpec
 _M = TypeVar("_M", bound=Message)
 
 _DEFAULT_MAX_TO_KEEP = 50
@@ -103,14 +103,10 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
-    job = dict(
-        schedule=resolve_schedule(t, problems),
-        optimizer=resolve_optimizer(t, problems),
-        precision=resolve_precision(t, problems),
-        swa=resolve_swa(t, problems, warnings),
-        num_batch_splits=resolve_batch_splits(t, problems),
-        losses=resolve_losses(t, problems, spec.model.moves_left != model_pb2.MOVES_LEFT_NONE, heads),
-    )
+    schedule, optimizer = resolve_schedule(t, problems), resolve_optimizer(t, problems)
+    precision, swa = resolve_precision(t, problems), resolve_swa(t, problems, warnings)
+    num_batch_splits = resolve_batch_splits(t, problems)
+    losses = resolve_losses(t, problems, spec.model.moves_left != model_pb2.MOVES_LEFT_NONE, heads)
     if problems or model is None:
         raise ConfigError(problems, source)
     return ResolvedJob(
@@ -133,7 +129,12 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         hosts=r.hosts or 1,
         devices_per_host=r.devices_per_host,
         warnings=tuple(warnings),
-        **job,
+        schedule=schedule,
+        optimizer=optimizer,
+        precision=precision,
+        swa=swa,
+        num_batch_splits=num_batch_splits,
+        losses=losses,
     )
 
 
@@ -142,7 +143,8 @@ def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> No
     problems = Problems()
     micro_batch = job.batch_size // job.num_batch_splits
     if micro_batch % device_count:
-        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible by the {device_count} devices of the mesh")
+        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible "
+                     f"by the {device_count} devices of the mesh")
     if job.hosts != process_count:
         problems.add("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running")
     if problems:

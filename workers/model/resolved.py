@@ -8,6 +8,7 @@ ones of the config's body and raises one `ModelConfigError` listing every bad fi
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 from lc0train import model_pb2
 
@@ -58,4 +59,7 @@ class ResolvedModel:
         return self.dims.dropout_rate if isinstance(self.dims, NetDims) else 0.0
 
 
-_BODIES = {model_pb2.BODY_TRANSFORMER: NetDims.from_config, model_pb2.BODY_RESNET: ResNetDims.from_config}
+_BODIES: dict[int, Callable[[model_pb2.ModelConfig], NetDims | ResNetDims]] = {
+    model_pb2.BODY_TRANSFORMER: NetDims.from_config,
+    model_pb2.BODY_RESNET: ResNetDims.from_config,
+}
