@@ -199,7 +199,7 @@ def test_forward_matches_numpy_reference():
     planes = random_planes(3, seed=3)
     out = model(jnp.asarray(planes))
     params = jax.tree.map(
-        lambda a: np.asarray(a, np.float64), nnx.state(model, nnx.Param).to_pure_dict()
+        lambda a: np.asarray(a, np.float64), nnx.to_pure_dict(nnx.state(model, nnx.Param))
     )
     for b in range(planes.shape[0]):
         policy, wdl, moves_left = np_forward_one(planes[b].astype(np.float64), params, config)
