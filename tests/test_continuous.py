@@ -177,9 +177,12 @@ def test_next_wait_keeps_the_average_pace_of_upstreams_rule() -> None:
     ("continuous.chunks_per_network=-1", "continuous.chunks_per_network"),
     ("dataset.num_chunks=0", "dataset.num_chunks"),
     ("continuous.poll_interval_s=0", "continuous.poll_interval_s"),
+    ("export.destination=[/nets/{network}.pb.gz, /nets/{nope}.pb.gz]", "export.destination[1]"),
+    ("export.upload.max_attempts=0", "export.upload.max_attempts"),
 ])
 def test_continuous_config_errors_name_the_field(override: str, field: str) -> None:
     spec = load_spec(ROOT / "configs" / "continuous.textproto")
+    apply_override(spec, "export.upload.url=http://127.0.0.1:9/upload")
     apply_override(spec, override)
     with pytest.raises(ConfigError) as error:
         resolve(spec)

@@ -37,10 +37,9 @@ def test_destinations_are_written_atomically(tmp_path: Path) -> None:
     for net, data in zip(nets, payloads, strict=True):
         net.write_bytes(data)
     target = tmp_path / "selfplay"
-    export = lc0net_pb2.ExportConfig(destination=[str(target / "{job}-{network:03d}{swa}.pb.gz")])
     bus = EventBus()
     events = recorded(bus)
-    publisher = Publisher("run7", export, MODEL, bus)
+    publisher = Publisher("run7", [str(target / "{job}-{network:03d}{swa}.pb.gz")], None, MODEL, bus)
     bad_reads, reads, done = [], [0], threading.Event()
 
     def reader() -> None:  # a self-play client polling the folder as fast as it can
@@ -109,9 +108,9 @@ def server() -> Iterator[_Server]:
     httpd.server_close()
 
 
-def upload_export(server: _Server, **fields: Any) -> lc0net_pb2.ExportConfig:
+def uploader(server: _Server, bus: EventBus, **fields: Any) -> Publisher:
     url = f"http://127.0.0.1:{server.server_address[1]}/upload_network"
-    return lc0net_pb2.ExportConfig(upload=lc0net_pb2.UploadConfig(url=url, training_id=42, **fields))
+    return Publisher("run", [], lc0net_pb2.UploadConfig(url=url, training_id=42, **fields), MODEL, bus)
 
 
 def wait_until(condition: Any, timeout: float = 20) -> None:
@@ -130,7 +129,7 @@ def test_upload_retries_until_the_third_try_without_waiting(
     server.delay_s = 0.3
     bus = EventBus()
     events = recorded(bus)
-    publisher = Publisher("run", upload_export(server, retry_delay_s=0.05), MODEL, bus)
+    publisher = uploader(server, bus, retry_delay_s=0.05)
     with caplog.at_level(logging.DEBUG):
         started = time.perf_counter()
         publisher.publish(3, 30, net, None)
@@ -153,8 +152,7 @@ def test_upload_gives_up_after_max_attempts_and_reads_the_password_file(tmp_path
     net.write_bytes(b"net")
     bus = EventBus()
     events = recorded(bus)
-    publisher = Publisher("run", upload_export(server, max_attempts=2, retry_delay_s=0,
-                                               password_file=str(tmp_path / "pwd")), MODEL, bus)
+    publisher = uploader(server, bus, max_attempts=2, retry_delay_s=0, password_file=str(tmp_path / "pwd"))
     publisher.publish(1, 10, net, None)
     wait_until(lambda: len([e for e in events if e.kind == "upload"]) == 2)
     publisher.close()
@@ -162,10 +160,7 @@ def test_upload_gives_up_after_max_attempts_and_reads_the_password_file(tmp_path
     assert not any(e.info.get("ok") for e in events if e.kind == "upload")
 
 
-def test_bad_publishing_config_names_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match=r"export\.destination\[1\]"):
-        Publisher("run", lc0net_pb2.ExportConfig(destination=["{network}", "{nope}"]), MODEL, EventBus())
+def test_a_missing_upload_password_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UPLOAD_PWD", raising=False)
-    export = lc0net_pb2.ExportConfig(upload=lc0net_pb2.UploadConfig(url="http://127.0.0.1:9/"))
     with pytest.raises(ConfigError, match=r"export\.upload\.password_env.*UPLOAD_PWD"):
-        Publisher("run", export, MODEL, EventBus())
+        Publisher("run", [], lc0net_pb2.UploadConfig(url="http://127.0.0.1:9/"), MODEL, EventBus())

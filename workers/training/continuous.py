@@ -77,10 +77,10 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
     """Run `loop`'s job as a continuous schedule until cancelled or a cap is reached."""
     restored = Cycle.from_json(loop.restored_cycle) if loop.restored_cycle else None
     cycle = resume_cycle(restored, _read_started(loop.paths.cycle), loop.step, settings.chunks_per_network)
-    index = ChunkIndex(loop.job.spec.dataset.input_train, settings.sort_type, anchor=cycle.anchor)
+    index = ChunkIndex(settings.input_train, settings.sort_type, anchor=cycle.anchor)
     index.poll()
     index.recount()
-    publisher = Publisher(loop.job.spec.name, loop.job.spec.export, loop.job.model, loop.bus)
+    publisher = Publisher(settings.job_name, settings.destinations, settings.upload, loop.job.model.config, loop.bus)
     try:
         _publish_if_missing(loop, cycle, publisher)
         cursor = loop.restored_train_cursor if cycle.training else None

@@ -17,6 +17,7 @@ import os
 import queue
 import shutil
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -31,7 +32,6 @@ _DEFAULT_ATTEMPTS = 5
 _DEFAULT_RETRY_DELAY_S = 10.0
 _DEFAULT_PASSWORD_ENV = "UPLOAD_PWD"
 _TIMEOUT_S = 120.0
-_TEMPLATE_SAMPLE = {"job": "job", "network": 1, "step": 100, "swa": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,20 +42,15 @@ class _Upload:
 
 
 class Publisher:
-    """Copies each network to the destination templates and queues its upload."""
+    """Copies each network to the destination templates and queues its upload (the templates
+    and upload settings were validated with the job: `continuous_settings`)."""
 
-    def __init__(self, job_name: str, export: lc0net_pb2.ExportConfig, model: model_pb2.ModelConfig,
-                 bus: EventBus) -> None:
-        for i, template in enumerate(export.destination):
-            try:
-                template.format(**_TEMPLATE_SAMPLE)
-            except (KeyError, IndexError, ValueError) as err:
-                raise ConfigError([(f"export.destination[{i}]", f"{template!r} is not a template of "
-                                    f"{{job}}, {{network}}, {{step}}, {{swa}}: {err!r}")]) from err
-        self._job = job_name or "job"
-        self._templates = list(export.destination)
+    def __init__(self, job_name: str, destinations: Sequence[str], upload: lc0net_pb2.UploadConfig | None,
+                 model: model_pb2.ModelConfig, bus: EventBus) -> None:
+        self._job = job_name
+        self._templates = list(destinations)
         self._bus = bus
-        self._uploader = _Uploader(export.upload, model, bus) if export.upload.url else None
+        self._uploader = _Uploader(upload, model, bus) if upload is not None else None
 
     def publish(self, network: int, step: int, net: Path, swa_net: Path | None) -> None:
         """Publish network `network` (the nets of `step`): destinations, event, upload."""
@@ -103,9 +98,6 @@ class _Uploader:
         self._url = config.url
         self._attempts = config.max_attempts if config.HasField("max_attempts") else _DEFAULT_ATTEMPTS
         self._delay = config.retry_delay_s if config.HasField("retry_delay_s") else _DEFAULT_RETRY_DELAY_S
-        if self._attempts < 1 or self._delay < 0:
-            raise ConfigError([("export.upload", f"max_attempts must be >= 1 and retry_delay_s >= 0 "
-                                                 f"(got {self._attempts}, {self._delay})")])
         layers, filters = net_size(model)
         self._fields = {"training_id": str(config.training_id), "layers": str(layers), "filters": str(filters),
                         "pwd": _password(config)}
