@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import grpc
 
-from service._internal.state import FailedPrecondition, IllegalTransition, InvalidRequest, InvalidSpec, JobNotFound
+from service._internal.state import FailedPrecondition, IllegalTransition, InvalidRequest, InvalidSpec, JobNotFound, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (JobNotFound, grpc.StatusCode.NOT_FOUND),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
+    (StorageError, grpc.StatusCode.INTERNAL),  # an operator's problem, but the message names the path
 )
 
 
