@@ -12,20 +12,17 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
-import grpc
 import numpy as np
 import pytest
 
-from lc0train import service_pb2, service_pb2_grpc
+from lc0train import service_pb2
 from service._internal.controller import ControllerSettings
 from service._internal.scheduler import worker_pid
-from tests.service_harness import RayCluster, RunningServer, server_config, start_ray, state_name, tiny_spec, wait_for
+from tests.service_harness import RunningServer, ServerProcess, server_config, start_ray, state_name, tiny_spec, wait_for
 
 Q = service_pb2
 TOTAL = 4000  # long enough to hit a running trainer, short enough to finish in seconds (tiny shrunk net)
@@ -119,30 +116,6 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
-
-
-class ServerProcess:
-    """`lc0-train serve` in a subprocess, joined to the test's Ray cluster."""
-
-    def __init__(self, tmp: Path, ray: RayCluster, *extra: str):
-        self.port_file = tmp / "port"
-        self.port_file.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
-                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--ray-address", ray.address,
-                "--poll-interval", "0.2", *extra]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))
-        deadline = time.monotonic() + 120
-        while not self.port_file.exists():
-            assert self.process.poll() is None, (tmp / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port_file.read_text()}")
-        self.stub = service_pb2_grpc.TrainingServiceStub(self.channel)
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        self.channel.close()
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
 
 
 @pytest.mark.slow

@@ -4,14 +4,14 @@ Each tick reads the active jobs from the store and, per job, does the one thing 
 calls for. Every transition is committed to the store *before* it is acted on, and every
 action is idempotent (named placement groups and actors, `get_if_exists`, a no-op
 `start` on a running actor), so a control plane that dies anywhere in between simply
-re-does the action after a restart: it re-attaches to live actors or relaunches dead ones,
-which resume from the latest checkpoint.
+re-does the action after a restart: it re-attaches to live actors, launches an attempt it
+recorded but never launched, and counts a running attempt whose actors are gone as lost.
 
 Heartbeats: each tick polls every actor's `status`. An actor whose answer is overdue by
 `heartbeat_timeout` (frozen, e.g. SIGSTOP) or whose trainer has not reported for
-`progress_timeout` (hung) is treated like a dead worker: the job goes to RESTARTING with
-fresh actors, within the `max_restarts` budget. Preemptions (SIGTERM, node loss) draw on
-the separate `max_preemptions` budget; a SIGTERM'd trainer checkpoints before it stops.
+`progress_timeout` (hung) is treated like a dead worker. What a lost or ended attempt
+becomes (RESTARTING within budget, FAILED, CANCELLED) is decided by `policy`; the
+controller observes and commits.
 """
 
 from __future__ import annotations
