@@ -110,6 +110,14 @@ def test_frozen_worker_is_detected_by_the_watchdog(server: RunningServer, genera
             os.kill(pid, signal.SIGCONT)
 
 
+def _actor_exists(ray: object, name: str) -> bool:
+    try:
+        ray.get_actor(name, namespace="lc0-train")  # type: ignore[attr-defined]
+        return True
+    except ValueError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -147,6 +155,36 @@ def test_server_crash_after_commit_and_kill_mid_run_still_succeed(tmp_path: Path
     with sqlite3.connect(tmp_path / "state" / "jobs.sqlite3") as db:
         path = [row[0] for row in db.execute("SELECT to_state FROM transitions WHERE job_id = ? ORDER BY id", (job.job_id,))]
     assert path == ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"]
+
+
+@pytest.mark.slow
+def test_a_cancel_recorded_before_a_server_kill_is_obeyed_by_the_next_server(tmp_path: Path, generated_data: dict[str, Path]) -> None:
+    import ray
+
+    cluster = start_ray()
+    first = ServerProcess(tmp_path, cluster)
+    spec = tiny_spec(generated_data, "training.total_steps=1000000", "training.train_avg_report_steps=100",
+                     "training.test_steps=10000000", "training.checkpoint_steps=1000")
+    job = first.stub.SubmitJob(Q.SubmitJobRequest(spec=spec)).job
+    wait_for(first.stub, job.job_id, lambda j: state_name(j) == "RUNNING" and j.step >= 200)
+    first.stub.CancelJob(Q.CancelJobRequest(job_id=job.job_id))
+    assert first.kill() == -signal.SIGKILL  # at once: the external cluster's trainer trains on meanwhile
+    second = ServerProcess(tmp_path, cluster)
+    try:
+        final = wait_for(second.stub, job.job_id, lambda j: state_name(j) in ("SUCCEEDED", "FAILED", "CANCELLED"), timeout=120)
+        assert state_name(final) == "CANCELLED" and final.attempt == 1, final.message  # stopped, not relaunched
+        events = _trainer_events(final)
+        assert _resumed_from(events) == [0]
+        assert events[-1]["kind"] == "state" and events[-1]["state"] == "CANCELLED" and events[-1]["step"] == final.step
+        assert final.step < 1_000_000
+        deadline = time.monotonic() + 30
+        while _actor_exists(ray, f"lc0-{job.job_id}-a1-h0"):  # released in the tick that recorded CANCELLED
+            assert time.monotonic() < deadline, "the cancelled job's actor is still there"
+            time.sleep(0.5)
+        time.sleep(2)
+        assert len(_trainer_events(final)) == len(events)  # nothing trains after the end
+    finally:
+        assert second.kill(signal.SIGTERM) == 0
 
 
 @pytest.mark.slow
