@@ -11,7 +11,6 @@ import dataclasses
 from typing import AsyncIterator, Callable
 
 import grpc
-from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 
@@ -109,7 +108,7 @@ def handlers(servicer: TrainingServicer) -> grpc.GenericRpcHandler:
     """
     table = {}
     for method in SERVICE.methods:
-        request, response = _message_class(method.input_type), _message_class(method.output_type)
+        request, response = GetMessageClass(method.input_type), GetMessageClass(method.output_type)
         if method.client_streaming:
             raise NotImplementedError(f"{method.full_name}: client-streaming methods are not served")
         make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
@@ -117,7 +116,3 @@ def handlers(servicer: TrainingServicer) -> grpc.GenericRpcHandler:
         table[method.name] = make(getattr(servicer, method.name), request_deserializer=decode,
                                   response_serializer=response.SerializeToString)
     return grpc.method_handlers_generic_handler(SERVICE_NAME, table)
-
-
-def _message_class(descriptor: Descriptor) -> type:
-    return GetMessageClass(descriptor)
