@@ -8,6 +8,7 @@ follows a job for `WatchJob` (polling the store, tailing its events.jsonl).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import logging
 import shutil
@@ -113,7 +114,7 @@ class JobService:
     def get(self, job_id: str) -> JobRecord:
         return self.store.get(job_id)
 
-    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[builtins.list[JobRecord], str]:
         if page_size < 0:
             raise InvalidRequest(f"page_size: must be >= 0 (got {page_size})")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -147,7 +148,7 @@ class JobService:
                 return
             await asyncio.sleep(self.watch_poll_interval)
 
-    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[builtins.list[dict[str, Any]], int]:
         self.store.get(job_id)  # NOT_FOUND for unknown ids
         if offset < 0 or limit < 0:
             raise InvalidRequest("offset and limit must be >= 0")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, TypeVar
 
+
 from google.protobuf.message import Message
 
-from lc0train import data_pb2, job_pb2, model_pb2
+from lc0train import data_pb2, model_pb2
 from workers.model.dims import NetDims
 from workers.model.head_layout import HeadLayout
 from workers.model.resnet import ResNetDims
@@ -28,9 +29,11 @@ from workers.config.training_settings import (
     resolve_swa,
 )
 from workers.config.loss_settings import LossSettings, resolve_losses
+from workers.config.sampling_settings import resolve_sampling
+from workers.data.sampling import KEEP_ALL, Sampling
 from workers.config.problems import ConfigError, Problems, optional
+from workers.config.spec import Spec
 
-Spec = job_pb2.JobSpec
 _M = TypeVar("_M", bound=Message)
 
 _DEFAULT_MAX_TO_KEEP = 50
@@ -66,6 +69,7 @@ class ResolvedJob:
     hosts: int
     devices_per_host: int
     warnings: tuple[str, ...] = ()
+    sampling: Sampling = KEEP_ALL  # the train stream's; test streams use its `sample` only
 
 
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
@@ -98,6 +102,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
         losses=resolve_losses(t, problems, _has_moves_left_head(model), _head_layout(model, problems)),
+        sampling=resolve_sampling(d, problems),
     )
     if problems:
         raise ConfigError(problems, source)
@@ -127,7 +132,8 @@ def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> No
     problems = Problems()
     micro_batch = job.batch_size // job.num_batch_splits
     if micro_batch % device_count:
-        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible by the {device_count} devices of the mesh")
+        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible "
+                     f"by the {device_count} devices of the mesh")
     if job.hosts != process_count:
         problems.add("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running")
     if problems:
