@@ -111,7 +111,7 @@ class TrainingServer:
         if config.metrics_port is not None:
             host = config.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
             self._metrics_http, _ = start_http_server(config.metrics_port, addr=host, registry=self.registry)
-            self.metrics_port = self._metrics_http.server_port  # type: ignore[attr-defined]
+            self.metrics_port = self._metrics_http.server_port
             log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
         self.controller.start()
         for name in ("", SERVICE_NAME):

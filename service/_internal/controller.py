@@ -115,14 +115,14 @@ class Controller:
             except Exception:  # one job's trouble must not stop the loop for the others
                 log.exception("job %s: controller step failed", record.job_id)
             if self.metrics is not None:
-                self._export(record.job_id)
+                self._export(self.metrics, record.job_id)
 
-    def _export(self, job_id: str) -> None:
+    def _export(self, metrics: JobMetrics, job_id: str) -> None:
         record = self.store.get(job_id)
-        self.metrics.set_state(job_id, record.state, record.restarts)
-        self.metrics.poll(job_id, JobPaths(self.job_dir(job_id)).events)
+        metrics.set_state(job_id, record.state, record.restarts)
+        metrics.poll(job_id, JobPaths(self.job_dir(job_id)).events)
         if record.state.is_terminal:
-            self.metrics.forget(job_id)
+            metrics.forget(job_id)
 
     # ---- states ----------------------------------------------------------------------------
 

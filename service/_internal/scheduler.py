@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
@@ -110,7 +110,7 @@ class Scheduler:
         pg = self._placement_group(job_id)
         if pg is None:
             raise RuntimeError(f"job {job_id}: no placement group")
-        actors = []
+        actors: list[Any] = []  # Ray actor handles
         for host in range(hosts):
             actors.append(self._remote.options(
                 name=_actor_name(job_id, attempt, host), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
@@ -169,7 +169,7 @@ def worker_pid(job_id: str, attempt: int, host: int = 0, timeout: float = 30.0) 
     """The process id of a job's worker (for operators and fault-injection tests)."""
     try:
         actor = ray.get_actor(_actor_name(job_id, attempt, host), namespace=NAMESPACE)
-        return ray.get(actor.status.remote(), timeout=timeout).pid
+        return cast(ActorStatus, ray.get(actor.status.remote(), timeout=timeout)).pid
     except (ValueError, RayError):
         return None
 

@@ -37,7 +37,7 @@ def _deny(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     async def abort(request: object, context: grpc.aio.ServicerContext) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
-    async def abort_stream(request: object, context: grpc.aio.ServicerContext) -> AsyncIterator[object]:
+    async def abort_stream(request: object, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         await abort(request, context)
         yield  # pragma: no cover - never reached: an async generator, as streaming handlers are
 

@@ -11,7 +11,7 @@ import dataclasses
 from typing import AsyncIterator, Callable
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
 from lc0train import service_pb2
@@ -32,7 +32,7 @@ class Undecodable:
     error: str
 
 
-def lenient(message_type: type) -> Callable[[bytes], object]:
+def lenient(message_type: type[Message]) -> Callable[[bytes], object]:
     """A request deserializer that reports undecodable bytes instead of failing the call."""
     def deserialize(data: bytes) -> object:
         try:
