@@ -28,7 +28,7 @@ class SpecCheckingStore(JobStore):
         self.storage, self.spec_on_disk_at_commit = storage, []
 
     def create(self, new: NewJob) -> tuple[JobRecord, bool]:
-        self.spec_on_disk_at_commit.append(JobPaths(self.storage / new.job_id).spec.is_file())
+        self.spec_on_disk_at_commit.append(JobPaths(self.storage / new.job_id).spec_file.is_file())
         return super().create(new)
 
 
@@ -39,7 +39,7 @@ def test_the_spec_is_written_before_the_job_is_committed(tmp_path: Path, generat
     spec = tiny_spec(generated_data)
     record, created = jobs.submit(Submission(spec=spec, request_id="once"))
     assert created and store.spec_on_disk_at_commit == [True]
-    written = text_format.Parse(JobPaths(storage / record.job_id).spec.read_text(), job_pb2.JobSpec())
+    written = text_format.Parse(JobPaths(storage / record.job_id).spec_file.read_text(), job_pb2.JobSpec())
     assert written == spec
     again, created = jobs.submit(Submission(spec=spec, request_id="once"))  # a retry: the same job, no second directory
     assert not created and again.job_id == record.job_id
