@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -62,6 +63,11 @@ def test_continuous_job_through_server_restart_and_worker_kill(tmp_path: Path) -
         add_games(games, 4)  # the detached worker trains network 2 meanwhile
         metrics_port = _free_port()
         server = ServerProcess(tmp_path, ray, "--metrics-port", str(metrics_port))
+        updates: list[Q.JobUpdate] = []
+        stub = server.stub
+        watcher = threading.Thread(target=lambda: updates.extend(stub.WatchJob(Q.WatchJobRequest(job_id=job.job_id))),
+                                   daemon=True)
+        watcher.start()
         wait_for(server.stub, job.job_id, waiting_after(2), timeout=300)
         add_games(games, 7)
         checkpoint = Path(job.checkpoint_dir) / str(2 * STEPS + 50)
@@ -76,6 +82,10 @@ def test_continuous_job_through_server_restart_and_worker_kill(tmp_path: Path) -
         server.stub.CancelJob(Q.CancelJobRequest(job_id=job.job_id))
         final = wait_for(server.stub, job.job_id, lambda j: state_name(j) in ("CANCELLED", "FAILED", "SUCCEEDED"))
         assert state_name(final) == "CANCELLED", final.message
+        watcher.join(timeout=60)
+        # WatchJob streams the cycle: its reports, and the Job each time its cycle line moves on.
+        assert any(u.HasField("job") and u.job.cycle.startswith("training network 3") for u in updates)
+        assert [u.event.step for u in updates if u.HasField("event") and u.event.kind == "published"][-1] == 3 * STEPS
     finally:
         server.kill(signal.SIGTERM)
     events = [json.loads(line) for line in (Path(job.job_dir) / "events.jsonl").read_text().splitlines()]
