@@ -21,7 +21,7 @@ from service._internal.controller import ControllerSettings
 from service._internal.jobs import Budgets
 from service.server import ServerConfig, TrainingServer
 from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
-from workers.config import load_spec
+from workers.config.spec import load_spec
 
 # Fast control loop for tests; the watchdog timeouts stay generous unless a test shrinks them.
 FAST = ControllerSettings(poll_interval=0.1, startup_timeout=120, heartbeat_timeout=60, progress_timeout=300, cancel_timeout=60)

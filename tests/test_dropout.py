@@ -9,10 +9,12 @@ from flax import nnx
 
 from tests.step_helpers import selfplay_batch, step_setup
 from tests.conftest import DATA, SHRINK, TINY_CONFIG
-from workers.config import ConfigError, load_spec, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
-from workers.state import init_params
+from workers.training.state import init_params
 
 
 def _planes() -> jax.Array:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import DATA
 from tests.lc0_engine import lc0_evaluate
-from workers.cli import main
+from service.cli import main
 from workers.data.planes import HISTORY_LENGTH, position_fields
 from workers.data.v6 import InputFormat
 from workers.lc0net.evaluate import Position, encode_position, evaluate

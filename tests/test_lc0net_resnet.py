@@ -29,8 +29,10 @@ from tests.lc0net_helpers import (
     reference_rows,
     relative_logit_error,
 )
-from workers.cli import main
-from workers.config import ConfigError, load_spec, resolve
+from service.cli import main
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import EventBus
@@ -43,10 +45,11 @@ from workers.lc0net.mapping import check_coverage, merge_trees
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import load_stored, save_imported
 from workers.lc0net.tables import net_table
-from workers.sharding import to_global_batch
-from workers.state import init_params
-from workers.train_step import Batch
-from workers.trainer import JobPaths, run_training
+from workers.training.sharding import to_global_batch
+from workers.training.state import init_params
+from workers.training.step import Batch
+from workers.layout import JobPaths
+from workers.training.loop import run_training
 
 CLASSICAL_NET = DATA / "tiny_resnet_classical.pb.gz"
 # Widths all different, so a transposed or mis-flattened tensor cannot go unnoticed.

@@ -11,8 +11,8 @@ from tests.step_helpers import step_setup
 from tests.test_resnet_training import _job
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
-from workers.sharding import to_global_batch
-from workers.train_step import Batch
+from workers.training.sharding import to_global_batch
+from workers.training.step import Batch
 
 STEPS = 50
 BATCH = 32

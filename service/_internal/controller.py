@@ -29,6 +29,7 @@ from service._internal.scheduler import Scheduler, is_node_loss
 from service._internal.service_metrics import ServiceMetrics
 from service._internal.state import IllegalTransition, JobState
 from service._internal.store import JobRecord, JobStore
+from workers.layout import JobPaths
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class Controller:
 
     def _export(self, job_id: str) -> None:
         record = self.store.get(job_id)
-        self.metrics.update(record, self.job_dir(job_id) / "events.jsonl", lambda: self.store.history(job_id))
+        self.metrics.update(record, JobPaths(self.job_dir(job_id)).events, lambda: self.store.history(job_id))
 
     # ---- states ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from service._internal.events import read_page
 from service._internal.state import InvalidRequest, JobState
 from service._internal.store import JobRecord, JobStore, NewJob
 from service._internal.validation import parse_spec_text, validate_spec
+from workers.layout import JobPaths
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,9 @@ class JobService:
             request_id=submission.request_id or None,
         ))
         if created:
-            directory = self.job_dir(record.job_id)
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "spec.textproto").write_text(text_format.MessageToString(spec))
+            paths = JobPaths(self.job_dir(record.job_id))
+            paths.root.mkdir(parents=True, exist_ok=True)
+            paths.spec.write_text(text_format.MessageToString(spec))
         return record, created
 
     def get(self, job_id: str) -> JobRecord:
@@ -111,4 +112,4 @@ class JobService:
         self.store.get(job_id)  # NOT_FOUND for unknown ids
         if offset < 0 or limit < 0:
             raise InvalidRequest("offset and limit must be >= 0")
-        return read_page(self.job_dir(job_id) / "events.jsonl", offset, min(limit or 1000, 10_000), kinds)
+        return read_page(JobPaths(self.job_dir(job_id)).events, offset, min(limit or 1000, 10_000), kinds)

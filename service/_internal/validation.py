@@ -11,7 +11,8 @@ from google.protobuf.message import Message
 
 from lc0train import job_pb2
 from service._internal.state import InvalidSpec
-from workers.config import ConfigError, ResolvedJob, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import ResolvedJob, resolve
 
 # A JobSpec is a few hundred bytes; anything near this is an error or an abuse.
 MAX_SPEC_BYTES = 256 * 1024

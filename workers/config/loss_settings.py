@@ -16,7 +16,7 @@ import dataclasses
 
 from lc0train import training_pb2
 from workers.model.head_layout import HeadLayout
-from workers.validation import Problems, optional
+from workers.config.problems import Problems, optional
 
 _CLASSIC_KEYS = ("policy_loss_weight", "value_loss_weight", "moves_left_loss_weight", "reg_term_weight", "q_ratio")
 # BT-era terms of auxiliary heads: (policy or value, head name, output it trains).

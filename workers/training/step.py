@@ -19,15 +19,16 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
-from workers import losses
-from workers.config import ConfigError, ResolvedJob
+from workers.training import losses
+from workers.config.problems import ConfigError
+from workers.config.resolve import ResolvedJob
 from workers.data.policy_map import POLICY_MOVES
-from workers.loss_settings import AUX_TERMS, LossSettings
+from workers.config.loss_settings import AUX_TERMS, LossSettings
 from workers.model.gating import project_gates
-from workers.regularization import l2_term
+from workers.training.regularization import l2_term
 from workers.seeds import derive_seed
-from workers.sharding import batch_sharded, replicated
-from workers.state import LossScale, Params, TrainState
+from workers.training.sharding import batch_sharded, replicated
+from workers.training.state import LossScale, Params, TrainState
 
 Metrics = dict[str, jax.Array]
 

@@ -14,7 +14,7 @@ import optax
 from flax import nnx, struct
 
 from workers.model import build_model
-from workers.training_settings import PrecisionSettings
+from workers.config.training_settings import PrecisionSettings
 
 Params = dict[str, Any]
 

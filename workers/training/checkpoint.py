@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from workers.state import TrainState
+from workers.training.state import TrainState
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from lc0train import training_pb2
-from workers.training_settings import OptimizerSettings, ScheduleSettings
+from workers.config.training_settings import OptimizerSettings, ScheduleSettings
 
 Schedule = Callable[[jax.Array], jax.Array]
 
