@@ -32,6 +32,7 @@ from workers.lc0net.jobs import initial_params, job_exporter
 from workers.model.gating import project_gates
 from workers.training.multihost import agree_stop, gather_json, preemption_reached, while_all
 from workers.training.optim import make_optimizer, make_schedule
+from workers.training.phases import PhaseClock
 from workers.seeds import derive_seed
 from workers.training.sharding import make_mesh, replicated, to_global_batch
 from workers.training.state import Params, TrainState, init_params, init_state, param_path, parameter_count
@@ -100,6 +101,8 @@ class _TrainLoop:
         self.test_batches = max(1, num_test_positions // self.eval_batch // (2 if job.swa else 1))
         for warning in job.warnings:
             log.warning("%s", warning)
+        # From the RUNNING report on, every second is counted in one phase (`phase_seconds` of each report).
+        self.clock = PhaseClock("step")
         bus.publish(Event("state", self.step, info={
             "state": "RUNNING", "parameters": parameter_count(params), "devices": self.mesh.size,
             "train_files": len(files.train), "test_files": len(files.test), "validation_files": len(files.validation),
@@ -124,6 +127,17 @@ class _TrainLoop:
             prefetch=self.job.prefetch_batches,
         )
 
+    def _publish(self, kind: str, step: int, metrics: dict[str, float] | None = None, **info: object) -> None:
+        """Publishes a report with the run's cumulative seconds per phase."""
+        self.bus.publish(Event(kind, step, metrics or {}, info={**info, "phase_seconds": self.clock.totals()}))
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Enters phase `name` once the steps dispatched so far have run (JAX dispatches asynchronously)."""
+        jax.block_until_ready(self.state)
+        with self.clock.phase(name):
+            yield
+
     def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
         for decoded in stream:
             yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
@@ -140,8 +154,16 @@ class _TrainLoop:
                 self._test(s)
             t = s + 1
             report_due = t % job.train_avg_report_steps == 0 or t == end
-            before = self.copy_params(self.state.params) if report_due else None
-            self.state, sums = self.steps.train(self.state, sums, next(batches))
+            with self.clock.phase("reporting"):
+                before = self.copy_params(self.state.params) if report_due else None
+            with self.clock.phase("data_wait"):
+                batch = next(batches)
+            if s == start:  # the first step of a run traces and compiles the train step
+                with self._phase("compilation"):
+                    self.state, sums = self.steps.train(self.state, sums, batch)
+                    jax.block_until_ready(self.state)
+            else:
+                self.state, sums = self.steps.train(self.state, sums, batch)
             window_steps += 1
             if job.swa and t % job.swa.steps == 0:
                 self.state = self.steps.swa_update(self.state)
@@ -159,11 +181,13 @@ class _TrainLoop:
             if checkpoint_due or (stopping and stop_checkpoint):
                 self._checkpoint(t)
             if stopping and t < end:
-                self.checkpointer.wait()
-                self.bus.publish(Event("state", t, info={"state": reason}))
-                return self.state
-        self.checkpointer.wait()
-        self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
+                return self._finish(t, reason)
+        return self._finish(end, "SUCCEEDED")
+
+    def _finish(self, step: int, state: str) -> TrainState:
+        with self._phase("checkpoint"):
+            self.checkpointer.wait()
+        self._publish("state", step, state=state)
         return self.state
 
     def _stop_agreed(self, step: int, report_due: bool, stop: StopRequest) -> tuple[bool, str, bool]:
@@ -181,6 +205,11 @@ class _TrainLoop:
         return agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
 
     def _report_train(self, step: int, sums: Metrics, positions_per_s: float, before: Params) -> None:
+        with self._phase("reporting"):
+            metrics = self._train_metrics(step, sums, positions_per_s, before)
+        self._publish("train", step, metrics)
+
+    def _train_metrics(self, step: int, sums: Metrics, positions_per_s: float, before: Params) -> dict[str, float]:
         host = {name: float(value) for name, value in jax.device_get(sums).items()}
         count = max(host.pop("count"), 1.0)
         finite_steps = max(count - host["nonfinite_steps"], 1.0)
@@ -193,8 +222,7 @@ class _TrainLoop:
         if self.state.swa_count is not None:
             metrics["swa_count"] = float(jax.device_get(self.state.swa_count))
         ratios = jax.device_get(update_ratios(before, self.state.params))
-        metrics |= {f"update_ratio/{name}": float(value) for name, value in ratios.items()}
-        self.bus.publish(Event("train", step, metrics))
+        return metrics | {f"update_ratio/{name}": float(value) for name, value in ratios.items()}
 
     def _evaluate(self, weights: tuple[Params, Params], batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
         """Mean of per-batch means of the metrics of `weights` = (params, batch_stats)."""
@@ -214,32 +242,34 @@ class _TrainLoop:
 
     def _test(self, step: int) -> None:
         batches = self._device_batches(self.test_stream)
-        metrics, count = self._evaluate(self._weights(swa=False), batches, self.test_batches)
+        with self._phase("evaluation"):
+            metrics, count = self._evaluate(self._weights(swa=False), batches, self.test_batches)
         _check_finite(metrics, step, "test")
-        self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "raw"}))
+        self._publish("test", step, metrics, batches=count, weights="raw")
         if self.state.swa_params is not None:
-            metrics, count = self._evaluate(self._weights(swa=True), batches, self.test_batches)
-            self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "swa"}))
+            with self._phase("evaluation"):
+                metrics, count = self._evaluate(self._weights(swa=True), batches, self.test_batches)
+            self._publish("test", step, metrics, batches=count, weights="swa")
 
     def _validate(self, step: int) -> None:
         """One sequential pass over the validation set, on the SWA weights when SWA is on."""
         swa = self.state.swa_params is not None
-        stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
-        with contextlib.closing(stream):
-            metrics, count = self._evaluate(self._weights(swa), self._device_batches(while_all(stream)), None)
-        self.bus.publish(Event("validation", step, metrics, info={"batches": count, "weights": "swa" if swa else "raw"}))
+        with self._phase("evaluation"):
+            stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
+            with contextlib.closing(stream):
+                metrics, count = self._evaluate(self._weights(swa), self._device_batches(while_all(stream)), None)
+        self._publish("validation", step, metrics, batches=count, weights="swa" if swa else "raw")
 
     def _checkpoint(self, step: int) -> None:
-        started = time.perf_counter()
-        self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
-        if self.exporter is not None:
-            swa = self._weights(swa=True) if self.state.swa_params is not None else None
-            self.exporter.export(step, self._weights(swa=False), swa)
-        stats = self.train_stream.stats
-        self.bus.publish(Event("checkpoint", step, {
-            "checkpoint_save_seconds": time.perf_counter() - started,
-            "skipped_files": float(len(stats.skipped_files)),
-        }))
+        with self._phase("checkpoint"):
+            started = time.perf_counter()
+            self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
+            if self.exporter is not None:
+                swa = self._weights(swa=True) if self.state.swa_params is not None else None
+                self.exporter.export(step, self._weights(swa=False), swa)
+            seconds = time.perf_counter() - started
+        self._publish("checkpoint", step, {"checkpoint_save_seconds": seconds,
+                                           "skipped_files": float(len(self.train_stream.stats.skipped_files))})
 
     def close(self) -> None:
         for stream in (getattr(self, "train_stream", None), getattr(self, "test_stream", None)):
