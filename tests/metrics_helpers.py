@@ -13,10 +13,15 @@ from service._internal.store import JobStore
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+def exposition(port: int) -> str:
+    """The text of http://127.0.0.1:port/metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
 def scrape(port: int) -> Samples:
     """{(sample name, sorted labels): value} of one scrape of http://127.0.0.1:port/metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
+    text = exposition(port)
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples}
 
 
