@@ -8,8 +8,9 @@ escaped exception as UNKNOWN and a call the client cancelled as CANCELLED.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 
@@ -36,32 +37,32 @@ class CallMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started, error = time.perf_counter(), None
-            try:
+            with self._observed(method, context):
                 return await behaviour(request, context)
-            except BaseException as err:
-                error = err
-                raise
-            finally:
-                self._metrics.observe_call(method, _code(context, error), time.perf_counter() - started)
         return timed
 
     def _streaming(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
         async def timed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            started, error = time.perf_counter(), None
-            try:
+            with self._observed(method, context):
                 answers = behaviour(request, context)
                 if hasattr(answers, "__aiter__"):
                     async for answer in answers:
                         yield answer
                 else:  # a coroutine that writes its answers with context.write
                     await answers
-            except BaseException as err:
-                error = err
-                raise
-            finally:
-                self._metrics.observe_call(method, _code(context, error), time.perf_counter() - started)
         return timed
+
+    @contextlib.contextmanager
+    def _observed(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+        """Counts and times the call made inside the block, with the status code it ended with."""
+        started, error = time.perf_counter(), None
+        try:
+            yield
+        except BaseException as err:
+            error = err
+            raise
+        finally:
+            self._metrics.observe_call(method, _code(context, error), time.perf_counter() - started)
 
 
 def _code(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
