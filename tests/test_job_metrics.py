@@ -65,18 +65,23 @@ def test_goodput_splits_a_queued_compiled_and_cleanly_ended_job() -> None:
 
 
 def test_goodput_counts_redone_steps_and_the_gap_of_a_restart_as_wasted_progress() -> None:
+    # Before the restart is known, the step time after the checkpoint is not counted yet, so no total ever goes down.
     ledger = GoodputLedger()
     ledger.observe(report("state", 0, 5.0, state="RUNNING"))
     ledger.observe(report("checkpoint", 60, 40.0, phase_seconds={"step": 30.0, "checkpoint": 5.0}))
-    ledger.observe(report("train", 100, 55.0, phase_seconds={"step": 45.0, "checkpoint": 5.0}))  # then killed
+    ledger.observe(report("train", 100, 55.0, phase_seconds={"step": 45.0, "checkpoint": 5.0}))
+    running = ledger.account(history((0, JobState.QUEUED, "submitted"), (0, JobState.STARTING, "placed"),
+                                     (6, JobState.RUNNING, "running")), now=T0 + 56)
+    assert running.productive == 30.0 and running.total == pytest.approx(55.0 - 15.0)
+    # Then the worker is killed.
     ledger.observe(report("state", 60, 70.0, state="RUNNING"))  # relaunched at 62, resumed from step 60
     ledger.observe(report("state", 100, 90.0, state="SUCCEEDED", phase_seconds={"step": 20.0}))
     account = ledger.account(history((0, JobState.QUEUED, "submitted"), (0, JobState.STARTING, "placed"),
                                      (6, JobState.RUNNING, "running"),
                                      (62, JobState.RESTARTING, "worker died; restart 1/3, resuming from the latest checkpoint"),
                                      (71, JobState.RUNNING, "running"), (90, JobState.SUCCEEDED, "finished")), now=T0 + 1000)
-    redone = 45.0 * (100 - 60) / 100  # the step time of the 40 steps trained again
-    assert account.productive == pytest.approx(45.0 - redone + 20.0)
+    redone = 45.0 - 30.0  # the step time after the checkpoint of step 60: those steps are trained again
+    assert account.productive == pytest.approx(30.0 + 20.0)
     assert account.badput["wasted_progress_restart"] == pytest.approx(62 - 55 + redone)
     assert account.badput["wasted_progress_preemption"] == 0.0
     assert account.badput["training_prep"] == pytest.approx(5.0 + 8.0)

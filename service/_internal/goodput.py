@@ -9,8 +9,12 @@ Two sources, neither of which sees the whole job alone:
   badput).
 
 The timeline is cut at those points and every piece gets exactly one reason, so productive
-plus badput is the job's wall time up to its latest report (or its end). The reasons follow
-the ml-goodput-measurement badput types where one applies (docs/operations.md has the table).
+plus badput is the job's wall time from submission to its end. Step time counts as
+productive once a checkpoint keeps it; if the worker is lost first, it is wasted progress
+(the steps are trained again). So every total only grows, as Prometheus counters must;
+while a job runs, the step time since its latest checkpoint is not counted yet. The
+reasons follow the ml-goodput-measurement badput types where one applies
+(docs/operations.md has the table).
 """
 
 from __future__ import annotations
@@ -54,10 +58,15 @@ class Segment:
     last_time: float
     last_step: int
     phases: dict[str, float] = dataclasses.field(default_factory=dict)
+    kept: dict[int, float] = dataclasses.field(default_factory=dict)  # checkpoint step → step seconds up to it
 
     @property
     def productive(self) -> float:
         return self.phases.get(PRODUCTIVE_PHASE, 0.0)
+
+    def kept_until(self, step: int) -> float:
+        """Step seconds of this run that a checkpoint at or before `step` keeps."""
+        return max((seconds for checkpoint, seconds in self.kept.items() if checkpoint <= step), default=0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,17 +103,19 @@ class GoodputLedger:
         if event.get("kind") == "state" and event.get("state") == "RUNNING":
             self.segments.append(Segment(time, step, time, step))
             return
-        if event.get("kind") == "checkpoint":
-            self.checkpoint_step = max(self.checkpoint_step, step)
         if self.segments:
             segment = self.segments[-1]
             segment.last_time, segment.last_step = max(segment.last_time, time), max(segment.last_step, step)
             phases = event.get("phase_seconds")
             if isinstance(phases, dict):
                 segment.phases = {str(k): float(v) for k, v in phases.items() if isinstance(v, (int, float))}
+            if event.get("kind") == "checkpoint":
+                segment.kept[step] = segment.productive
+        if event.get("kind") == "checkpoint":
+            self.checkpoint_step = max(self.checkpoint_step, step)
 
     def account(self, transitions: Iterable[Transition], now: float) -> Account:
-        """Splits the time from submission to the end (or, while the job runs, its latest report)."""
+        """Splits the time from submission to the end; while the job runs, to its latest report less the unkept step time."""
         badput = dict.fromkeys(REASONS, 0.0)
         productive = 0.0
         history = sorted(transitions, key=lambda t: t.time)
@@ -127,33 +138,22 @@ class GoodputLedger:
                 continue
             badput["training_prep"] += runs[0].start_time - launch.time
             for k, run in enumerate(runs):
-                productive += run.productive
                 for phase, seconds in run.phases.items():
                     if phase != PRODUCTIVE_PHASE:
                         badput[PHASE_REASONS.get(phase, "other")] += seconds
                 badput["other"] += max(0.0, run.last_time - run.start_time - sum(run.phases.values()))
                 if k + 1 < len(runs):  # a new trainer inside the same attempt: a worker relaunched after a server restart
-                    lost, redo = self._disruption(run, runs[k + 1].start_step, runs[k + 1].start_time)
-                    badput["wasted_progress_restart"] += lost
-                    productive -= redo
+                    kept = run.kept_until(runs[k + 1].start_step)
+                    badput["wasted_progress_restart"] += runs[k + 1].start_time - run.last_time + run.productive - kept
                 elif end is not None and end.to_state is JobState.RESTARTING:
                     successor = next((s for s in self.segments if s.start_time >= end.time), None)
-                    restart_step = successor.start_step if successor is not None else self.checkpoint_step
-                    lost, redo = self._disruption(run, restart_step, end.time)
-                    badput["wasted_progress_preemption" if "preempt" in end.reason else "wasted_progress_restart"] += lost
-                    productive -= redo
-                elif end is not None:  # the job ended: from the last report to the recorded end
+                    kept = run.kept_until(successor.start_step if successor is not None else self.checkpoint_step)
+                    reason = "wasted_progress_preemption" if "preempt" in end.reason else "wasted_progress_restart"
+                    badput[reason] += max(0.0, end.time - run.last_time) + run.productive - kept
+                elif end is not None:  # the job ended: its steps stand; from the last report to the recorded end
+                    kept = run.productive
                     badput["other"] += max(0.0, end.time - run.last_time)
+                else:  # still training: the steps since the latest checkpoint are not kept yet
+                    kept = run.kept_until(run.last_step)
+                productive += kept
         return Account(productive, badput)
-
-    @staticmethod
-    def _disruption(run: Segment, restart_step: int, resumed_at: float) -> tuple[float, float]:
-        """(seconds lost, of which productive seconds redone) when `run` is cut off and training resumes at `restart_step`.
-
-        Lost: the time from its last report until the attempt was given up, plus the step
-        time of the steps after `restart_step` that will be trained again.
-        """
-        steps = run.last_step - run.start_step
-        redone = max(0, run.last_step - max(restart_step, run.start_step))
-        redo = run.productive * redone / steps if steps > 0 else 0.0
-        return max(0.0, resumed_at - run.last_time) + redo, redo

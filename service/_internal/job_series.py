@@ -47,6 +47,11 @@ class JobSeries:
         values = self.counters.setdefault(series, {})
         values[labels] = values.get(labels, 0.0) + float(amount)
 
+    def raise_to(self, series: str, total: float, *labels: str) -> None:
+        """Sets a counter to a recomputed total, never lower than before (a counter never goes down)."""
+        values = self.counters.setdefault(series, {})
+        values[labels] = max(values.get(labels, 0.0), float(total))
+
     def observe(self, event: Mapping[str, Any]) -> None:
         """Folds one report into the series."""
         kind, step = str(event.get("kind", "")), event.get("step")

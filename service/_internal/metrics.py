@@ -92,11 +92,12 @@ class JobMetrics(Collector):
                 series.observe(event)
             for state in JobState:
                 series.set("job_state", 1.0 if state is record.state else 0.0, state.value)
-            series.counters["restarts"] = {(): float(record.restarts)}
-            series.counters["preemptions"] = {(): float(record.preemptions)}
+            series.raise_to("restarts", record.restarts)
+            series.raise_to("preemptions", record.preemptions)
             account = series.ledger.account(transitions, self._clock())
-            series.counters["productive_seconds"] = {(): account.productive}
-            series.counters["badput_seconds"] = {(reason,): account.badput[reason] for reason in REASONS}
+            series.raise_to("productive_seconds", account.productive)
+            for reason in REASONS:
+                series.raise_to("badput_seconds", account.badput[reason], reason)
             if record.state.is_terminal and series.ended_at is None:
                 series.ended_at = self._clock()
 
