@@ -22,11 +22,11 @@ class ServiceMetrics:
         self.grpc_requests = Counter("lc0_train_grpc_requests", "gRPC calls handled, by method and status code",
                                      ["method", "code"], registry=registry)
         self.grpc_duration = Histogram("lc0_train_grpc_request_duration_seconds", "gRPC call latency by method and status code",
-                                       ["method", "code"], registry=registry)
+                                       ["method", "code"], unit="seconds", registry=registry)
         self.tick_duration = Histogram("lc0_train_controller_tick_duration_seconds", "Duration of one controller pass over the active jobs",
-                                       registry=registry)
+                                       unit="seconds", registry=registry)
         self.store_write = Histogram("lc0_train_store_write_duration_seconds", "Duration of a job-database write transaction, by operation",
-                                     ["operation"], buckets=_STORE_BUCKETS, registry=registry)
+                                     ["operation"], buckets=_STORE_BUCKETS, unit="seconds", registry=registry)
 
     def set_job_counts(self, counts: dict[JobState, int]) -> None:
         for state, count in counts.items():
