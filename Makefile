@@ -17,7 +17,7 @@ apt_install = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4))
 FAST_ALLOC := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_RELEASE_RATE=0)
 
-.PHONY: install install-lc0 prometheus-tools test demo proto bench clean
+.PHONY: install install-lc0 prometheus-tools lint test test-fast demo proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +43,20 @@ prometheus-tools:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
 	  $(call apt_install,prometheus,the monitoring tests (a real Prometheus and promtool),--no-install-recommends); }
 
-test: $(ENGINE_STAMP) prometheus-tools
-	@# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
-	$(PY) -m pytest -q --durations=15 || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+# ruff (style and errors) and mypy (types, configured in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
+PYTEST_NO_TESTS = { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+
+test: $(ENGINE_STAMP) prometheus-tools lint
+	$(PY) -m pytest -q --durations=15 || $(PYTEST_NO_TESTS)
+
+# The everyday loop: everything but the slow end-to-end and the lc0-engine tests.
+test-fast: $(STAMP) prometheus-tools
+	$(PY) -m pytest -q -m "not slow and not lc0_engine" || $(PYTEST_NO_TESTS)
 
 demo: $(STAMP)
 	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/train --games 48 --seed 1

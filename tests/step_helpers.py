@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 from jax.sharding import Mesh
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from workers.config.resolve import ResolvedJob
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.step_helpers import step_setup
 from tests.test_resnet_training import _job
 from workers.data.files import read_chunk
