@@ -120,11 +120,11 @@ class Controller:
             except Exception:  # one job's trouble must not stop the loop for the others
                 log.exception("job %s: controller step failed", record.job_id)
             if self.metrics is not None:
-                self._export(record.job_id)
+                self._export(self.metrics, record.job_id)
 
-    def _export(self, job_id: str) -> None:
+    def _export(self, metrics: JobMetrics, job_id: str) -> None:
         record = self.store.get(job_id)
-        self.metrics.update(record, JobPaths(self.job_dir(job_id)).events, lambda: self.store.history(job_id))
+        metrics.update(record, JobPaths(self.job_dir(job_id)).events, lambda: self.store.history(job_id))
 
     # ---- states ----------------------------------------------------------------------------
 

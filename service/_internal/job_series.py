@@ -10,7 +10,7 @@ stays in events.jsonl.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -23,7 +23,7 @@ Labels = tuple[str, ...]
 DEDICATED = {"positions_per_s": "positions_per_second", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
              "loss_scale": "loss_scale", "swa_count": "swa_snapshots", "checkpoint_save_seconds": "checkpoint_save_seconds"}
 UPDATE_RATIO_PREFIX = "update_ratio/"
-UPDATE_RATIO_STATS = {"min": np.min, "median": np.median, "max": np.max}
+UPDATE_RATIO_STATS: dict[str, Callable[[list[float]], Any]] = {"min": np.min, "median": np.median, "max": np.max}
 # Reports whose step is progress (a test report at step 0 is not).
 _STEP_KINDS = ("train", "checkpoint", "state")
 
