@@ -33,7 +33,7 @@ PHASE_REASONS: Mapping[str, str] = {
     "evaluation": "evaluation",
     "checkpoint": "checkpoint_save",
     "waiting_for_data": "waiting_for_data",
-    "other": "other",
+    "reporting": "other",
 }
 REASONS = ("queued", "training_prep", "program_startup", "data_loading", "checkpoint_save", "evaluation",
            "wasted_progress_restart", "wasted_progress_preemption", "waiting_for_data", "other")
