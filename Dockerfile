@@ -1,7 +1,7 @@
 # Trainer and service image. CPU JAX by default; the build arg ACCELERATOR picks the jax
 # wheels of the pyproject extra of that name:
 #   docker build .                                   # cpu
-#   docker build --build-arg ACCELERATOR=cuda12 .    # NVIDIA GPUs (CUDA 12 wheels, no CUDA install needed)
+#   docker build --build-arg ACCELERATOR=gpu .       # NVIDIA GPUs (CUDA 12 wheels, only the driver needed)
 #   docker build --build-arg ACCELERATOR=tpu .       # Cloud TPU VMs (libtpu)
 # Runs as the unprivileged user `lc0` (uid LC0_UID); the job storage and database
 # directories below are owned by it, so named volumes mounted there are writable.
@@ -25,8 +25,8 @@ COPY service ./service
 COPY configs ./configs
 RUN case "$ACCELERATOR" in \
       cpu) pip install --no-cache-dir . ;; \
-      cuda12|tpu) pip install --no-cache-dir ".[$ACCELERATOR]" ;; \
-      *) echo "ACCELERATOR must be cpu, cuda12 or tpu, not '$ACCELERATOR'" >&2; exit 1 ;; \
+      gpu|tpu) pip install --no-cache-dir ".[$ACCELERATOR]" ;; \
+      *) echo "ACCELERATOR must be cpu, gpu or tpu, not '$ACCELERATOR'" >&2; exit 1 ;; \
     esac
 
 RUN useradd --uid "$LC0_UID" --create-home --shell /usr/sbin/nologin lc0 \

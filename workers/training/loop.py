@@ -125,6 +125,7 @@ class _TrainLoop:
             shuffle=shuffle,
             cursor=DataCursor.from_json(cursor) if cursor else None,
             prefetch=self.job.prefetch_batches,
+            sampling=self.job.sampling.for_stream(purpose),
         )
 
     def _publish(self, kind: str, step: int, metrics: dict[str, float] | None = None, **info: object) -> None:
