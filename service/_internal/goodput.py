@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from typing import Any, Iterable, Mapping
 
 from service._internal.state import JobState
@@ -38,6 +39,8 @@ PHASE_REASONS: Mapping[str, str] = {
 REASONS = ("queued", "training_prep", "program_startup", "data_loading", "checkpoint_save", "evaluation",
            "wasted_progress_restart", "wasted_progress_preemption", "waiting_for_data", "other")
 _LAUNCHES = (JobState.STARTING, JobState.RESTARTING)
+# How the restart policy names the budget a RESTARTING transition draws on (service/_internal/policy.py).
+_PREEMPTION = re.compile(r"; preemption \d+/\d+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +151,7 @@ class GoodputLedger:
                 elif end is not None and end.to_state is JobState.RESTARTING:
                     successor = next((s for s in self.segments if s.start_time >= end.time), None)
                     kept = run.kept_until(successor.start_step if successor is not None else self.checkpoint_step)
-                    reason = "wasted_progress_preemption" if "preempt" in end.reason else "wasted_progress_restart"
+                    reason = "wasted_progress_preemption" if _PREEMPTION.search(end.reason) else "wasted_progress_restart"
                     badput[reason] += max(0.0, end.time - run.last_time) + run.productive - kept
                 elif end is not None:  # the job ended: its steps stand; from the last report to the recorded end
                     kept = run.productive

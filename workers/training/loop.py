@@ -28,7 +28,7 @@ from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.layout import JobPaths
-from workers.lc0net.jobs import initial_params, job_exporter
+from workers.lc0net.jobs import JobExporter, initial_params
 from workers.model.gating import project_gates
 from workers.training.multihost import agree_stop, gather_json, preemption_reached, while_all
 from workers.training.optim import make_optimizer, make_schedule
@@ -59,8 +59,8 @@ class StopRequest:
 def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
     """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    if not paths.spec.exists():
-        paths.spec.write_text(text_format.MessageToString(job.spec))
+    if not paths.spec_file.exists():
+        paths.spec_file.write_text(text_format.MessageToString(job.spec))
     with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
         return loop.run(stop or StopRequest())
 
@@ -70,11 +70,11 @@ class _TrainLoop:
         self.job, self.bus = job, bus
         self.mesh = make_mesh(job.devices_per_host)
         check_devices(job, self.mesh.size, jax.process_count())
-        all_files = resolve_data_files(job.spec.dataset, job.seed)
+        all_files = resolve_data_files(job.dataset, job.seed)
         files = shard(all_files, jax.process_index(), jax.process_count())
         self.files = files
         graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-        params, batch_stats = initial_params(job.spec, job.model, params, batch_stats)
+        params, batch_stats = initial_params(job.init_from, params, batch_stats)
         self.schedule = make_schedule(job.schedule)
         tx = make_optimizer(job.optimizer, self.schedule)
         self.steps = make_step_functions(graphdef, tx, job, self.mesh)
@@ -82,7 +82,7 @@ class _TrainLoop:
         state = jax.jit(init, out_shardings=replicated(self.mesh))(params, batch_stats=batch_stats)
         self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
-        self.exporter = job_exporter(job.spec, job.model, paths)
+        self.exporter = JobExporter(job.model, paths) if job.export_nets else None
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
         cursors: dict[str, dict] = {}
