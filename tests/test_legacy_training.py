@@ -17,10 +17,10 @@ from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import Event, EventBus
-from workers.training.optim import make_optimizer, make_schedule
-from workers.training.sharding import make_mesh, replicated, to_global_batch
-from workers.training.state import init_params, init_state
-from workers.training.step import Batch, make_step_functions
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
+from workers.training.state import init_params
+from workers.training.step import Batch
 from workers.layout import JobPaths
 from workers.training.loop import run_training
 
@@ -31,12 +31,8 @@ def _job(*overrides: str):
     return resolve(load_spec(TINY_CONFIG, [*SHRINK, *overrides]))
 
 
-def _setup(job, **step_kwargs):
-    mesh = make_mesh()
-    graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(graphdef, tx, job, mesh, **step_kwargs)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s, swa=job.swa is not None, precision=job.precision), out_shardings=replicated(mesh))(params, batch_stats)
+def _setup(job, **kwargs):
+    mesh, _, steps, state = build_training(job, **kwargs)
     return mesh, steps, state
 
 

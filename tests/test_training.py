@@ -17,10 +17,9 @@ from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import read_events
-from workers.training.optim import make_optimizer
-from workers.training.sharding import make_mesh, replicated, to_global_batch
-from workers.training.state import init_params, init_state
-from workers.training.step import Batch, make_step_functions
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
+from workers.training.step import Batch
 
 
 def _policy_target_entropy(policy: np.ndarray) -> float:
@@ -35,11 +34,7 @@ def test_model_overfits_one_fixed_batch() -> None:
     raw = read_chunk(DATA / "lc0-selfplay" / "game_000001.gz")[:32]
     host_batch = Batch.from_decoded(decode_records(raw))
     floor = _policy_target_entropy(host_batch.policy)
-    mesh = make_mesh()
-    graphdef, params, batch_stats = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, lambda step: 0.003)
-    steps = make_step_functions(graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(params, batch_stats)
+    mesh, _, steps, state = build_training(job, schedule=lambda step: 0.003)
     batch = to_global_batch(mesh, host_batch)
 
     def excess_loss() -> float:

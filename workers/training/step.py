@@ -3,8 +3,12 @@
 `train(state, sums, batch) -> (state, sums)` is pure: it splits the batch into
 `num_batch_splits` micro-batches, averages their gradients, unscales (FP16), clips and
 applies one optimizer update, and adds this step's metrics to on-device running sums, so
-steps between reports transfer nothing to the host. `evaluate(params, batch)` computes
-per-batch means; `swa_update(state)` folds the current weights into the SWA average.
+steps between reports transfer nothing to the host. `train_and_report` is the same step
+compiled with its static report flag set: it also returns the step's learning rate and
+per-parameter update ratios, computed on device from the weights before and after the
+update. `evaluate(params, batch)` computes per-batch means; `swa_update(state)` folds the
+current weights into the SWA average; `finite(state)` is one on-device reduction saying
+whether every float in the state is finite.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from workers.config.loss_settings import AUX_TERMS, LossSettings
 from workers.model.gating import project_gates
 from workers.training.regularization import l2_term
 from workers.seeds import derive_seed
+from workers.training.optim import Schedule
 from workers.training.sharding import batch_sharded, replicated
-from workers.training.state import LossScale, Params, TrainState
+from workers.training.state import LossScale, Params, TrainState, param_path
 
 Metrics = dict[str, jax.Array]
 
@@ -82,9 +87,11 @@ def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 class StepFunctions(NamedTuple):
     train: Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]
+    train_and_report: Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics, Metrics]]
     evaluate: Callable[[Params, Params, Batch], Metrics]
     zero_sums: Callable[[], Metrics]
     swa_update: Callable[[TrainState], TrainState]
+    finite: Callable[[TrainState], jax.Array]
 
 
 def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch: Batch, settings: LossSettings,
@@ -180,7 +187,22 @@ def _next_loss_scale(scale: LossScale, finite: jax.Array, dynamic: bool, period:
     return LossScale(new_scale, good)
 
 
-def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, job: ResolvedJob, mesh: Mesh,
+def update_ratios(before: Params, after: Params) -> Metrics:
+    """Per-parameter ‖Δw‖/‖w‖ of one update (−1 where ‖w‖ = 0), keyed `update_ratio/<parameter path>`."""
+    ratios = {}
+    for (path, old), new in zip(jax.tree_util.tree_flatten_with_path(before)[0], jax.tree_util.tree_leaves(after)):
+        norm = jnp.linalg.norm(old.ravel())
+        ratios[f"update_ratio/{param_path(path)}"] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
+    return ratios
+
+
+def all_finite(tree: object) -> jax.Array:
+    """True when every floating-point value of `tree` is finite (one reduction, on device)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, schedule: Schedule, job: ResolvedJob, mesh: Mesh,
                         dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
     """Jits the steps once with explicit shardings: state replicated, batch split on `data`."""
     weights, splits = job.losses, job.num_batch_splits
@@ -190,7 +212,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
     names = metric_names(weights)
     train_metrics = (*names, *STEP_METRICS)
 
-    def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
+    def train(state: TrainState, sums: Metrics, batch: Batch, report: bool) -> tuple[TrainState, Metrics] | tuple[TrainState, Metrics, Metrics]:
         scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
 
         step_key = jax.random.fold_in(dropout_root, state.step) if dropout_root is not None else None
@@ -225,7 +247,10 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         grad_norm = jnp.where(finite, optax.global_norm(grads), 0.0)
         metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
         new_sums = {name: sums[name] + metrics[name] for name in train_metrics} | {"count": sums["count"] + 1}
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats), new_sums
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats)
+        if not report:
+            return new_state, new_sums
+        return new_state, new_sums, {"learning_rate": jnp.asarray(schedule(state.step), jnp.float32), **update_ratios(state.params, params)}
 
     def evaluate(params: Params, batch_stats: Params, batch: Batch) -> Metrics:
         return _forward(graphdef, params, batch_stats, batch, weights, train=False)[1][0]
@@ -243,9 +268,12 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
 
     rep, data = replicated(mesh), batch_sharded(mesh)
     batch_shardings = Batch(*(data for _ in Batch._fields))
+    train_in = (rep, rep, batch_shardings)
     return StepFunctions(
-        train=jax.jit(train, in_shardings=(rep, rep, batch_shardings), out_shardings=(rep, rep), donate_argnums=(0, 1)),
+        train=jax.jit(functools.partial(train, report=False), in_shardings=train_in, out_shardings=(rep, rep), donate_argnums=(0, 1)),
+        train_and_report=jax.jit(functools.partial(train, report=True), in_shardings=train_in, out_shardings=(rep, rep, rep), donate_argnums=(0, 1)),
         evaluate=jax.jit(evaluate, in_shardings=(rep, rep, batch_shardings), out_shardings=rep),
         zero_sums=jax.jit(zero_sums, out_shardings=rep),
         swa_update=jax.jit(swa_update, in_shardings=(rep,), out_shardings=rep, donate_argnums=(0,)),
+        finite=jax.jit(all_finite, in_shardings=(rep,), out_shardings=rep),
     )
