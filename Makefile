@@ -13,7 +13,7 @@ LC0_APT_PACKAGES := libopenblas-dev libeigen3-dev zlib1g-dev
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4))
 FAST_ALLOC := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_RELEASE_RATE=0)
 
-.PHONY: install install-lc0 test demo proto bench clean
+.PHONY: install install-lc0 lint test test-fast demo proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,20 @@ $(ENGINE_STAMP): $(STAMP) pyproject.toml
 
 install-lc0: $(ENGINE_STAMP)
 
-test: $(ENGINE_STAMP)
-	@# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
-	$(PY) -m pytest -q --durations=15 || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+# ruff (style and errors) and mypy (types, configured in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
+PYTEST_NO_TESTS = { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+
+test: $(ENGINE_STAMP) lint
+	$(PY) -m pytest -q --durations=15 || $(PYTEST_NO_TESTS)
+
+# The everyday loop: everything but the slow end-to-end and the lc0-engine tests.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not lc0_engine" || $(PYTEST_NO_TESTS)
 
 demo: $(STAMP)
 	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/train --games 48 --seed 1

@@ -29,7 +29,7 @@ import grpc  # noqa: E402
 from lc0train import service_pb2, service_pb2_grpc  # noqa: E402
 from service._internal.controller import ControllerSettings  # noqa: E402
 from service.server import ServerConfig, TrainingServer  # noqa: E402
-from tests.conftest import SHRINK, TINY_CONFIG  # noqa: E402  (the shipped example, shrunk)
+from tests.helpers import SHRINK, TINY_CONFIG  # noqa: E402  (the shipped example, shrunk)
 from workers.config.spec import load_spec  # noqa: E402
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jax.sharding import Mesh
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.training.sharding import to_global_batch

@@ -11,7 +11,7 @@ from flax import nnx
 
 from lc0train import model_pb2, training_pb2
 from tests.step_helpers import selfplay_batch
-from tests.conftest import ROOT, SHRINK, TINY_CONFIG
+from tests.helpers import ROOT, SHRINK, TINY_CONFIG
 from tests.test_model import np_act, np_dense, np_softmax, random_planes
 from workers.training.setup import build_training
 from workers.config.problems import ConfigError

@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from tests.step_helpers import selfplay_batch
-from tests.conftest import DATA, SHRINK, TINY_CONFIG
+from tests.helpers import DATA, SHRINK, TINY_CONFIG
 from workers.training.setup import build_training
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
@@ -55,7 +55,8 @@ def test_train_step_drops_out_and_evaluate_does_not() -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.dropout_rate=1.0"], r"model\.dropout_rate"),
-    (["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.dropout_rate=0.1"], r"model\.dropout_rate: requires body BODY_TRANSFORMER"),
+    (["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.dropout_rate=0.1"],
+     r"model\.dropout_rate: requires body BODY_TRANSFORMER"),
 ])
 def test_dropout_rate_is_validated(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -15,7 +15,7 @@ import chess
 import numpy as np
 import pytest
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.lc0_engine import lc0_evaluate
 from service.cli import main
 from workers.data.planes import HISTORY_LENGTH, position_fields

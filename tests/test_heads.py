@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 from lc0train import job_pb2, net_pb2
-from tests.conftest import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
+from tests.helpers import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
 from workers.training import losses
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve

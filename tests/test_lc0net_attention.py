@@ -12,7 +12,7 @@ import pytest
 from lc0train import model_pb2, net_pb2
 
 from tests.step_helpers import selfplay_batch
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
     max_output_difference,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lc0train import job_pb2, model_pb2, net_pb2
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.lc0net_helpers import TEST_POSITIONS, max_output_difference
 from tests.test_model import odd_config
 from service.cli import main

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from lc0train import job_pb2, model_pb2, net_pb2
-from tests.conftest import DATA, SHRINK, TINY_CONFIG
+from tests.helpers import DATA, SHRINK, TINY_CONFIG
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
     TEST_POSITIONS,
@@ -286,7 +286,8 @@ def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
     for i in range(4):
         part = jax.tree_util.tree_map(lambda x: x[32 * i : 32 * (i + 1)], records)
         state, _ = steps.train(state, steps.zero_sums(), to_global_batch(mesh, Batch.from_decoded(part)))
-    host = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x), np.float32), tree)
+    def host(tree: object) -> object:
+        return jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x), np.float32), tree)
     return config, merge_trees(host(state.params), host(state.batch_stats))
 
 

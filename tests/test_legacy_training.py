@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import DATA, SHRINK, TINY_CONFIG, data_overrides
 from workers.training.checkpoint import Checkpointer
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve

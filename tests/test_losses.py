@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import ALL_HEADS, ROOT, SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import ALL_HEADS, ROOT, SHRINK, TINY_CONFIG, data_overrides
 from workers.training import losses
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
@@ -139,7 +139,8 @@ def test_l2_covers_exactly_the_documented_parameters(body: str, overrides: list[
     ("overrides", "message"),
     [
         (["training.loss_weights.policy=1", "training.q_ratio=0.5"], r"training\.q_ratio: conflicts with training\.loss_weights"),
-        (["training.loss_weights.policy_soft=8"], r"training\.loss_weights\.policy_soft: requires the soft policy head \(POLICY_HEAD_SOFT in model\.aux_policy_heads\)"),
+        (["training.loss_weights.policy_soft=8"],
+         r"training\.loss_weights\.policy_soft: requires the soft policy head \(POLICY_HEAD_SOFT in model\.aux_policy_heads\)"),
         (["training.loss_weights.value_q=-1"], r"training\.loss_weights\.value_q: must be >= 0"),
         (["training.q_ratio=1.5"], r"training\.q_ratio: must be in \[0, 1\]"),
         (["training.reg_term_weight=-2"], r"training\.reg_term_weight: must be >= 0"),

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from tests.conftest import SHRINK, TINY_CONFIG
+from tests.helpers import SHRINK, TINY_CONFIG
 from workers.training.checkpoint import Checkpointer
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec

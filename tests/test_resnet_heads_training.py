@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.test_resnet_training import _job
 from workers.training.setup import build_training
 from workers.data.files import read_chunk

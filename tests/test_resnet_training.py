@@ -9,7 +9,7 @@ import numpy as np
 from flax import nnx
 
 from tests.step_helpers import selfplay_batch
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from workers.training.setup import build_training
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -67,7 +67,8 @@ def test_resnet_job_checkpoints_and_averages_batch_statistics(tmp_path: Path, ge
     assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(state.batch_stats), jax.tree_util.tree_leaves(initial)))
     # SWA averaged the statistics too (3 snapshots: steps 2, 4, 6), so they differ from the latest ones.
     assert float(state.swa_count) == 3.0
-    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(state.swa_batch_stats), jax.tree_util.tree_leaves(state.batch_stats)))
+    swa_stats, stats = jax.tree_util.tree_leaves(state.swa_batch_stats), jax.tree_util.tree_leaves(state.batch_stats)
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(swa_stats, stats))
     weights = [e.info.get("weights") for e in events if e.kind == "test" and e.step == 6]
     assert weights == ["raw", "swa"]
     from workers.training.checkpoint import Checkpointer
@@ -76,5 +77,6 @@ def test_resnet_job_checkpoints_and_averages_batch_statistics(tmp_path: Path, ge
     checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     restored, _ = checkpointer.restore(fresh)
     checkpointer.close()
-    for a, b in zip(jax.tree_util.tree_leaves((restored.batch_stats, restored.swa_batch_stats)), jax.tree_util.tree_leaves((state.batch_stats, state.swa_batch_stats))):
+    saved = jax.tree_util.tree_leaves((state.batch_stats, state.swa_batch_stats))
+    for a, b in zip(jax.tree_util.tree_leaves((restored.batch_stats, restored.swa_batch_stats)), saved):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.service_harness import RunningServer, server_config, start_ray
 
 

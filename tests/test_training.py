@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import DATA, SHRINK, TINY_CONFIG, data_overrides
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.data.files import read_chunk

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.step_helpers import selfplay_batch
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec

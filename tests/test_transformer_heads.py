@@ -13,7 +13,7 @@ from flax import nnx
 from lc0train import job_pb2, model_pb2, net_pb2
 
 from tests.step_helpers import selfplay_batch
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.lc0net_helpers import max_output_difference, reference_positions
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION
 from workers.training.setup import build_training

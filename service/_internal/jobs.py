@@ -6,6 +6,8 @@ directories, and turns cancel requests into persisted flags the controller obeys
 
 from __future__ import annotations
 
+import builtins
+
 import dataclasses
 import logging
 from pathlib import Path
@@ -92,7 +94,7 @@ class JobService:
     def get(self, job_id: str) -> JobRecord:
         return self.store.get(job_id)
 
-    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[builtins.list[JobRecord], str]:
         if page_size < 0:
             raise InvalidRequest(f"page_size: must be >= 0 (got {page_size})")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -108,7 +110,7 @@ class JobService:
     def cancel(self, job_id: str, checkpoint: bool = True) -> JobRecord:
         return self.store.request_cancel(job_id, checkpoint)
 
-    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[builtins.list[dict[str, Any]], int]:
         self.store.get(job_id)  # NOT_FOUND for unknown ids
         if offset < 0 or limit < 0:
             raise InvalidRequest("offset and limit must be >= 0")

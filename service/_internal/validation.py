@@ -61,7 +61,7 @@ def _check_wire(message: Message, prefix: str, problems: list[tuple[str, str]]) 
                          "unknown field number or wrong wire type"))
     for field, value in message.ListFields():
         path = f"{prefix}.{field.name}" if prefix else field.name
-        repeated = field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
         values = list(value) if repeated else [value]
         for i, item in enumerate(values):
             item_path = f"{path}[{i}]" if repeated else path

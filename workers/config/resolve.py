@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, TypeVar
 
+
 from google.protobuf.message import Message
 
-from lc0train import data_pb2, job_pb2, model_pb2
+from lc0train import data_pb2, model_pb2
 from workers.model.dims import NetDims
 from workers.model.head_layout import HeadLayout
 from workers.model.resnet import ResNetDims
@@ -29,8 +30,8 @@ from workers.config.training_settings import (
 )
 from workers.config.loss_settings import LossSettings, resolve_losses
 from workers.config.problems import ConfigError, Problems, optional
+from workers.config.spec import Spec
 
-Spec = job_pb2.JobSpec
 _M = TypeVar("_M", bound=Message)
 
 _DEFAULT_MAX_TO_KEEP = 50
@@ -127,7 +128,8 @@ def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> No
     problems = Problems()
     micro_batch = job.batch_size // job.num_batch_splits
     if micro_batch % device_count:
-        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible by the {device_count} devices of the mesh")
+        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible "
+                     f"by the {device_count} devices of the mesh")
     if job.hosts != process_count:
         problems.add("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running")
     if problems:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypeAlias
 
 from google.protobuf import descriptor, text_format
 from google.protobuf.message import Message
@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from lc0train import job_pb2
 from workers.config.problems import ConfigError
 
-Spec = job_pb2.JobSpec
+Spec: TypeAlias = job_pb2.JobSpec
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
@@ -69,7 +69,7 @@ def apply_override(spec: Spec, override: str) -> None:
 
 
 def _is_repeated(field: descriptor.FieldDescriptor) -> bool:
-    return field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+    return field.is_repeated
 
 
 def _quote(value: str) -> str:

@@ -135,7 +135,8 @@ def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.Mo
     if stored.body != model.body:
         return [f"model body {names(model.body)} vs {names(stored.body)}"]
     if model.body == model_pb2.BODY_RESNET:
-        ours, theirs = ResNetDims.from_config(model), ResNetDims.from_config(stored)
+        ours: ResNetDims | NetDims = ResNetDims.from_config(model)
+        theirs: ResNetDims | NetDims = ResNetDims.from_config(stored)
         fields = [name for name in ours.__dataclass_fields__ if name != "bn"]  # BN training settings may differ
     else:
         ours, theirs = NetDims.from_config(model), NetDims.from_config(stored)

@@ -244,7 +244,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
             params, opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), (params, opt_state), (state.params, state.opt_state))
             state = state.replace(loss_scale=_next_loss_scale(state.loss_scale, finite, dynamic, dynamic_scale_period))
         # A skipped (non-finite) step adds 0 to the grad-norm sum rather than poisoning it.
-        grad_norm = jnp.where(finite, optax.global_norm(grads), 0.0)
+        grad_norm = jnp.where(finite, optax.tree.norm(grads), 0.0)
         metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
         new_sums = {name: sums[name] + metrics[name] for name in train_metrics} | {"count": sums["count"] + 1}
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats)
