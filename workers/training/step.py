@@ -27,6 +27,7 @@ from workers.training import losses
 from workers.config.problems import ConfigError
 from workers.config.resolve import ResolvedJob
 from workers.data.policy_map import POLICY_MOVES
+from workers.data.v6 import DecodedBatch
 from workers.config.loss_settings import AUX_TERMS, LossSettings
 from workers.model.gating import project_gates
 from workers.training.regularization import l2_term
@@ -47,7 +48,8 @@ DYNAMIC_SCALE_PERIOD = 2000
 
 
 class Batch(NamedTuple):
-    """The arrays one step consumes; leading axis = positions, sharded along `data`."""
+    """The arrays one step consumes (host arrays until placed on the mesh); leading axis =
+    positions, sharded along `data`."""
 
     planes: jax.Array  # [B, 112, 8, 8] float32
     policy: jax.Array  # [B, 1858], -1 = illegal
@@ -59,14 +61,14 @@ class Batch(NamedTuple):
     next_idx: jax.Array  # [B] int32 policy index of our next move; NO_MOVE if none
 
     @classmethod
-    def from_decoded(cls, decoded: object, q_from_root: bool = False, needs_v7: tuple[str, ...] = ()) -> "Batch":
+    def from_decoded(cls, decoded: DecodedBatch, q_from_root: bool = False, needs_v7: tuple[str, ...] = ()) -> "Batch":
         """The training arrays of a `workers.data.v6.DecodedBatch`; q from best move or root.
 
         `needs_v7` names the loss terms whose targets only V7 records carry: a V6 record then
         raises a ConfigError pointing to `lc0-train data rescore`."""
-        q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)  # type: ignore[attr-defined]
-        d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)  # type: ignore[attr-defined]
-        q_st, d_st = np.asarray(decoded.q_st), np.asarray(decoded.d_st)  # type: ignore[attr-defined]
+        q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)
+        d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)
+        q_st, d_st = np.asarray(decoded.q_st), np.asarray(decoded.d_st)
         v6 = np.isnan(q_st) | np.isnan(d_st)
         if needs_v7 and v6.any():
             raise ConfigError([("training.loss_weights",
@@ -75,9 +77,9 @@ class Batch(NamedTuple):
                                 "`lc0-train data rescore INPUT... --out DIR`")])
         # tf-214's WDL of (q_st, d_st): q clipped to [-1, 1] and d to [0, 1].
         q_st, d_st = np.clip(np.nan_to_num(q_st), -1.0, 1.0), np.clip(np.nan_to_num(d_st), 0.0, 1.0)
-        return cls(np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), _wdl(q, d),  # type: ignore[attr-defined]
-                   np.asarray(decoded.plies_left), _wdl(q_st, d_st),  # type: ignore[attr-defined]
-                   np.asarray(decoded.opp_played_idx, np.int32), np.asarray(decoded.next_played_idx, np.int32))  # type: ignore[attr-defined]
+        return cls._make([np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), _wdl(q, d),
+                          np.asarray(decoded.plies_left), _wdl(q_st, d_st),
+                          np.asarray(decoded.opp_played_idx, np.int32), np.asarray(decoded.next_played_idx, np.int32)])
 
 
 def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -262,12 +264,13 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         # Legacy update_swa: swa ← swa·n/(n+1) + w/(n+1); n ← min(n+1, swa_max_n).
         # The average covers the parameters and the normalisation statistics alike.
         n = state.swa_count
+        assert n is not None, "swa_update needs a state built with SWA"
         average = functools.partial(jax.tree_util.tree_map, lambda s, w: s * (n / (n + 1.0)) + w * (1.0 / (n + 1.0)))
         return state.replace(swa_params=average(state.swa_params, state.params), swa_batch_stats=average(state.swa_batch_stats, state.batch_stats),
                              swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
 
     rep, data = replicated(mesh), batch_sharded(mesh)
-    batch_shardings = Batch(*(data for _ in Batch._fields))
+    batch_shardings = Batch._make(data for _ in Batch._fields)
     train_in = (rep, rep, batch_shardings)
     return StepFunctions(
         train=jax.jit(functools.partial(train, report=False), in_shardings=train_in, out_shardings=(rep, rep), donate_argnums=(0, 1)),
