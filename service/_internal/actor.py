@@ -108,7 +108,9 @@ class TrainerActor:
                 state = event.info.get("state", "") if event.kind == "state" else ""
                 with self._lock:
                     phase = "running" if state == "RUNNING" or self._status.phase == "running" else self._status.phase
-                    self._status = dataclasses.replace(self._status, phase=phase, step=event.step, last_report=time.time())
+                    # A checkpoint is reported once committed, when training may be steps further.
+                    step = self._status.step if event.kind == "checkpoint" else event.step
+                    self._status = dataclasses.replace(self._status, phase=phase, step=step, last_report=time.time())
                 if state and state != "RUNNING":
                     final.append(state)
 

@@ -51,7 +51,8 @@ class JobMetrics:
 
     def observe(self, job_id: str, event: dict[str, Any]) -> None:
         kind, metrics = str(event.get("kind", "")), event.get("metrics") or {}
-        if isinstance(event.get("step"), int) and kind in ("train", "checkpoint", "state"):
+        # Not "checkpoint": it is reported once committed, when training may be steps further.
+        if isinstance(event.get("step"), int) and kind in ("train", "state"):
             self.step.labels(job_id).set(event["step"])
         for name, value in metrics.items():
             if not isinstance(value, (int, float)):

@@ -70,6 +70,7 @@ class _TrainLoop:
         training = build_training(job)
         self.mesh, self.steps = training.mesh, training.steps
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
+        self.saving: dict[int, tuple[float, dict[str, float]]] = {}  # (start, metrics) of each save not seen committed yet
         self.state, cursors = _resume(self.checkpointer, training.state)
         self.exporter = job_exporter(job.spec, job.model, paths)
         if self.exporter is not None:
@@ -144,11 +145,12 @@ class _TrainLoop:
             checkpoint_due = t == end or bool(job.checkpoint_steps and t % job.checkpoint_steps == 0)
             if checkpoint_due or (stopping and stop_checkpoint):
                 self._checkpoint(t)
+            self._publish_commits(self.checkpointer.committed())
             if stopping and t < end:
-                self.checkpointer.wait()
+                self._publish_commits(self.checkpointer.wait())
                 self.bus.publish(Event("state", t, info={"state": reason}))
                 return self.state
-        self.checkpointer.wait()
+        self._publish_commits(self.checkpointer.wait())
         self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
         return self.state
 
@@ -198,7 +200,10 @@ class _TrainLoop:
 
     def _weights(self, swa: bool) -> tuple[Params, Params]:
         state = self.state
-        return (state.swa_params, state.swa_batch_stats) if swa else (state.params, state.batch_stats)
+        if not swa:
+            return state.params, state.batch_stats
+        assert state.swa_params is not None and state.swa_batch_stats is not None, "SWA weights of a job without SWA"
+        return state.swa_params, state.swa_batch_stats
 
     def _test(self, step: int) -> None:
         batches = self._device_batches(self.test_stream)
@@ -218,23 +223,39 @@ class _TrainLoop:
         self.bus.publish(Event("validation", step, metrics, info={"batches": count, "weights": "swa" if swa else "raw"}))
 
     def _checkpoint(self, step: int) -> None:
+        """Starts saving a finite state (and exports its nets); its `checkpoint` event follows its commit.
+
+        A non-finite state is never written: the job fails here, its last checkpoint intact."""
         started = time.perf_counter()
+        self._publish_commits(self.checkpointer.wait())  # Orbax would wait for the previous save anyway
+        if not bool(jax.device_get(self.steps.finite(self.state))):
+            last = self.checkpointer.latest_step()
+            raise FloatingPointError(f"non-finite train state at step {step}: not checkpointed; "
+                                     + (f"the last checkpoint, step {last}, is finite" if last is not None else "no checkpoint was written"))
         self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
         if self.exporter is not None:
             swa = self._weights(swa=True) if self.state.swa_params is not None else None
             self.exporter.export(step, self._weights(swa=False), swa)
-        stats = self.train_stream.stats
-        self.bus.publish(Event("checkpoint", step, {
+        self.saving[step] = (started, {
             "checkpoint_save_seconds": time.perf_counter() - started,
-            "skipped_files": float(len(stats.skipped_files)),
-        }))
+            "skipped_files": float(len(self.train_stream.stats.skipped_files)),
+        })
+
+    def _publish_commits(self, steps: list[int]) -> None:
+        """One `checkpoint` event per committed save, with the seconds from its start to its commit being seen."""
+        for step in steps:
+            started, metrics = self.saving.pop(step)
+            self.bus.publish(Event("checkpoint", step, metrics | {"checkpoint_commit_seconds": time.perf_counter() - started}))
 
     def close(self) -> None:
         for stream in (getattr(self, "train_stream", None), getattr(self, "test_stream", None)):
             if stream is not None:
                 stream.close()
         if hasattr(self, "checkpointer"):
-            self.checkpointer.close()
+            try:
+                self._publish_commits(self.checkpointer.wait())
+            finally:
+                self.checkpointer.close()
 
 
 def _resume(checkpointer: Checkpointer, fresh: TrainState) -> tuple[TrainState, dict[str, dict]]:
