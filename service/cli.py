@@ -32,7 +32,7 @@ _DATA_FIELDS = ("input_train", "input_test", "input_validation", "input")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one `lc0-train` command; a `ConfigError` exits 2 naming the offending field path."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
@@ -41,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The `lc0-train` command line (tests check the deploy files' commands against it)."""
+    root = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
+    root.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = root.add_subparsers(dest="command", required=True)
     register_trainer_commands(commands)  # run, gen-data, data, net, config
     register(commands)  # serve, submit, status, list, cancel, watch
-    return parser
+    return root
 
 
 def register(commands: Any) -> None:

@@ -141,15 +141,22 @@ class RayCluster:
         self.stop_node(self.process)
 
 
-def _ray_start(flags: list[str]) -> subprocess.Popen:
-    """`ray start --block` on loopback with free ports, in its own process group."""
+def loopback_node_flags() -> list[str]:
+    """`ray start` flags that keep a node on loopback with free ports, away from other clusters on this machine."""
     ports = {"--dashboard-agent-listen-port": _free_port(), "--dashboard-agent-grpc-port": _free_port(),
              "--runtime-env-agent-port": _free_port(), "--metrics-export-port": _free_port()}
-    args = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1", *flags]
-    args += [f"{flag}={value}" for flag, value in ports.items()]
-    # A throwaway loopback cluster: no token auth (drivers connect without one).
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    return ["--node-ip-address=127.0.0.1", *(f"{flag}={value}" for flag, value in ports.items())]
+
+
+def ray_environment() -> dict[str, str]:
+    """The environment of processes that join the test cluster: a throwaway loopback cluster without token auth."""
+    return dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def _ray_start(flags: list[str]) -> subprocess.Popen:
+    """`ray start --block` on loopback with free ports, in its own process group."""
+    args = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats", *loopback_node_flags(), *flags]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ray_environment())
 
 
 _CLUSTER: list[RayCluster] = []

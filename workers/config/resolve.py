@@ -29,6 +29,8 @@ from workers.config.training_settings import (
     resolve_swa,
 )
 from workers.config.loss_settings import LossSettings, resolve_losses
+from workers.config.sampling_settings import resolve_sampling
+from workers.data.sampling import KEEP_ALL, Sampling
 from workers.config.problems import ConfigError, Problems, optional
 from workers.config.spec import Spec
 
@@ -67,6 +69,7 @@ class ResolvedJob:
     hosts: int
     devices_per_host: int
     warnings: tuple[str, ...] = ()
+    sampling: Sampling = KEEP_ALL  # the train stream's; test streams use its `sample` only
 
 
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
@@ -99,6 +102,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         swa=resolve_swa(t, problems, warnings),
         num_batch_splits=resolve_batch_splits(t, problems),
         losses=resolve_losses(t, problems, _has_moves_left_head(model), _head_layout(model, problems)),
+        sampling=resolve_sampling(d, problems),
     )
     if problems:
         raise ConfigError(problems, source)

@@ -107,6 +107,7 @@ class _TrainLoop:
             shuffle=shuffle,
             cursor=DataCursor.from_json(cursor) if cursor else None,
             prefetch=self.job.prefetch_batches,
+            sampling=self.job.sampling.for_stream(purpose),
         )
 
     def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
