@@ -36,6 +36,7 @@ from workers.config.resolve import resolve  # noqa: E402
 from workers.data.files import discover_chunks, read_chunk  # noqa: E402
 from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
+from workers.model.dims import NetDims  # noqa: E402
 from workers.training.setup import build_training  # noqa: E402
 from workers.training.sharding import to_global_batch  # noqa: E402
 from workers.training.state import TrainState, parameter_count  # noqa: E402
@@ -74,20 +75,20 @@ def preset_spec(name: str, batch_size: int, precision: str = "FP32", batch_split
     return spec
 
 
-def matmul_flops_per_position(m: model_pb2.ModelConfig) -> int:
+def matmul_flops_per_position(m: NetDims) -> int:
     """Training matmul FLOPs per position (3× forward; every Linear and attention einsum)."""
-    e, d, heads, tokens = m.embedding_size, m.encoder_d_model, m.encoder_heads, 64
-    dense = m.embedding_dense_sz
+    e, d, heads, tokens = m.embedding, m.d_model, m.heads, 64
+    dense = m.embedding_dense
     fwd = 2 * 12 * 64 * tokens * dense + 2 * tokens * (112 + dense) * e + 2 * tokens * 2 * e * m.embedding_dff
-    per_block = 2 * tokens * e * d * 4 + 2 * 2 * tokens * tokens * d + 2 * tokens * 2 * e * m.encoder_dff
-    if m.use_smolgen:
-        hc, hs, gen = m.smolgen_hidden_channels, m.smolgen_hidden_sz, m.smolgen_gen_sz
+    per_block = 2 * tokens * e * d * 4 + 2 * 2 * tokens * tokens * d + 2 * tokens * 2 * e * m.dff
+    if m.smolgen is not None:
+        hc, hs, gen = m.smolgen.hidden_channels, m.smolgen.hidden_size, m.smolgen.gen_size
         per_block += 2 * tokens * e * hc + 2 * tokens * hc * hs + 2 * hs * gen * heads + 2 * heads * gen * tokens * tokens
-    fwd += m.encoder_layers * per_block
-    pe, pd = m.policy_embedding_size, m.policy_d_model
+    fwd += m.layers * per_block
+    pe, pd = m.policy_embedding, m.policy_d_model
     fwd += 2 * tokens * e * pe + 2 * tokens * pe * pd * 2 + 2 * tokens * tokens * pd + 2 * 8 * pd * 4
-    for channels, outputs in ((m.value_embedding_size, 3), (m.moves_left_embedding_size, 1)):
-        fwd += 2 * tokens * e * channels + 2 * tokens * channels * 128 + 2 * 128 * outputs
+    for channels, hidden, outputs in ((m.value_channels, m.value_hidden, 3), (m.moves_left_channels, m.moves_left_hidden, 1)):
+        fwd += 2 * tokens * e * channels + 2 * tokens * channels * hidden + 2 * hidden * outputs
     return 3 * fwd
 
 
@@ -147,7 +148,7 @@ def main() -> None:
     stream.close()
 
     median = statistics.median(bare)
-    flops = matmul_flops_per_position(job.model) * args.batch_size / median
+    flops = matmul_flops_per_position(job.model.dims) * args.batch_size / median
     result = {
         "preset": args.preset,
         "batch_size": args.batch_size,

@@ -168,7 +168,7 @@ def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Pat
     for _ in range(5):
         state, _ = steps.train(state, steps.zero_sums(), batch)
     params = jax.tree.map(np.asarray, jax.device_get(state.params))
-    write_net(export_net(job.model, params, TrainingInfo(steps=5)), tmp_path / "net.pb.gz")
+    write_net(export_net(job.model.config, params, TrainingInfo(steps=5)), tmp_path / "net.pb.gz")
 
     positions = reference_positions(ATTN)[:12]
     ours = evaluate(job.model, params, positions)

@@ -206,7 +206,7 @@ def test_fae46e6_attention_body_converts_to_the_pe_map_body_with_its_defaults() 
     assert (m.default_activation, m.encoder_heads, m.encoder_dff) == (model_pb2.RELU, 2, 96)
     assert (m.smolgen_hidden_channels, m.smolgen_hidden_sz, m.smolgen_gen_sz, m.smolgen_activation) == (16, 128, 128, model_pb2.SWISH)
     job = resolve(_convert(text), "test.yaml")
-    assert job.model.embedding_style == model_pb2.EMBEDDING_MAP
+    assert job.model.dims.map_embedding
     off = _convert(text.replace("use_smolgen: true", "arc_encoding: false")).model
     assert off.HasField("arc_encoding") and not off.arc_encoding
 
@@ -222,7 +222,7 @@ def test_fae46e6_attention_body_classical_value_and_no_moves_left_map() -> None:
     m = _convert(text).model
     assert (m.body, m.value, m.moves_left) == (model_pb2.BODY_TRANSFORMER, model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE)
     job = resolve(_convert(text), "test.yaml")
-    assert (job.model.value, job.model.moves_left, job.losses.moves_left) == (model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE, 0.0)
+    assert (job.model.dims.wdl_value, job.model.dims.moves_left_head, job.losses.moves_left) == (False, False, 0.0)
 
 
 def test_tf214_body_options_map_to_their_fields() -> None:
@@ -339,11 +339,11 @@ def test_converted_example_trains_with_every_configured_term_reported(textproto:
         assert set(weighted) <= set(event.metrics), sorted(event.metrics)
         assert all(event.metrics[term] > 0 for term in weighted), event.metrics
     assert (tmp_path / "checkpoints").is_dir()
-    if job.spec.export.enabled:  # the final net is one lc0 reads as the same architecture
+    if job.export_nets:  # the final net is one lc0 reads as the same architecture
         from workers.lc0net.importer import import_net
         from workers.lc0net.netfile import read_net
 
-        assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.embedding_style
+        assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.dims.embedding_style
 def test_tf214_auxiliary_loss_weights_build_their_heads() -> None:
     text = """
 dataset: {input_train: 'tr/', input_test: 'te/'}

@@ -18,9 +18,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from lc0train import job_pb2, service_pb2
+from lc0train import job_pb2, net_pb2, service_pb2
 from service._internal.state import JobState
 from tests.service_harness import RunningServer, server_config, start_ray, state_name, tiny_spec, wait_for, watch
+from workers.lc0net.store import save_imported
+from workers.training.state import init_params
 
 Q = service_pb2
 
@@ -128,6 +130,28 @@ def _invalid_requests(valid: job_pb2.JobSpec) -> Iterator[tuple[str, bytes]]:
         spec = changed()
         spec.training.lr_boundaries.extend([100 + i, 50])
         yield "training.lr", request(spec)
+
+
+def test_unexportable_nets_and_init_from_of_another_architecture_are_refused_at_submit(
+        server: RunningServer, generated_data: dict[str, Path], tmp_path: Path) -> None:
+    """Both were accepted and failed the job at start; `resolve()` checks them, so SubmitJob names the field."""
+    for name, model in (("same", _short(generated_data).model), ("other", tiny_spec(generated_data, "model.embedding_size=24").model)):
+        save_imported(tmp_path / name, model, init_params(model, seed=0).params, net_pb2.TrainingParams())
+    refused = {
+        "export.enabled": _short(generated_data, 20, "export.enabled=true", "model.embedding_dense_sz=0"),
+        "init_from.path": _short(generated_data, 20, f"init_from.path={tmp_path / 'other'}"),
+    }
+    before = len(server.stub.ListJobs(Q.ListJobsRequest(page_size=500)).jobs)
+    for path, spec in refused.items():
+        for request in (Q.SubmitJobRequest(spec=spec), Q.SubmitJobRequest(spec_text=text_format.MessageToString(spec))):
+            with pytest.raises(grpc.RpcError) as caught:
+                server.stub.SubmitJob(request)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert f"{path}: " in caught.value.details(), caught.value.details()
+    assert "model embedding 16 vs 24" in caught.value.details()
+    assert len(server.stub.ListJobs(Q.ListJobsRequest(page_size=500)).jobs) == before  # nothing stored
+    for accepted in (_short(generated_data, 20, "export.enabled=true"), _short(generated_data, 20, f"init_from.path={tmp_path / 'same'}")):
+        assert not server.stub.SubmitJob(Q.SubmitJobRequest(spec=accepted, validate_only=True)).created
 
 
 def test_invalid_specs_get_invalid_argument_then_a_valid_job_succeeds(server: RunningServer, generated_data: dict[str, Path]) -> None:

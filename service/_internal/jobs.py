@@ -88,7 +88,7 @@ class JobService:
         if created:
             paths = JobPaths(self.job_dir(record.job_id))
             paths.root.mkdir(parents=True, exist_ok=True)
-            paths.spec.write_text(text_format.MessageToString(spec))
+            paths.spec_file.write_text(text_format.MessageToString(spec))
         return record, created
 
     def get(self, job_id: str) -> JobRecord:

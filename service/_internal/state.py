@@ -42,15 +42,8 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
 
 
 class ServiceError(Exception):
-    """Base of the domain errors the API layer maps to gRPC status codes."""
-
-
-class InvalidSpec(ServiceError):
-    """The submitted spec is invalid; `problems` holds (field path, reason) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{path}: {reason}" for path, reason in problems))
+    """Base of the domain errors the API layer maps to gRPC status codes (an invalid spec is
+    `workers.config.problems.ConfigError`, the one error class of job configs)."""
 
 
 class InvalidRequest(ServiceError):

@@ -16,10 +16,11 @@ from google.protobuf.message import DecodeError
 from lc0train import service_pb2
 from service._internal.events import EventTail
 from service._internal.jobs import JobService, Submission
-from service._internal.state import InvalidRequest, InvalidSpec
+from service._internal.state import InvalidRequest
 from service._internal.store import JobRecord
 from service.api.convert import event_to_proto, job_to_proto, state_from_proto
 from service.api.errors import map_errors
+from workers.config.problems import ConfigError
 from workers.layout import JobPaths
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
@@ -54,7 +55,7 @@ class TrainingServicer:
     @map_errors
     async def SubmitJob(self, request: service_pb2.SubmitJobRequest | Undecodable, context: grpc.aio.ServicerContext) -> service_pb2.SubmitJobResponse:
         if isinstance(request, Undecodable):
-            raise InvalidSpec([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
+            raise ConfigError([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
         which = request.WhichOneof("config")
         submission = Submission(
             spec=request.spec if which == "spec" else None,

@@ -236,11 +236,11 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
         if m.body == model_pb2.BODY_TRANSFORMER:
             _tf214_heads(spec)
         _head_flags(spec, values, problems, notes)
+        if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
+            m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
     else:
         notes.extend((flag, "no effect without training.loss_weights: only tf-214 builds this head")
                      for flag in HEAD_FLAGS if flag in values)
-        if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
-            m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
     _drop_unused_head_options(m, notes)
     _enable_export(spec, notes)
 

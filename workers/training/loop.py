@@ -26,7 +26,7 @@ from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.layout import JobPaths
-from workers.lc0net.jobs import job_exporter
+from workers.lc0net.jobs import JobExporter
 from workers.model.gating import project_gates
 from workers.training.multihost import agree_stop, gather_json, preemption_reached, while_all
 from workers.seeds import derive_seed
@@ -56,8 +56,8 @@ class StopRequest:
 def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
     """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    if not paths.spec.exists():
-        paths.spec.write_text(text_format.MessageToString(job.spec))
+    if not paths.spec_file.exists():
+        paths.spec_file.write_text(text_format.MessageToString(job.spec))
     with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
         return loop.run(stop or StopRequest())
 
@@ -65,14 +65,14 @@ def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopReq
 class _TrainLoop:
     def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus):
         self.job, self.bus = job, bus
-        all_files = resolve_data_files(job.spec.dataset, job.seed)
+        all_files = resolve_data_files(job.dataset, job.seed)
         self.files = shard(all_files, jax.process_index(), jax.process_count())
         training = build_training(job)
         self.mesh, self.steps = training.mesh, training.steps
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
         self.saving: dict[int, tuple[float, dict[str, float]]] = {}  # (start, metrics) of each save not seen committed yet
         self.state, cursors = _resume(self.checkpointer, training.state)
-        self.exporter = job_exporter(job.spec, job.model, paths)
+        self.exporter = JobExporter(job.model, paths) if job.export_nets else None
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
         self._open_streams(cursors, job.num_test_positions or TESTS_PER_CHUNK_FILE * len(all_files.test))

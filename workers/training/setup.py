@@ -34,7 +34,7 @@ class Training(NamedTuple):
 def initial_variables(job: ResolvedJob) -> ModelInit:
     """The model built from the job's seed in its compute dtype, with the `init_from` weights when set."""
     graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-    params, batch_stats = initial_params(job.spec, job.model, params, batch_stats)
+    params, batch_stats = initial_params(job.init_from, params, batch_stats)
     return ModelInit(graphdef, params, batch_stats)
 
 
