@@ -24,8 +24,9 @@ DEDICATED = {"positions_per_s": "positions_per_second", "learning_rate": "learni
              "loss_scale": "loss_scale", "swa_count": "swa_snapshots", "checkpoint_save_seconds": "checkpoint_save_seconds"}
 UPDATE_RATIO_PREFIX = "update_ratio/"
 UPDATE_RATIO_STATS: dict[str, Callable[[list[float]], Any]] = {"min": np.min, "median": np.median, "max": np.max}
-# Reports whose step is progress (a test report at step 0 is not).
-_STEP_KINDS = ("train", "checkpoint", "state")
+# Reports whose step is progress (a test report at step 0 is not; a checkpoint is reported once
+# committed, when training may be steps further).
+_STEP_KINDS = ("train", "state")
 
 
 @dataclasses.dataclass
