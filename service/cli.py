@@ -59,6 +59,8 @@ def register(commands: Any) -> None:
     serve.add_argument("--db", type=Path, default=_default_db(), help="job database on this machine's local disk")
     serve.add_argument("--ray-address", help="join this Ray cluster (default: start Ray in-process)")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    serve.add_argument("--metrics-retention", type=float, default=900.0,
+                       help="seconds an ended job's series stay in /metrics (default 900)")
     serve.add_argument("--cpus-per-host", type=float, default=1.0, help="CPUs reserved per host of a job")
     serve.add_argument("--gpus-per-host", type=float, default=0.0, help="GPUs reserved per host of a job")
     serve.add_argument("--max-restarts", type=int, default=3, help="default worker-death budget of a job")
@@ -136,6 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
                                       progress_timeout=args.progress_timeout),
         budgets=Budgets(args.max_restarts, args.max_preemptions),
         metrics_port=args.metrics_port,
+        metrics_retention=args.metrics_retention,
     )
     crash_after = args.crash_after
 

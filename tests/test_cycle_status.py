@@ -1,15 +1,13 @@
 """A continuous job's cycle as the service shows it: the status line of GetJob/`status` and the
-Prometheus gauges, both read from the events a real EventBus/JsonlSink wrote."""
+Prometheus series, both read from the events a real EventBus/JsonlSink wrote."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
-
 from service._internal.cycles import CycleTracker
-from service._internal.metrics import JobMetrics
-from workers.events import Event, EventBus, JsonlSink
+from service._internal.job_series import JobSeries
+from workers.events import Event, EventBus, JsonlSink, read_events
 
 
 def write(path: Path, *events: Event) -> None:
@@ -41,13 +39,11 @@ def test_status_line_and_metrics_follow_the_cycle(tmp_path: Path) -> None:
     assert tracker.status("job", events) == ("waiting for data: 7/100 new chunks (window 2000/2000); "
                                              "last published network 1")
 
-    registry = CollectorRegistry()
-    metrics = JobMetrics(registry)
-    metrics.poll("job", events)
-    text = generate_latest(registry).decode()
-    published_at = [line for line in text.splitlines() if line.startswith("lc0_train_last_publish_time_seconds{")]
-    assert 'lc0_train_window_chunks{job="job"} 1900.0' in text
-    assert 'lc0_train_chunks_pending{job="job"} 7.0' in text
-    assert 'lc0_train_networks_published{job="job"} 1.0' in text
-    assert 'lc0_train_upload_failures{job="job"} 2.0' in text
-    assert len(published_at) == 1 and float(published_at[0].split()[-1]) > 1.7e9
+    series = JobSeries(batch_size=8)  # what the service's Prometheus collector exports for the job
+    for event in read_events(events):
+        series.observe(event)
+    assert series.gauges["window_chunks"][()] == 1900
+    assert series.gauges["chunks_pending"][()] == 7
+    assert series.gauges["networks_published"][()] == 1
+    assert series.counters["upload_failures"][()] == 2
+    assert series.gauges["last_publish_timestamp_seconds"][()] > 1.7e9

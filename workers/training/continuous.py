@@ -28,7 +28,6 @@ import jax
 from workers.config.continuous_settings import ContinuousSettings
 from workers.data.files import shard_for_process
 from workers.data.window import Anchor, ChunkIndex
-from workers.events import Event
 from workers.training.multihost import agree_stop, gather_json
 from workers.training.publish import Publisher
 from workers.training.state import TrainState
@@ -86,18 +85,19 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
         cursor = loop.restored_train_cursor if cycle.training else None
         while True:
             if _capped(settings, cycle, loop.step):
-                return _finish(loop, "SUCCEEDED")
+                return loop.finish("SUCCEEDED")
             if not cycle.training:
-                reason = _wait_for_data(loop, settings, index, cycle, stop)
+                with loop._phase("data_wait"):  # waiting for self-play games is not training time
+                    reason = _wait_for_data(loop, settings, index, cycle, stop)
                 if reason is not None:
-                    return _finish(loop, reason)
+                    return loop.finish(reason)
                 anchor, used = _move_anchor(index)
                 cycle = Cycle(cycle.network, anchor, settings.next_wait(cycle.wait, used), True, loop.step)
                 _record_start(loop.paths.cycle, cycle)
                 cursor = None
             reason = _train_network(loop, settings, index, cycle, cursor, stop)
             if reason is not None:
-                return _finish(loop, reason)
+                return loop.finish(reason)
             cycle = dataclasses.replace(cycle, network=cycle.network + 1, training=False)
             _publish(loop, cycle.network, publisher)
     finally:
@@ -114,14 +114,12 @@ def _train_network(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkI
     end = cycle.start_step + settings.steps_per_network
     if settings.max_steps:
         end = min(end, settings.max_steps)
-    loop.bus.publish(Event("cycle", loop.step, info={
-        "phase": "training", "network": network, "end_step": end, "window_chunks": len(window),
-        "window_newest": str(window[0]), "window_oldest": str(window[-1]),
-    }))
+    loop._publish("cycle", loop.step, phase="training", network=network, end_step=end, window_chunks=len(window),
+                  window_newest=str(window[0]), window_oldest=str(window[-1]))
     finished = dataclasses.replace(cycle, network=network, training=False)
     loop.cycle_at = lambda step: (finished if step == end else cycle).to_json()
     reason = loop.train_until(end, stop)
-    loop.checkpointer.wait()
+    loop.wait_for_checkpoints()
     return reason
 
 
@@ -138,10 +136,8 @@ def _wait_for_data(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkI
         status = (decision["pending"], decision["chunks"])
         if status != shown or time.monotonic() - shown_at > _WAITING_REPORT_S:
             shown, shown_at = status, time.monotonic()
-            loop.bus.publish(Event("cycle", loop.step, info={
-                "phase": "waiting", "network": cycle.network + 1, "new_chunks": decision["pending"],
-                "needed": cycle.wait, "chunks": decision["chunks"], "window_size": settings.num_chunks,
-            }))
+            loop._publish("cycle", loop.step, phase="waiting", network=cycle.network + 1, new_chunks=decision["pending"],
+                          needed=cycle.wait, chunks=decision["chunks"], window_size=settings.num_chunks)
         stopping, reason, _ = agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
         if stopping:
             return reason
@@ -198,9 +194,3 @@ def _capped(settings: ContinuousSettings, cycle: Cycle, step: int) -> bool:
     if settings.max_networks and cycle.network >= settings.max_networks:
         return True
     return bool(settings.max_steps) and step >= settings.max_steps
-
-
-def _finish(loop: _TrainLoop, state: str) -> TrainState:
-    loop.checkpointer.wait()
-    loop.bus.publish(Event("state", loop.step, info={"state": state}))
-    return loop.state
