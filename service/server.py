@@ -51,6 +51,20 @@ class ServerConfig:
     budgets: Budgets = Budgets()
     watch_poll_interval: float = 0.5
     metrics_port: int | None = None
+    # Where dataset and init_from paths may point besides the storage root; None: the server's
+    # working directory (see `allowed_data_roots`).
+    data_roots: tuple[Path, ...] | None = None
+
+
+def allowed_data_roots(config: ServerConfig) -> tuple[Path, ...]:
+    """The storage root (its exported nets are what `init_from` usually names) and `data_roots`,
+    by default the server's working directory unless that is the filesystem root."""
+    if config.data_roots is not None:
+        extra = config.data_roots
+    else:
+        cwd = Path.cwd()
+        extra = () if cwd == Path(cwd.anchor) else (cwd,)
+    return tuple(root.absolute() for root in (config.storage, *extra))
 
 
 def check_db_location(db: Path, storage: Path) -> None:
@@ -82,7 +96,7 @@ class TrainingServer:
         config.storage.mkdir(parents=True, exist_ok=True)
         ensure_ray(config.ray_address)
         self.store = JobStore(config.db)
-        self.jobs = JobService(self.store, config.storage, config.budgets)
+        self.jobs = JobService(self.store, config.storage, config.budgets, data_roots=allowed_data_roots(config))
         self.registry = CollectorRegistry()
         self.metrics = JobMetrics(self.registry) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
@@ -133,7 +147,8 @@ class TrainingServer:
         self.controller.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving on port %d (storage %s, database %s, pid %d)", self.port, config.storage, config.db, os.getpid())
+        log.info("serving on port %d (storage %s, database %s, data roots %s, pid %d)", self.port, config.storage, config.db,
+                 ", ".join(map(str, self.jobs.data_roots or ())), os.getpid())
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:

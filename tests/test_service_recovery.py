@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -129,7 +130,7 @@ class ServerProcess:
         self.port_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
                 "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--ray-address", ray.address,
-                "--poll-interval", "0.2", *extra]
+                "--poll-interval", "0.2", "--data-root", tempfile.gettempdir(), *extra]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))
         deadline = time.monotonic() + 120
         while not self.port_file.exists():

@@ -23,6 +23,7 @@ import numpy as np
 from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
+from workers.config.paths import raise_path_problems
 from workers.config.resolve import ResolvedJob, check_devices
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
@@ -57,6 +58,7 @@ class StopRequest:
 
 def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
     """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
+    raise_path_problems(job.spec)  # paths only the workers see; before any step or state is made
     paths.root.mkdir(parents=True, exist_ok=True)
     if not paths.spec_file.exists():
         paths.spec_file.write_text(text_format.MessageToString(job.spec))
