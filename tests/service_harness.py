@@ -88,6 +88,31 @@ def watch(stub: service_pb2_grpc.TrainingServiceStub, job_id: str) -> Iterator[s
     return stub.WatchJob(service_pb2.WatchJobRequest(job_id=job_id), timeout=300)
 
 
+class ServerProcess:
+    """`lc0-train serve` in a subprocess: joined to `ray`, or with its own embedded Ray when None."""
+
+    def __init__(self, tmp: Path, ray: RayCluster | None, *extra: str):
+        self.port_file = tmp / "port"
+        self.port_file.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
+                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--poll-interval", "0.2", "--data-root", str(TEST_DATA_ROOTS[0]), *extra]
+        if ray is not None:
+            args += ["--ray-address", ray.address]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))
+        deadline = time.monotonic() + 120
+        while not self.port_file.exists():
+            assert self.process.poll() is None, (tmp / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port_file.read_text()}")
+        self.stub = service_pb2_grpc.TrainingServiceStub(self.channel)
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        self.channel.close()
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

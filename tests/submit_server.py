@@ -8,10 +8,9 @@ from typing import Sequence
 
 import grpc
 
-from lc0train import service_pb2 as Q
 from service._internal.jobs import JobService
 from service._internal.store import JobStore
-from service.api.servicer import SERVICE_NAME, TrainingServicer, lenient
+from service.api.servicer import TrainingServicer, handlers
 from tests.service_harness import RunningServer
 
 
@@ -23,13 +22,7 @@ class SubmitOnlyServer:
         self.store = JobStore(tmp / "state" / "jobs.sqlite3")
         servicer = TrainingServicer(JobService(self.store, self.storage, data_roots=data_roots))
         self.grpc = grpc.aio.server()
-        table = {  # as service.server registers them: SubmitJob decodes leniently
-            "SubmitJob": grpc.unary_unary_rpc_method_handler(servicer.SubmitJob, request_deserializer=lenient(Q.SubmitJobRequest),
-                                                             response_serializer=Q.SubmitJobResponse.SerializeToString),
-            "ListJobs": grpc.unary_unary_rpc_method_handler(servicer.ListJobs, request_deserializer=Q.ListJobsRequest.FromString,
-                                                            response_serializer=Q.ListJobsResponse.SerializeToString),
-        }
-        self.grpc.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, table),))
+        self.grpc.add_generic_rpc_handlers((handlers(servicer),))  # the method table service.server registers
 
     async def start(self) -> int:
         port = self.grpc.add_insecure_port("127.0.0.1:0")

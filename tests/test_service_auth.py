@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from lc0train import service_pb2, service_pb2_grpc
 from tests.service_harness import RunningServer, server_config, start_ray
@@ -69,7 +70,12 @@ def test_calls_need_the_bearer_token(secure: tuple[RunningServer, Path]) -> None
                 with pytest.raises(grpc.RpcError) as caught:
                     call()
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, (token, caught.value.details())
-            # Health stays open for probes.
+            # Reflection (a bidirectional stream) is closed like the service's own methods ...
+            reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, (token, caught.value.details())
+            # ... and health stays open for probes.
             answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
     with _channel(server.port, cert, TOKEN) as channel:
@@ -78,6 +84,9 @@ def test_calls_need_the_bearer_token(secure: tuple[RunningServer, Path]) -> None
         with pytest.raises(grpc.RpcError) as caught:
             stub.GetJob(service_pb2.GetJobRequest(job_id="no-such-job"), timeout=10)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # authenticated: reaches the servicer
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+        assert "lc0train.TrainingService" in {s.name for answer in answers for s in answer.list_services_response.service}
 
 
 def test_plaintext_clients_cannot_talk_to_a_tls_server(secure: tuple[RunningServer, Path]) -> None:

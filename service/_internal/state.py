@@ -20,11 +20,6 @@ class JobState(enum.Enum):
     def is_terminal(self) -> bool:
         return self in _TERMINAL
 
-    @property
-    def has_workers(self) -> bool:
-        """States in which the job owns (or is bringing up) Ray actors."""
-        return self in (JobState.STARTING, JobState.RUNNING, JobState.RESTARTING)
-
 
 _TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
@@ -56,6 +51,10 @@ class JobNotFound(ServiceError):
 
 class FailedPrecondition(ServiceError):
     """The request does not apply to the job in its current state."""
+
+
+class StorageError(ServiceError):
+    """The server could not write the shared storage; the message names the path."""
 
 
 class IllegalTransition(ServiceError):

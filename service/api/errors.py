@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import grpc
 
-from service._internal.state import FailedPrecondition, IllegalTransition, InvalidRequest, JobNotFound
+from service._internal.state import FailedPrecondition, IllegalTransition, InvalidRequest, JobNotFound, StorageError
 from workers.config.problems import ConfigError
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (JobNotFound, grpc.StatusCode.NOT_FOUND),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
+    (StorageError, grpc.StatusCode.INTERNAL),  # an operator's problem, but the message names the path
 )
 
 
