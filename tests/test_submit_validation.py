@@ -298,3 +298,18 @@ def test_no_accepted_request_fails_the_start_checks(server: RunningSubmitServer,
     assert 50 < accepted < len(cases) - 50, accepted  # both answers were exercised
     _nothing_stored(server)
     assert os.listdir(places["outside"]) == ["secret.gz"]
+
+
+def test_data_roots_default_to_the_storage_and_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import parser
+    from service.server import ServerConfig, allowed_data_roots
+
+    config = ServerConfig(storage=tmp_path / "storage", db=tmp_path / "jobs.sqlite3")
+    monkeypatch.chdir(tmp_path)
+    assert allowed_data_roots(config) == (tmp_path / "storage", tmp_path)
+    monkeypatch.chdir("/")  # a server started in / does not open the whole filesystem
+    assert allowed_data_roots(config) == (tmp_path / "storage",)
+    args = parser().parse_args(["serve", "--data-root", "/srv/a", "--data-root", "/srv/b"])
+    assert args.data_roots == [Path("/srv/a"), Path("/srv/b")]
+    explicit = ServerConfig(storage=tmp_path / "storage", db=tmp_path / "jobs.sqlite3", data_roots=(Path("/srv/a"),))
+    assert allowed_data_roots(explicit) == (tmp_path / "storage", Path("/srv/a"))
