@@ -95,7 +95,8 @@ class ServerProcess:
         self.port_file = tmp / "port"
         self.port_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
-                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--poll-interval", "0.2", "--data-root", str(TEST_DATA_ROOTS[0]), *extra]
+                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--poll-interval", "0.2",
+                "--data-root", str(TEST_DATA_ROOTS[0]), *extra]
         if ray is not None:
             args += ["--ray-address", ray.address]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))

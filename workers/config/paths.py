@@ -46,7 +46,8 @@ def path_problems(spec: Spec, roots: Sequence[Path] | None = None) -> Problems:
             if reason := _confinement_problem(path, real_roots):
                 problems.add(field, reason)
                 continue
-            if not _root_of(path, real_roots).is_dir():
+            root = _root_of(path, real_roots)
+            if root is None or not root.is_dir():
                 continue  # a root only the workers mount: they check the path when the job starts
         if reason := _missing(path):
             problems.add(field, reason)
@@ -78,7 +79,7 @@ def _confinement_problem(path: str, roots: list[Path]) -> str | None:
 def _root_of(path: str, roots: list[Path]) -> Path | None:
     fixed, _ = _split_pattern(_archive(path) or path)
     real = Path(os.path.realpath(fixed))
-    return next((root for root in roots if real == root or root in real.parents), None)  # type: ignore[return-value]
+    return next((root for root in roots if real == root or root in real.parents), None)
 
 
 def _missing(path: str) -> str | None:
