@@ -21,18 +21,16 @@ import statistics
 import sys
 from pathlib import Path
 
-import jax
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.train_step import real_batch, time_steps  # noqa: E402
 from workers.config.resolve import resolve  # noqa: E402
-from workers.config.spec import load_spec
-from workers.training.optim import make_optimizer, make_schedule  # noqa: E402
-from workers.training.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.training.state import init_params, init_state, parameter_count  # noqa: E402
-from workers.training.step import make_step_functions  # noqa: E402
+from workers.config.spec import load_spec  # noqa: E402
+from workers.training.setup import build_training  # noqa: E402
+from workers.training.sharding import to_global_batch  # noqa: E402
+from workers.training.state import parameter_count  # noqa: E402
 
 CONFIG = ROOT / "configs" / "se_resnet_10x128.textproto"
 SELFPLAY = ROOT / "tests" / "data" / "lc0-selfplay"
@@ -42,11 +40,7 @@ def measure(overrides: list[str]) -> dict[str, float]:
     """Median train-step time of the SE-ResNet example with `overrides` on a real batch."""
     job = resolve(load_spec(CONFIG, [f"dataset.input_train={SELFPLAY}", f"dataset.input_test={SELFPLAY}", "export.enabled=false",
                                      *overrides]))
-    mesh = make_mesh()
-    init = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    mesh, init, steps, state = build_training(job)
     batch = to_global_batch(mesh, real_batch(job.batch_size))
     times, _ = time_steps(steps.train, state, steps.zero_sums(), lambda: batch)
     median = statistics.median(times)

@@ -37,10 +37,10 @@ from workers.data.files import discover_chunks, read_chunk  # noqa: E402
 from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
 from workers.model.dims import NetDims  # noqa: E402
-from workers.training.optim import make_optimizer, make_schedule  # noqa: E402
-from workers.training.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.training.state import TrainState, init_params, init_state, parameter_count  # noqa: E402
-from workers.training.step import Batch, make_step_functions  # noqa: E402
+from workers.training.setup import build_training  # noqa: E402
+from workers.training.sharding import to_global_batch  # noqa: E402
+from workers.training.state import TrainState, parameter_count  # noqa: E402
+from workers.training.step import Batch  # noqa: E402
 
 # embedding size, encoder blocks, heads, dff, dense embedding, smolgen (channels, hidden, gen) or None
 PRESETS = {
@@ -135,11 +135,7 @@ def main() -> None:
     args = parser.parse_args()
 
     job = resolve(preset_spec(args.preset, args.batch_size, args.precision, args.batch_splits))
-    mesh = make_mesh()
-    graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s, precision=job.precision), out_shardings=replicated(mesh))(params, batch_stats)
+    mesh, init, steps, state = build_training(job)
     peak = matmul_peak_gflops()
 
     batch = to_global_batch(mesh, real_batch(args.batch_size))
@@ -158,7 +154,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "precision": args.precision,
         "batch_splits": args.batch_splits,
-        "params": parameter_count(params),
+        "params": parameter_count(init.params),
         "devices": mesh.size,
         "positions_per_s": args.batch_size / median,
         "step_ms_median": median * 1e3,

@@ -62,6 +62,8 @@ def register(commands: Any) -> None:
                             "always allowed; default: the server's working directory")
     serve.add_argument("--ray-address", help="join this Ray cluster (default: start Ray in-process)")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    serve.add_argument("--metrics-retention", type=float, default=900.0,
+                       help="seconds an ended job's series stay in /metrics (default 900)")
     serve.add_argument("--cpus-per-host", type=float, default=1.0, help="CPUs reserved per host of a job")
     serve.add_argument("--gpus-per-host", type=float, default=0.0, help="GPUs reserved per host of a job")
     serve.add_argument("--max-restarts", type=int, default=3, help="default worker-death budget of a job")
@@ -140,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
         budgets=Budgets(args.max_restarts, args.max_preemptions),
         metrics_port=args.metrics_port,
         data_roots=None if args.data_roots is None else tuple(root.expanduser().resolve() for root in args.data_roots),
+        metrics_retention=args.metrics_retention,
     )
     crash_after = args.crash_after
 

@@ -24,8 +24,10 @@ from service._internal.controller import Controller, ControllerSettings
 from service._internal.jobs import Budgets, JobService
 from service._internal.metrics import JobMetrics
 from service._internal.scheduler import NAMESPACE, Scheduler
+from service._internal.service_metrics import ServiceMetrics
 from service._internal.store import JobRecord, JobStore
 from service.api.auth import BearerTokenInterceptor
+from service.api.call_metrics import CallMetricsInterceptor
 from service.api.servicer import SERVICE_NAME, TrainingServicer, handlers
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class ServerConfig:
     budgets: Budgets = Budgets()
     watch_poll_interval: float = 0.5
     metrics_port: int | None = None
+    metrics_retention: float = 900.0  # seconds an ended job's series stay in /metrics
     # Where dataset and init_from paths may point besides the storage root; None: the server's
     # working directory (see `allowed_data_roots`).
     data_roots: tuple[Path, ...] | None = None
@@ -94,18 +97,21 @@ class TrainingServer:
         self.config = config
         config.storage.mkdir(parents=True, exist_ok=True)
         ensure_ray(config.ray_address)
-        self.store = JobStore(config.db)
+        self.registry = CollectorRegistry()
+        self.service_metrics = ServiceMetrics(self.registry)
+        self.store = JobStore(config.db, on_write=self.service_metrics.observe_store_write)
         self.jobs = JobService(self.store, config.storage, config.budgets, config.watch_poll_interval,
                                data_roots=allowed_data_roots(config))
-        self.registry = CollectorRegistry()
-        self.metrics = JobMetrics(self.registry) if config.metrics_port is not None else None
+        self.metrics = JobMetrics(self.registry, config.metrics_retention) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
         self._metrics_http: object | None = None
         self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host), config.storage,
                                      config.controller, after_transition=after_transition, metrics=self.metrics,
-                                     embedded_ray=config.ray_address is None)
+                                     service_metrics=self.service_metrics, embedded_ray=config.ray_address is None)
         self.health = health_async.HealthServicer()
-        interceptors = [BearerTokenInterceptor(config.auth_token)] if config.auth_token else []
+        interceptors: list[grpc.aio.ServerInterceptor] = [CallMetricsInterceptor(self.service_metrics)]
+        if config.auth_token:
+            interceptors.append(BearerTokenInterceptor(config.auth_token))
         options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
         self.grpc = grpc.aio.server(interceptors=interceptors, options=options)
         self.grpc.add_generic_rpc_handlers((handlers(TrainingServicer(self.jobs)),))

@@ -10,9 +10,10 @@ import pytest
 from flax import nnx
 
 from lc0train import model_pb2, training_pb2
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import ROOT, SHRINK, TINY_CONFIG
 from tests.test_model import np_act, np_dense, np_softmax, random_planes
+from workers.training.setup import build_training
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -179,7 +180,7 @@ def test_a_gate_pushed_negative_by_a_train_step_is_zero_afterwards() -> None:
                                           "training.lr_values=[50.0]", "training.max_grad_norm=0"]))
     init = init_params(job.model, job.seed)
     init.params["embedding"]["mult_gate"] = np.full_like(init.params["embedding"]["mult_gate"], 1e-3)
-    mesh, _, steps, state = step_setup(job, init)
+    mesh, _, steps, state = build_training(job, init=init)
     state, _ = steps.train(state, steps.zero_sums(), selfplay_batch(mesh, 3, 8))
     mult, add = (np.asarray(state.params["embedding"][name]) for name in ("mult_gate", "add_gate"))
     assert (mult >= 0).all()
@@ -225,7 +226,7 @@ SHRINK_ATTENTION = (
 def test_legacy_attention_example_trains_with_finite_falling_loss() -> None:
     job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)), source=str(LEGACY_ATTENTION))
     assert job.model.dims.map_embedding and job.optimizer.kind == training_pb2.SGD
-    mesh, init, steps, state = step_setup(job)
+    mesh, init, steps, state = build_training(job)
     assert init.params["embedding"]["square"]["kernel"].shape == (112 + 64, 16)
     batch = selfplay_batch(mesh, 1, 32)
     losses = []

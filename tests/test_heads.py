@@ -31,10 +31,10 @@ from workers.model import build_model
 from workers.model.head_layout import HeadLayout
 from workers.model.heads import ValueOutput
 from workers.model.transformer import ModelOutput
-from workers.training.optim import make_optimizer
-from workers.training.sharding import make_mesh, to_global_batch
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
 from workers.training.state import init_params
-from workers.training.step import Batch, _aux_terms, make_step_functions, metric_names
+from workers.training.step import Batch, _aux_terms, metric_names
 from workers.layout import JobPaths
 from workers.training.loop import run_training
 
@@ -352,9 +352,7 @@ def test_value_q_trains_the_q_head_in_the_bt_era_and_the_winner_head_in_the_clas
     assert job.losses.q_head == bt_era
     raw = rescore_records(read_chunk(DATA / "lc0-selfplay" / "game_000002.gz")[:16])
     host = Batch.from_decoded(decode_records(raw), True)
-    mesh = make_mesh()
-    graphdef, params, batch_stats = init_params(job.model, job.seed)
-    steps = make_step_functions(graphdef, make_optimizer(job.optimizer, lambda step: 0.0), job, mesh)
+    mesh, (graphdef, params, batch_stats), steps, _ = build_training(job)
     metrics = steps.evaluate(params, batch_stats, to_global_batch(mesh, host))
     model = nnx.merge(graphdef, params, batch_stats)
     model.eval()

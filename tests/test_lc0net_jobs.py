@@ -118,15 +118,14 @@ def test_checkpoints_with_negative_gates_load_as_the_function_they_were_trained_
     from google.protobuf import text_format
 
     from workers.training.checkpoint import Checkpointer
-    from workers.training.optim import make_optimizer, make_schedule
-    from workers.training.state import init_state
+    from workers.training.setup import build_training
 
     job = resolve(load_spec(TINY_CONFIG, list(SHRINK)))
     init = init_params(job.model, job.seed)
     params = jax.tree.map(np.asarray, init.params)
     params["embedding"]["mult_gate"] = params["embedding"]["mult_gate"] - 2.0  # mostly negative
     assert (params["embedding"]["mult_gate"] < 0).any()
-    state = init_state(params, make_optimizer(job.optimizer, make_schedule(job.schedule)), batch_stats=init.batch_stats)
+    state = build_training(job, init=init._replace(params=params)).state
     (tmp_path / "spec.textproto").write_text(text_format.MessageToString(job.spec))
     checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     checkpointer.save(state.replace(step=jax.numpy.asarray(3, state.step.dtype)), [{}])

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from lc0train import model_pb2, net_pb2
-from tests.step_helpers import step_setup
 from tests.helpers import DATA, SHRINK, TINY_CONFIG
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
@@ -31,6 +30,7 @@ from tests.lc0net_helpers import (
     relative_logit_error,
 )
 from service.cli import main
+from workers.training.setup import build_training
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.data.files import read_chunk
@@ -281,7 +281,7 @@ def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
     policy, overrides = TRAINED[name]
     config = tiny_resnet(policy, **overrides)
     job = _training_job(config)
-    mesh, _, steps, state = step_setup(job, init_params(config, job.seed))
+    mesh, _, steps, state = build_training(job, init=init_params(config, job.seed))
     records = decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000004.gz")[:128])
     for i in range(4):
         part = jax.tree_util.tree_map(lambda x: x[32 * i : 32 * (i + 1)], records)

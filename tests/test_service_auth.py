@@ -7,6 +7,7 @@ import ipaddress
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -87,6 +88,21 @@ def test_calls_need_the_bearer_token(secure: tuple[RunningServer, Path]) -> None
         reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
         answers = reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
         assert "lc0train.TrainingService" in {s.name for answer in answers for s in answer.list_services_response.service}
+    # Every call is counted and timed by method and status code, refused ones included. An aborted call's status
+    # reaches the client before the server-side handler returns, so the counts may lag an instant behind.
+    expected = {("lc0train.TrainingService/ListJobs", "UNAUTHENTICATED"): 3, ("lc0train.TrainingService/GetJob", "UNAUTHENTICATED"): 3,
+                ("lc0train.TrainingService/WatchJob", "UNAUTHENTICATED"): 3, ("grpc.health.v1.Health/Check", "OK"): 3,
+                ("lc0train.TrainingService/ListJobs", "OK"): 1, ("lc0train.TrainingService/GetJob", "NOT_FOUND"): 1}
+    deadline = time.monotonic() + 5
+    while True:
+        requests = {key: server.server.registry.get_sample_value("lc0_train_grpc_requests_total", {"method": key[0], "code": key[1]})
+                    for key in expected}
+        timed = {key: server.server.registry.get_sample_value("lc0_train_grpc_request_duration_seconds_count", {"method": key[0], "code": key[1]})
+                 for key in expected}
+        if requests == expected == timed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert requests == expected == timed, (requests, timed)
 
 
 def test_plaintext_clients_cannot_talk_to_a_tls_server(secure: tuple[RunningServer, Path]) -> None:

@@ -22,6 +22,7 @@ import pytest
 from lc0train import service_pb2
 from service._internal.controller import ControllerSettings
 from service._internal.scheduler import worker_pid
+from tests.metrics_helpers import assert_wall_time_accounted, scrape_when_ended
 from tests.service_harness import RunningServer, ServerProcess, server_config, start_ray, state_name, tiny_spec, wait_for
 
 Q = service_pb2
@@ -54,7 +55,7 @@ def _assert_checkpoints_intact(job: Q.Job) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     start_ray()
     settings = ControllerSettings(poll_interval=0.1, startup_timeout=120, heartbeat_timeout=8, progress_timeout=300, cancel_timeout=60)
-    running = RunningServer(server_config(tmp_path_factory.mktemp("recovery"), controller=settings))
+    running = RunningServer(server_config(tmp_path_factory.mktemp("recovery"), controller=settings, metrics_port=0))
     yield running
     running.close()
 
@@ -86,6 +87,11 @@ def test_preempted_then_killed_worker_resumes_from_its_checkpoints(server: Runni
     train_steps = [e["step"] for e in events if e["kind"] == "train"]
     assert train_steps[-1] == TOTAL and set(range(100, TOTAL + 1, 100)) <= set(train_steps)
     _assert_checkpoints_intact(final)
+    # Goodput: queued, compiled (twice), tested, checkpointed, preempted once, killed once and resumed.
+    samples = scrape_when_ended(server.server.metrics_port, job.job_id, "SUCCEEDED")
+    assert_wall_time_accounted(samples, server.server.store, job.job_id, caused={
+        "queued", "training_prep", "program_startup", "data_loading", "evaluation", "checkpoint_save",
+        "wasted_progress_preemption", "wasted_progress_restart"})
 
 
 @pytest.mark.slow

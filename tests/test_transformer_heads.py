@@ -12,10 +12,11 @@ import pytest
 from flax import nnx
 from lc0train import model_pb2, net_pb2
 
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import DATA
 from tests.lc0net_helpers import max_output_difference, reference_positions
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION
+from workers.training.setup import build_training
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -44,7 +45,7 @@ def _job(*overrides: str):
 
 def _train(job, steps_count: int, *, batch_size: int = 32):
     """Trains on one fixed batch; returns (params as NumPy, per-step loss sums)."""
-    mesh, _, steps, state = step_setup(job)
+    mesh, _, steps, state = build_training(job)
     batch = selfplay_batch(mesh, 1, batch_size)
     history = []
     for _ in range(steps_count):

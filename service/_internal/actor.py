@@ -94,7 +94,9 @@ class TrainerActor:
                 state = event.info.get("state", "") if event.kind == "state" else ""
                 with self._lock:
                     phase = Phase.RUNNING if state == "RUNNING" else self._status.phase
-                    self._status = dataclasses.replace(self._status, phase=phase, step=event.step, last_report=time.time())
+                    # A checkpoint is reported once committed, when training may be steps further.
+                    step = self._status.step if event.kind == "checkpoint" else event.step
+                    self._status = dataclasses.replace(self._status, phase=phase, step=step, last_report=time.time())
                 if state and state != "RUNNING":
                     final.append(TrainerResult(state))
 

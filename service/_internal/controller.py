@@ -28,6 +28,7 @@ from service._internal import policy
 from service._internal.metrics import JobMetrics
 from service._internal.policy import Cause, CauseKind
 from service._internal.scheduler import Scheduler, is_node_loss
+from service._internal.service_metrics import ServiceMetrics
 from service._internal.state import IllegalTransition, JobState
 from service._internal.status import ActorStatus, Phase
 from service._internal.store import JobRecord, JobStore
@@ -66,11 +67,11 @@ class Controller:
     def __init__(self, store: JobStore, scheduler: Scheduler, storage: Path, settings: ControllerSettings = ControllerSettings(),
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
                  after_transition: Callable[[JobRecord], None] | None = None, metrics: JobMetrics | None = None,
-                 embedded_ray: bool = False):
+                 service_metrics: ServiceMetrics | None = None, embedded_ray: bool = False):
         self.store, self.scheduler, self.storage, self.settings = store, scheduler, Path(storage), settings
         # Said in the reason when a restarted server finds a RUNNING attempt's workers gone.
         self._gone_because = " (the embedded Ray's workers die with the server)" if embedded_ray else " (they died while it was down)"
-        self.metrics = metrics
+        self.metrics, self.service_metrics = metrics, service_metrics
         self._clock, self._wall = clock, wall_clock
         # A seam for fault injection: called after a transition is committed, before it is acted on.
         self._after_transition = after_transition or (lambda record: None)
@@ -100,6 +101,15 @@ class Controller:
 
     def tick(self) -> None:
         """One pass over the active jobs, highest priority and oldest first."""
+        started = time.perf_counter()
+        self._tick()
+        if self.metrics is not None:
+            self.metrics.prune()
+        if self.service_metrics is not None:
+            self.service_metrics.set_job_counts(self.store.count_by_state())
+            self.service_metrics.tick_duration.observe(time.perf_counter() - started)
+
+    def _tick(self) -> None:
         queue_blocked = False  # FIFO: a job waiting for resources holds back the ones behind it
         for record in self.store.active():
             try:
@@ -119,10 +129,7 @@ class Controller:
 
     def _export(self, metrics: JobMetrics, job_id: str) -> None:
         record = self.store.get(job_id)
-        metrics.set_state(job_id, record.state, record.restarts)
-        metrics.poll(job_id, JobPaths(self.job_dir(job_id)).events)
-        if record.state.is_terminal:
-            metrics.forget(job_id)
+        metrics.update(record, JobPaths(self.job_dir(job_id)).events, lambda: self.store.history(job_id))
 
     # ---- states ----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from service._internal.goodput import Transition
 from service._internal.state import ALLOWED, FailedPrecondition, IllegalTransition, JobNotFound, JobState
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,12 @@ class NewJob:
 class JobStore:
     """Thread-safe access to the job database: one SQLite connection per thread."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time,
+                 on_write: Callable[[str, float], None] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        self._on_write = on_write or (lambda operation, seconds: None)  # (operation, seconds the write took)
         self._local = threading.local()
         self._connection().executescript(_SCHEMA)  # idempotent: CREATE ... IF NOT EXISTS
 
@@ -140,7 +143,8 @@ class JobStore:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
+        started = time.perf_counter()
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -149,6 +153,7 @@ class JobStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._on_write(operation, time.perf_counter() - started)
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -179,6 +184,18 @@ class JobStore:
             "ORDER BY priority DESC, seq", terminal).fetchall()
         return [JobRecord.from_row(row) for row in rows]
 
+    def history(self, job_id: str) -> builtins.list[Transition]:
+        """The job's transitions with their times, oldest first."""
+        rows = self._connection().execute("SELECT time, to_state, reason FROM transitions WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+        return [Transition(r["time"], JobState(r["to_state"]), r["reason"]) for r in rows]
+
+    def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present)."""
+        rows = self._connection().execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({JobState(r["state"]): r["n"] for r in rows})
+        return counts
+
     def transitions(self, job_id: str) -> builtins.list[tuple[str | None, str, str]]:
         rows = self._connection().execute(
             "SELECT from_state, to_state, reason FROM transitions WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
@@ -188,7 +205,7 @@ class JobStore:
 
     def create(self, new: NewJob) -> tuple[JobRecord, bool]:
         """Inserts a QUEUED job; with a known request_id returns the original job instead."""
-        with self._write() as db:
+        with self._write("create") as db:
             if new.request_id:
                 row = db.execute("SELECT * FROM jobs WHERE request_id = ?", (new.request_id,)).fetchone()
                 if row is not None:
@@ -215,7 +232,7 @@ class JobStore:
         a watchdog against a finishing job) leave one consistent record.
         """
         allowed = (expected,) if isinstance(expected, JobState) else tuple(expected)
-        with self._write() as db:
+        with self._write("transition") as db:
             self._commit_transition(db, job_id, allowed, to, reason, changes)
         return self.get(job_id)
 
@@ -244,13 +261,13 @@ class JobStore:
         """Sets columns that are not the state (progress, flags)."""
         if not changes:
             return
-        with self._write() as db:
+        with self._write("update") as db:
             sets = ", ".join(f"{column} = ?" for column in changes)
             db.execute(f"UPDATE jobs SET {sets}, update_time = ? WHERE job_id = ?", (*changes.values(), self._clock(), job_id))
 
     def request_cancel(self, job_id: str, checkpoint: bool) -> JobRecord:
         """Cancels a QUEUED job at once; marks a working one for the controller to stop."""
-        with self._write() as db:
+        with self._write("request_cancel") as db:
             current = self._state_in(db, job_id)
             if current.is_terminal:
                 raise FailedPrecondition(f"job {job_id} already ended: {current.value}")
