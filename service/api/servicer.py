@@ -19,6 +19,8 @@ from service._internal.cycles import CycleTracker
 from service._internal.jobs import JobService, Submission
 from service._internal.state import InvalidRequest
 from service._internal.store import JobRecord
+from service._internal.validation import check_request
+from service._internal.wire import explain_undecodable
 from service.api.convert import event_to_proto, job_to_proto, state_from_proto
 from service.api.errors import map_errors
 from workers.config.problems import ConfigError
@@ -40,8 +42,8 @@ def lenient(message_type: type[Message]) -> Callable[[bytes], object]:
     def deserialize(data: bytes) -> object:
         try:
             return message_type.FromString(data)
-        except DecodeError as err:
-            return Undecodable(str(err))
+        except DecodeError:
+            return Undecodable(explain_undecodable(data, message_type.DESCRIPTOR))
     return deserialize
 
 
@@ -61,6 +63,7 @@ class TrainingServicer:
     async def SubmitJob(self, request: service_pb2.SubmitJobRequest | Undecodable, context: grpc.aio.ServicerContext) -> service_pb2.SubmitJobResponse:
         if isinstance(request, Undecodable):
             raise ConfigError([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
+        check_request(request)  # before validate_only is read: a mangled one must not create a job
         which = request.WhichOneof("config")
         submission = Submission(
             spec=request.spec if which == "spec" else None,

@@ -35,6 +35,7 @@ from workers.config.training_settings import (
     resolve_swa,
 )
 from workers.config.continuous_settings import ContinuousSettings, resolve_continuous
+from workers.config.host_limits import check_host_limits
 from workers.config.loss_settings import LossSettings, resolve_losses
 from workers.config.sampling_settings import resolve_sampling
 from workers.data.sampling import KEEP_ALL, Sampling
@@ -43,6 +44,7 @@ from workers.config.spec import Spec
 
 _M = TypeVar("_M", bound=Message)
 
+DATA_PATH_FIELDS = ("input_train", "input_test", "input_validation", "input")  # DataConfig's chunk sources
 _DEFAULT_MAX_TO_KEEP = 50
 _DEFAULT_SHUFFLE_SIZE = 65_536
 _DEFAULT_PREFETCH = 2
@@ -84,6 +86,7 @@ class ResolvedJob:
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     """Validates `spec` and returns its resolved form, or raises ConfigError naming every bad field."""
     problems = Problems()
+    problems.finite_fields(spec)
     warnings: list[str] = []
     model = _resolve_model(spec.model, problems)
     heads = model.heads if model else HeadLayout()
@@ -105,6 +108,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     problems.positive("training.max_to_keep", max_to_keep)
     prefetch = int(optional(d, "prefetch_batches", _DEFAULT_PREFETCH))
     problems.positive("dataset.prefetch_batches", prefetch)
+    check_host_limits(t.batch_size, t.shuffle_size or _DEFAULT_SHUFFLE_SIZE, prefetch, d.num_chunks, problems)
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
@@ -188,6 +192,10 @@ def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:
     problems.non_negative("dataset.num_chunks", d.num_chunks)
     if not d.num_chunks and d.allow_less_chunks:
         problems.add("dataset.allow_less_chunks", "only applies with dataset.num_chunks")
+    for name in DATA_PATH_FIELDS:
+        for i, value in enumerate(getattr(d, name)):
+            if not value.strip():
+                problems.add(f"dataset.{name}[{i}]", "empty path (name a file, a directory or a glob)")
     if d.input:
         if d.input_train or d.input_test:
             problems.add("dataset.input", "use either dataset.input with train_ratio or input_train/input_test, not both")

@@ -23,6 +23,7 @@ from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
 from workers.training.continuous import run_continuous
+from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
@@ -58,6 +59,7 @@ class StopRequest:
 
 def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
     """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
+    raise_path_problems(resolved_input_paths(job))  # paths only the workers see; before any step or state is made
     paths.root.mkdir(parents=True, exist_ok=True)
     if not paths.spec_file.exists():
         paths.spec_file.write_text(text_format.MessageToString(job.spec))
