@@ -106,7 +106,7 @@ def _invalid_requests(valid: job_pb2.JobSpec) -> Iterator[tuple[str, bytes]]:
         ("resources: wrong wire type", bytes([(1 << 3) | 2, 2, (6 << 3) | 0, 5])),  # resources sent as a varint
         ("model: wrong wire type", bytes([(1 << 3) | 2, 2, (3 << 3) | 0, 1])),  # model sent as a varint
         ("training: wrong wire type", bytes([(1 << 3) | 2, 2, (4 << 3) | 0, 9])),  # training sent as a varint
-        ("#20: unknown field", bytes([(1 << 3) | 2, 3, 0xA0, 0x01, 1])),  # field 20, which JobSpec does not have
+        ("#99: unknown field", bytes([(1 << 3) | 2, 3, 0x98, 0x06, 1])),  # field 99, which JobSpec does not have
     ]
     for path, raw in wrong_wire:
         for _ in range(3):

@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -116,12 +116,9 @@ def test_frozen_worker_is_detected_by_the_watchdog(server: RunningServer, genera
             os.kill(pid, signal.SIGCONT)
 
 
-def _actor_exists(ray: object, name: str) -> bool:
-    try:
-        ray.get_actor(name, namespace="lc0-train")  # type: ignore[attr-defined]
-        return True
-    except ValueError:
-        return False
+def _actor_exists(ray: Any, name: str) -> bool:
+    """Whether the named actor is alive (listed without loading its class, which races its removal)."""
+    return {"name": name, "namespace": "lc0-train"} in ray.util.list_named_actors(all_namespaces=True)
 
 
 def _alive(pid: int) -> bool:
