@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from workers import malloc
 from workers.config import ConfigError, load_spec, resolve
 from workers.lc0net.cli import register as register_net_commands
 
@@ -20,6 +21,8 @@ log = logging.getLogger("lc0-train")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the `lc0-train` command itself, not a call from Python
+        malloc.reexec_with_tcmalloc()
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
