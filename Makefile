@@ -17,7 +17,7 @@ TCMALLOC_SONAME := libtcmalloc_minimal.so.4
 TCMALLOC = $(firstword $(wildcard /usr/lib/*/$(TCMALLOC_SONAME) /usr/lib64/$(TCMALLOC_SONAME) /usr/lib/$(TCMALLOC_SONAME)))
 FAST_ALLOC = $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_RELEASE_RATE=0)
 
-.PHONY: install install-lc0 tcmalloc test demo proto bench bench-gpu clean
+.PHONY: install install-lc0 tcmalloc lint test test-fast demo proto bench bench-gpu clean
 
 # Not an error when it cannot be installed: everything runs on glibc malloc, only slower.
 tcmalloc:
@@ -53,9 +53,20 @@ $(ENGINE_STAMP): $(STAMP) pyproject.toml
 
 install-lc0: $(ENGINE_STAMP)
 
-test: $(ENGINE_STAMP)
-	@# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
-	$(PY) -m pytest -q --durations=15 || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+# ruff (style and errors) and mypy (types, configured in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
+PYTEST_NO_TESTS = { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
+
+test: $(ENGINE_STAMP) lint
+	$(PY) -m pytest -q --durations=15 || $(PYTEST_NO_TESTS)
+
+# The everyday loop: everything but the slow end-to-end and the lc0-engine tests.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not lc0_engine" || $(PYTEST_NO_TESTS)
 
 demo: $(STAMP)
 	$(VENV)/bin/lc0-train gen-data --out runs/demo-data/train --games 48 --seed 1

@@ -37,12 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.train_step import matmul_peak_gflops, real_batch, time_steps  # noqa: E402
-from workers.config import load_spec, resolve  # noqa: E402
+from workers.config.resolve import resolve  # noqa: E402
+from workers.config.spec import load_spec  # noqa: E402
 from workers.model.conv_grad import NHWC_HWIO, conv_general_dilated  # noqa: E402
-from workers.optim import make_optimizer, make_schedule  # noqa: E402
-from workers.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.state import init_params, init_state, parameter_count  # noqa: E402
-from workers.train_step import make_step_functions  # noqa: E402
+from workers.training.optim import make_optimizer, make_schedule  # noqa: E402
+from workers.training.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
+from workers.training.state import init_params, init_state, parameter_count  # noqa: E402
+from workers.training.step import make_step_functions  # noqa: E402
 
 CONFIG = ROOT / "configs" / "se_resnet_10x128.textproto"
 SELFPLAY = ROOT / "tests" / "data" / "lc0-selfplay"

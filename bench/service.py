@@ -29,8 +29,8 @@ import grpc  # noqa: E402
 from lc0train import service_pb2, service_pb2_grpc  # noqa: E402
 from service._internal.controller import ControllerSettings  # noqa: E402
 from service.server import ServerConfig, TrainingServer  # noqa: E402
-from tests.conftest import SHRINK, TINY_CONFIG  # noqa: E402  (the shipped example, shrunk)
-from workers.config import load_spec  # noqa: E402
+from tests.helpers import SHRINK, TINY_CONFIG  # noqa: E402  (the shipped example, shrunk)
+from workers.config.spec import load_spec  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:

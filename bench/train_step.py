@@ -32,14 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lc0train import job_pb2, model_pb2, training_pb2  # noqa: E402
-from workers.config import resolve  # noqa: E402
+from workers.config.resolve import resolve  # noqa: E402
 from workers.data.files import discover_chunks, read_chunk  # noqa: E402
 from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
-from workers.optim import make_optimizer, make_schedule  # noqa: E402
-from workers.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.state import TrainState, init_params, init_state, parameter_count  # noqa: E402
-from workers.train_step import Batch, make_step_functions  # noqa: E402
+from workers.training.optim import make_optimizer, make_schedule  # noqa: E402
+from workers.training.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
+from workers.training.state import TrainState, init_params, init_state, parameter_count  # noqa: E402
+from workers.training.step import Batch, make_step_functions  # noqa: E402
 
 # embedding size, encoder blocks, heads, dff, dense embedding, smolgen (channels, hidden, gen) or None
 PRESETS = {

@@ -1,6 +1,8 @@
-"""`lc0-train serve | submit | status | list | cancel | watch`: the control plane's commands.
+"""`lc0-train`: the entry point, and the control plane's commands (serve, submit, status, list,
+cancel, watch).
 
-`register(subparsers)` adds them to the trainer's CLI (workers/cli.py). Clients find the
+`main` is the composition root: it registers the trainer's commands (`workers.cli`) beside
+the service's, so the trainer package never imports the control plane. Clients find the
 server with `--server HOST:PORT` or `$LC0_TRAIN_SERVER`. Exit codes: 0 success, 1 the job
 failed or the call failed, 2 invalid input.
 """
@@ -15,15 +17,40 @@ import signal
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import grpc
 
 from lc0train import service_pb2
+from workers import malloc
+from workers.cli import register as register_trainer_commands
+from workers.config.problems import ConfigError
 
 log = logging.getLogger(__name__)
 
 _DATA_FIELDS = ("input_train", "input_test", "input_validation", "input")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one `lc0-train` command; a `ConfigError` exits 2 naming the offending field path."""
+    if argv is None:  # the command itself, not a call from Python: re-exec with tcmalloc (workers/malloc.py)
+        malloc.reexec_with_tcmalloc()
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    register_trainer_commands(commands)  # run, gen-data, data, net, config
+    register(commands)  # serve, submit, status, list, cancel, watch
+    return parser
 
 
 def register(commands: Any) -> None:
@@ -163,7 +190,7 @@ def _absolute_data_paths(spec: Any, base: Path) -> None:
 
 def _submit(args: argparse.Namespace) -> int:
     from service.client import render_job
-    from workers.config import load_spec
+    from workers.config.spec import load_spec
 
     spec = load_spec(args.config, args.overrides)
     _absolute_data_paths(spec, Path.cwd())
@@ -200,17 +227,18 @@ def _follow(stub: Any, job_id: str, render: Any) -> int:
 
 def _outputs(job_dir: Path) -> list[tuple[str, Path]]:
     """Where a job's results are: its checkpoints (and the latest), the latest exported networks, events."""
-    checkpoints = job_dir / "checkpoints"
-    outputs = [("checkpoints", checkpoints)]
-    steps = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()) if checkpoints.is_dir() else []
+    from workers.layout import NET_SUFFIX, SWA_SUFFIX, JobPaths
+
+    paths = JobPaths(job_dir)
+    outputs = [("checkpoints", paths.checkpoints)]
+    steps = sorted(int(p.name) for p in paths.checkpoints.iterdir() if p.name.isdigit()) if paths.checkpoints.is_dir() else []
     if steps:
-        outputs.append(("latest", checkpoints / str(steps[-1])))
-    nets = {net: int(net.name.removesuffix(".pb.gz").removesuffix("-swa")) for net in (job_dir / "nets").glob("*.pb.gz")}
+        outputs.append(("latest", paths.checkpoint(steps[-1])))
+    nets = {net: int(net.name.removesuffix(NET_SUFFIX).removesuffix(SWA_SUFFIX)) for net in paths.nets.glob("*" + NET_SUFFIX)}
     if nets:
         newest = max(nets.values())
-        latest_nets = sorted((net for net in nets if nets[net] == newest), key=lambda net: net.name.endswith("-swa.pb.gz"))
-        outputs += [("network", net) for net in latest_nets]  # <step>.pb.gz, then <step>-swa.pb.gz
-    outputs.append(("events", job_dir / "events.jsonl"))
+        outputs += [("network", net) for net in (paths.net(newest), paths.net(newest, swa=True)) if net in nets]
+    outputs.append(("events", paths.events))
     return outputs
 
 
@@ -264,3 +292,7 @@ def _watch(args: argparse.Namespace) -> int:
     from service.client import render_job
 
     return _follow(_stub(args), args.job_id, render_job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,7 @@ from typing import Iterable
 
 import grpc
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lc0train import service_pb2, service_pb2_grpc
 
@@ -103,7 +103,7 @@ def _merge(old: service_pb2.Job, new: service_pb2.Job) -> service_pb2.Job:
     return merged
 
 
-def _show_event(progress: Progress, task: int, event: service_pb2.JobEvent, job: service_pb2.Job | None) -> None:
+def _show_event(progress: Progress, task: TaskID, event: service_pb2.JobEvent, job: service_pb2.Job | None) -> None:
     metrics = dict(event.metrics)
     if event.kind == "train":
         losses = "  ".join(f"{name.removesuffix('_loss')}={metrics[name]:.4f}" for name in _LOSSES if name in metrics)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from workers.lc0net.evaluate import Position
 from workers.lc0net.importer import ImportedNet, import_net
 from workers.lc0net.netfile import read_net

@@ -11,7 +11,7 @@ import time
 
 
 def main(process_id: int, num_processes: int, coordinator: str) -> None:
-    from workers.multihost import agree_stop, gather_json, initialize, while_all
+    from workers.training.multihost import agree_stop, gather_json, initialize, while_all
 
     initialize(coordinator, num_processes, process_id)
     results: dict = {}

@@ -20,8 +20,8 @@ from lc0train import service_pb2, service_pb2_grpc
 from service._internal.controller import ControllerSettings
 from service._internal.jobs import Budgets
 from service.server import ServerConfig, TrainingServer
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
-from workers.config import load_spec
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
+from workers.config.spec import load_spec
 
 # Fast control loop for tests; the watchdog timeouts stay generous unless a test shrinks them.
 FAST = ControllerSettings(poll_interval=0.1, startup_timeout=120, heartbeat_timeout=60, progress_timeout=300, cancel_timeout=60)
@@ -62,7 +62,7 @@ def server_config(tmp: Path, **changes: object) -> ServerConfig:
 
 
 def tiny_spec(data: dict[str, Path], *overrides: str):
-    """The shipped tiny config, shrunk (tests/conftest.SHRINK), on the generated data."""
+    """The shipped tiny config, shrunk (tests/helpers.SHRINK), on the generated data."""
     return load_spec(TINY_CONFIG, [*SHRINK, *data_overrides(data), *overrides])
 
 

@@ -7,14 +7,14 @@ from typing import NamedTuple
 import jax
 from jax.sharding import Mesh
 
-from tests.conftest import DATA
-from workers.config import ResolvedJob
+from tests.helpers import DATA
+from workers.config.resolve import ResolvedJob
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import ModelInit, TrainState, init_params, init_state
-from workers.train_step import Batch, StepFunctions, make_step_functions
+from workers.training.optim import make_optimizer, make_schedule
+from workers.training.sharding import make_mesh, replicated, to_global_batch
+from workers.training.state import ModelInit, TrainState, init_params, init_state
+from workers.training.step import Batch, StepFunctions, make_step_functions
 
 
 class StepSetup(NamedTuple):

@@ -11,12 +11,14 @@ from flax import nnx
 
 from lc0train import model_pb2, training_pb2
 from tests.step_helpers import selfplay_batch, step_setup
-from tests.conftest import ROOT, SHRINK, TINY_CONFIG
+from tests.helpers import ROOT, SHRINK, TINY_CONFIG
 from tests.test_model import np_act, np_dense, np_softmax, random_planes
-from workers.config import ConfigError, load_spec, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.model import build_model
 from workers.model.arc_encoding import arc_table
-from workers.state import init_params
+from workers.training.state import init_params
 
 # SHRINK's tiny transformer turned into a legacy attention body.
 MAP_STYLE = ("model.embedding_style=EMBEDDING_MAP", "model.embedding_dense_sz=0")

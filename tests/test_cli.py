@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import main
+from service.cli import main
 
 
 def test_gen_data_then_stats_reports_files_records_and_skips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

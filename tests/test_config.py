@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from lc0train import training_pb2
-from workers.config import ConfigError, apply_override, load_spec, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import apply_override, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.textproto"

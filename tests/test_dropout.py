@@ -8,11 +8,13 @@ import pytest
 from flax import nnx
 
 from tests.step_helpers import selfplay_batch, step_setup
-from tests.conftest import DATA, SHRINK, TINY_CONFIG
-from workers.config import ConfigError, load_spec, resolve
+from tests.helpers import DATA, SHRINK, TINY_CONFIG
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
-from workers.state import init_params
+from workers.training.state import init_params
 
 
 def _planes() -> jax.Array:
@@ -52,7 +54,8 @@ def test_train_step_drops_out_and_evaluate_does_not() -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.dropout_rate=1.0"], r"model\.dropout_rate"),
-    (["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.dropout_rate=0.1"], r"model\.dropout_rate: requires body BODY_TRANSFORMER"),
+    (["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.dropout_rate=0.1"],
+     r"model\.dropout_rate: requires body BODY_TRANSFORMER"),
 ])
 def test_dropout_rate_is_validated(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

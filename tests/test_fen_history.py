@@ -15,9 +15,9 @@ import chess
 import numpy as np
 import pytest
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.lc0_engine import lc0_evaluate
-from workers.cli import main
+from service.cli import main
 from workers.data.planes import HISTORY_LENGTH, position_fields
 from workers.data.v6 import InputFormat
 from workers.lc0net.evaluate import Position, encode_position, evaluate

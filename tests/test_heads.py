@@ -11,9 +11,11 @@ import pytest
 from flax import nnx
 
 from lc0train import job_pb2, net_pb2
-from tests.conftest import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
-from workers import losses
-from workers.config import ConfigError, load_spec, resolve
+from tests.helpers import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
+from workers.training import losses
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.rescore import rescore_files, rescore_records
 from workers.data.v6 import NO_MOVE, decode_records
@@ -24,16 +26,17 @@ from workers.lc0net.importer import import_net
 from workers.lc0net.jobs import initial_params
 from workers.lc0net.netfile import NetFileError, read_net, write_net
 from workers.lc0net.store import save_imported
-from workers.loss_settings import LossSettings, head_terms
+from workers.config.loss_settings import LossSettings, head_terms
 from workers.model import build_model
 from workers.model.head_layout import HeadLayout
 from workers.model.heads import ValueOutput
 from workers.model.transformer import ModelOutput
-from workers.optim import make_optimizer
-from workers.sharding import make_mesh, to_global_batch
-from workers.state import init_params
-from workers.train_step import Batch, _aux_terms, make_step_functions, metric_names
-from workers.trainer import JobPaths, run_training
+from workers.training.optim import make_optimizer
+from workers.training.sharding import make_mesh, to_global_batch
+from workers.training.state import init_params
+from workers.training.step import Batch, _aux_terms, make_step_functions, metric_names
+from workers.layout import JobPaths
+from workers.training.loop import run_training
 
 B, MOVES, K = 4, 1858, 5
 RNG = np.random.default_rng(7)

@@ -12,7 +12,7 @@ import pytest
 from lc0train import model_pb2, net_pb2
 
 from tests.step_helpers import selfplay_batch, step_setup
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
     max_output_difference,
@@ -23,7 +23,8 @@ from tests.lc0net_helpers import (
 )
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION, body_config
 from tests.test_transformer_heads import CLASSICAL_NO_MOVES_LEFT
-from workers.config import load_spec, resolve
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.lc0net.encoding import decode_layer, linear16_step
 from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net

@@ -12,7 +12,7 @@ import pytest
 
 from lc0train import net_pb2
 from tests.lc0net_helpers import BT4_NET
-from workers.cli import main
+from service.cli import main
 from workers.lc0net.importer import import_net
 from workers.lc0net.netfile import NetFileError, read_net, write_net
 

@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 
 from lc0train import job_pb2, model_pb2, net_pb2
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.lc0net_helpers import TEST_POSITIONS, max_output_difference
 from tests.test_model import odd_config
-from workers.cli import main
-from workers.config import ConfigError, load_spec, resolve
+from service.cli import main
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.events import read_events
 from workers.lc0net.evaluate import evaluate
 from workers.lc0net.jobs import JobExporter, initial_params
 from workers.lc0net.netfile import read_net
 from workers.lc0net.store import load_stored, save_imported
 from workers.model.dims import NetDims
-from workers.state import init_params
+from workers.training.state import init_params
 
 
 def _run(out: Path, data: dict[str, Path], *extra: str) -> list[dict]:
@@ -116,9 +118,9 @@ def test_checkpoints_with_negative_gates_load_as_the_function_they_were_trained_
     """Before the gate projection, the forward pass clamped negative multiplicative gates."""
     from google.protobuf import text_format
 
-    from workers.checkpoint import Checkpointer
-    from workers.optim import make_optimizer, make_schedule
-    from workers.state import init_state
+    from workers.training.checkpoint import Checkpointer
+    from workers.training.optim import make_optimizer, make_schedule
+    from workers.training.state import init_state
 
     job = resolve(load_spec(TINY_CONFIG, list(SHRINK)))
     init = init_params(job.model, job.seed)

@@ -19,7 +19,7 @@ import pytest
 
 from lc0train import job_pb2, model_pb2, net_pb2
 from tests.step_helpers import step_setup
-from tests.conftest import DATA, SHRINK, TINY_CONFIG
+from tests.helpers import DATA, SHRINK, TINY_CONFIG
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
     TEST_POSITIONS,
@@ -29,8 +29,10 @@ from tests.lc0net_helpers import (
     reference_rows,
     relative_logit_error,
 )
-from workers.cli import main
-from workers.config import ConfigError, load_spec, resolve
+from service.cli import main
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import EventBus
@@ -43,10 +45,11 @@ from workers.lc0net.mapping import check_coverage, merge_trees
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import load_stored, save_imported
 from workers.lc0net.tables import net_table
-from workers.sharding import to_global_batch
-from workers.state import init_params
-from workers.train_step import Batch
-from workers.trainer import JobPaths, run_training
+from workers.training.sharding import to_global_batch
+from workers.training.state import init_params
+from workers.training.step import Batch
+from workers.layout import JobPaths
+from workers.training.loop import run_training
 
 CLASSICAL_NET = DATA / "tiny_resnet_classical.pb.gz"
 # Widths all different, so a transposed or mis-flattened tensor cannot go unnoticed.
@@ -283,7 +286,8 @@ def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
     for i in range(4):
         part = jax.tree_util.tree_map(lambda x: x[32 * i : 32 * (i + 1)], records)
         state, _ = steps.train(state, steps.zero_sums(), to_global_batch(mesh, Batch.from_decoded(part)))
-    host = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x), np.float32), tree)
+    def host(tree: object) -> object:
+        return jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x), np.float32), tree)
     return config, merge_trees(host(state.params), host(state.batch_stats))
 
 

@@ -9,17 +9,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, SHRINK, TINY_CONFIG, data_overrides
-from workers.checkpoint import Checkpointer
-from workers.config import ConfigError, load_spec, resolve
+from tests.helpers import DATA, SHRINK, TINY_CONFIG, data_overrides
+from workers.training.checkpoint import Checkpointer
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import Event, EventBus
-from workers.optim import make_optimizer, make_schedule
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
-from workers.trainer import JobPaths, run_training
+from workers.training.optim import make_optimizer, make_schedule
+from workers.training.sharding import make_mesh, replicated, to_global_batch
+from workers.training.state import init_params, init_state
+from workers.training.step import Batch, make_step_functions
+from workers.layout import JobPaths
+from workers.training.loop import run_training
 
 SGD = ("training.optimizer=SGD", "training.weight_decay=", "training.beta_1=", "training.beta_2=")
 

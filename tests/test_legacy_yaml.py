@@ -9,9 +9,12 @@ import pytest
 from google.protobuf import text_format
 
 from lc0train import job_pb2, model_pb2, training_pb2
-from workers.cli import main
-from workers.config import ConfigError, load_spec, resolve
-from workers.legacy_yaml import convert_legacy_yaml, known_keys, to_textproto
+from service.cli import main
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
+from workers.config.legacy_convert import convert_legacy_yaml, to_textproto
+from workers.config.legacy_keys import known_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = {
@@ -307,7 +310,8 @@ EXAMPLE_SHRINK = {
 def test_converted_example_trains_with_every_configured_term_reported(textproto: str, tmp_path: Path,
                                                                       generated_data: dict[str, Path]) -> None:
     from workers.events import Event, EventBus
-    from workers.trainer import JobPaths, run_training
+    from workers.layout import JobPaths
+    from workers.training.loop import run_training
 
     spec = load_spec(ROOT / "configs" / textproto)
     data = ([f"dataset.input={generated_data['train'].parent}/*"] if spec.dataset.input

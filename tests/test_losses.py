@@ -9,14 +9,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import ALL_HEADS, ROOT, SHRINK, TINY_CONFIG, data_overrides
-from workers import losses
-from workers.config import ConfigError, load_spec, resolve
+from tests.helpers import ALL_HEADS, ROOT, SHRINK, TINY_CONFIG, data_overrides
+from workers.training import losses
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.events import EventBus
-from workers.regularization import L2_COEFFICIENT, regularized_paths
-from workers.state import init_params
-from workers.train_step import LOSS_TERMS
-from workers.trainer import JobPaths, run_training
+from workers.training.regularization import L2_COEFFICIENT, regularized_paths
+from workers.training.state import init_params
+from workers.training.step import LOSS_TERMS
+from workers.layout import JobPaths
+from workers.training.loop import run_training
 
 # Four rows over six moves: ordinary, several illegal moves, legal moves with all-zero
 # targets (a record with no policy information), and a single legal move.
@@ -121,7 +124,7 @@ RESNET = ["model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=2"
 
 @pytest.mark.parametrize(("body", "overrides"), [("Transformer", []), ("SE-ResNet", RESNET), ("Multi-head", list(ALL_HEADS))])
 def test_l2_covers_exactly_the_documented_parameters(body: str, overrides: list[str]) -> None:
-    from workers.regularization import l2_term
+    from workers.training.regularization import l2_term
 
     job = resolve(load_spec(TINY_CONFIG, overrides))
     params = init_params(job.model, 0).params
@@ -136,7 +139,8 @@ def test_l2_covers_exactly_the_documented_parameters(body: str, overrides: list[
     ("overrides", "message"),
     [
         (["training.loss_weights.policy=1", "training.q_ratio=0.5"], r"training\.q_ratio: conflicts with training\.loss_weights"),
-        (["training.loss_weights.policy_soft=8"], r"training\.loss_weights\.policy_soft: requires the soft policy head \(POLICY_HEAD_SOFT in model\.aux_policy_heads\)"),
+        (["training.loss_weights.policy_soft=8"],
+         r"training\.loss_weights\.policy_soft: requires the soft policy head \(POLICY_HEAD_SOFT in model\.aux_policy_heads\)"),
         (["training.loss_weights.value_q=-1"], r"training\.loss_weights\.value_q: must be >= 0"),
         (["training.q_ratio=1.5"], r"training\.q_ratio: must be in \[0, 1\]"),
         (["training.reg_term_weight=-2"], r"training\.reg_term_weight: must be >= 0"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from workers import malloc
 
 INSTALLED = malloc.find_tcmalloc() is not None

@@ -1,4 +1,4 @@
-"""workers/multihost.py across real JAX processes (jax.distributed on CPU, gloo), without Ray."""
+"""workers/training/multihost.py across real JAX processes (jax.distributed on CPU, gloo), without Ray."""
 
 from __future__ import annotations
 

@@ -12,11 +12,12 @@ import numpy as np
 import optax
 import pytest
 
-from tests.conftest import SHRINK, TINY_CONFIG
-from workers.checkpoint import Checkpointer
-from workers.config import load_spec, resolve
-from workers.optim import make_optimizer, make_schedule
-from workers.state import TrainState
+from tests.helpers import SHRINK, TINY_CONFIG
+from workers.training.checkpoint import Checkpointer
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
+from workers.training.optim import make_optimizer, make_schedule
+from workers.training.state import TrainState
 
 
 # The tiny config uses NAdamW; these overrides turn it into plain (Keras Nesterov) SGD.

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.cli import main
+from service.cli import main
 from workers.data.files import read_chunk
 from workers.data.rescore import rescore_files, rescore_records, short_term_targets
 from workers.data.v6 import NO_MOVE, V6_DTYPE, V7_DTYPE

@@ -59,7 +59,8 @@ def np_bn(x, bn, train):
     else:
         mean, var = np.asarray(bn.mean[...]), np.asarray(bn.var[...])
     gamma = np.ones(x.shape[1]) if bn.scale is None else np.asarray(bn.scale[...])
-    c = lambda v: np.asarray(v)[None, :, None, None]
+    def c(v: object) -> np.ndarray:
+        return np.asarray(v)[None, :, None, None]
     return c(gamma) * (x - c(mean)) / np.sqrt(c(var) + EPS) + c(bn.bias[...])
 
 
@@ -126,7 +127,8 @@ def test_kernel_layout_mapping_round_trips() -> None:
 def test_train_updates_batch_stats_eval_does_not() -> None:
     net = build_model(tiny_config(residual_blocks=1), seed=0)
     planes = jnp.asarray(_planes(4, 1), jnp.float32)
-    stats = lambda: [np.asarray(v) for v in jax.tree.leaves(nnx.state(net, nnx.BatchStat))]
+    def stats() -> list[np.ndarray]:
+        return [np.asarray(v) for v in jax.tree.leaves(nnx.state(net, nnx.BatchStat))]
     before = stats()
     # input block + 2 per residual block + policy1 + value + moves-left, mean and var each.
     assert len(before) == 2 * (1 + 2 + 3)
@@ -206,7 +208,8 @@ def test_maia_shaped_net_has_the_parameters_lc0_weights_imply() -> None:
         value=model_pb2.VALUE_WDL, moves_left=model_pb2.MOVES_LEFT_NONE,
     )
     net = nnx.eval_shape(lambda: build_model(config, seed=0))
-    count = lambda kind: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(net, kind)))
+    def count(kind: type) -> int:
+        return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(net, kind)))
     want_trainable, want_stats = _lc0_se_resnet_trainable_count(64, 6, 8)
     assert count(nnx.Param) == want_trainable
     assert count(nnx.BatchStat) == want_stats

@@ -6,13 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.step_helpers import step_setup
 from tests.test_resnet_training import _job
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
-from workers.sharding import to_global_batch
-from workers.train_step import Batch
+from workers.training.sharding import to_global_batch
+from workers.training.step import Batch
 
 STEPS = 50
 BATCH = 32

@@ -10,12 +10,14 @@ import numpy as np
 from flax import nnx
 
 from tests.step_helpers import selfplay_batch, step_setup
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
-from workers.config import load_spec, resolve
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.events import Event, EventBus
-from workers.state import init_params
-from workers.train_step import _split
-from workers.trainer import JobPaths, run_training
+from workers.training.state import init_params
+from workers.training.step import _split
+from workers.layout import JobPaths
+from workers.training.loop import run_training
 
 RESNET = ("model.body=BODY_RESNET", "model.filters=8", "model.residual_blocks=1", "model.se_ratio=2", "model.default_activation=RELU",
           "model.smolgen_activation=", "model.ffn_activation=")
@@ -65,15 +67,17 @@ def test_resnet_job_checkpoints_and_averages_batch_statistics(tmp_path: Path, ge
     assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(state.batch_stats), jax.tree_util.tree_leaves(initial)))
     # SWA averaged the statistics too (3 snapshots: steps 2, 4, 6), so they differ from the latest ones.
     assert float(state.swa_count) == 3.0
-    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(jax.tree_util.tree_leaves(state.swa_batch_stats), jax.tree_util.tree_leaves(state.batch_stats)))
+    swa_stats, stats = jax.tree_util.tree_leaves(state.swa_batch_stats), jax.tree_util.tree_leaves(state.batch_stats)
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(swa_stats, stats))
     weights = [e.info.get("weights") for e in events if e.kind == "test" and e.step == 6]
     assert weights == ["raw", "swa"]
-    from workers.checkpoint import Checkpointer
+    from workers.training.checkpoint import Checkpointer
 
     _, _, _, fresh = step_setup(job)
     fresh = fresh.replace(swa_params=fresh.params, swa_batch_stats=fresh.batch_stats, swa_count=jnp.zeros((), jnp.float32))
     checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     restored, _ = checkpointer.restore(fresh)
     checkpointer.close()
-    for a, b in zip(jax.tree_util.tree_leaves((restored.batch_stats, restored.swa_batch_stats)), jax.tree_util.tree_leaves((state.batch_stats, state.swa_batch_stats))):
+    saved = jax.tree_util.tree_leaves((state.batch_stats, state.swa_batch_stats))
+    for a, b in zip(jax.tree_util.tree_leaves((restored.batch_stats, restored.swa_batch_stats)), saved):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -92,7 +92,7 @@ def test_cli_client_with_token_file_and_ca(secure: tuple[RunningServer, Path], t
     server, cert = secure
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    base = [sys.executable, "-m", "workers.cli", "list", "--server", f"127.0.0.1:{server.port}", "--tls-ca", str(cert)]
+    base = [sys.executable, "-m", "service.cli", "list", "--server", f"127.0.0.1:{server.port}", "--tls-ca", str(cert)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LC0_TRAIN_")}
     ok = subprocess.run([*base, "--auth-token-file", str(token_file)], capture_output=True, text=True, timeout=120, env=env)
     assert ok.returncode == 0 and "JOB" in ok.stdout, ok.stderr

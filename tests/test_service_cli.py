@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import SHRINK, TINY_CONFIG, data_overrides
+from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.service_harness import RunningServer, server_config, start_ray
 
 
@@ -24,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 def _cli(server: RunningServer, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, LC0_TRAIN_SERVER=f"127.0.0.1:{server.port}")
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _sets(*overrides: str) -> list[str]:

@@ -127,7 +127,7 @@ class ServerProcess:
     def __init__(self, tmp: Path, ray: RayCluster, *extra: str):
         self.port_file = tmp / "port"
         self.port_file.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "workers.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
+        args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
                 "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--ray-address", ray.address,
                 "--poll-interval", "0.2", *extra]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))

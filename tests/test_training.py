@@ -11,15 +11,16 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import DATA, SHRINK, TINY_CONFIG, data_overrides
-from workers.config import load_spec, resolve
+from tests.helpers import DATA, SHRINK, TINY_CONFIG, data_overrides
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.events import read_events
-from workers.optim import make_optimizer
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import init_params, init_state
-from workers.train_step import Batch, make_step_functions
+from workers.training.optim import make_optimizer
+from workers.training.sharding import make_mesh, replicated, to_global_batch
+from workers.training.state import init_params, init_state
+from workers.training.step import Batch, make_step_functions
 
 
 def _policy_target_entropy(policy: np.ndarray) -> float:
@@ -55,7 +56,7 @@ def test_model_overfits_one_fixed_batch() -> None:
 
 def _run_cli(out: Path, overrides: list[str], devices: int = 1) -> subprocess.CompletedProcess:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
-    args = [sys.executable, "-m", "workers.cli", "run", str(TINY_CONFIG), "--out", str(out)]
+    args = [sys.executable, "-m", "service.cli", "run", str(TINY_CONFIG), "--out", str(out)]
     for override in overrides:
         args += ["--set", override]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
@@ -134,7 +135,7 @@ def test_cli_runs_the_shipped_tiny_config_shrunk(tmp_path: Path, generated_data:
 
 
 def test_bad_config_exits_2_with_the_field_path(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "workers.cli", "run", str(TINY_CONFIG), "--set", "training.batch_size=-1",
+    result = subprocess.run([sys.executable, "-m", "service.cli", "run", str(TINY_CONFIG), "--set", "training.batch_size=-1",
                              "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "training.batch_size: must be > 0 (got -1)" in result.stderr
@@ -142,7 +143,8 @@ def test_bad_config_exits_2_with_the_field_path(tmp_path: Path) -> None:
 
 def test_stop_request_ends_the_run_after_a_step_with_a_checkpoint(tmp_path: Path, generated_data: dict[str, Path]) -> None:
     from workers.events import EventBus
-    from workers.trainer import JobPaths, StopRequest, run_training
+    from workers.layout import JobPaths
+    from workers.training.loop import StopRequest, run_training
 
     job = resolve(load_spec(TINY_CONFIG, [*SHRINK, *data_overrides(generated_data), "training.total_steps=50",
                                           "training.train_avg_report_steps=1", "training.checkpoint_steps=0"]))

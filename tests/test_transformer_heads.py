@@ -13,10 +13,12 @@ from flax import nnx
 from lc0train import job_pb2, model_pb2, net_pb2
 
 from tests.step_helpers import selfplay_batch, step_setup
-from tests.conftest import DATA
+from tests.helpers import DATA
 from tests.lc0net_helpers import max_output_difference, reference_positions
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION
-from workers.config import ConfigError, load_spec, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.lc0net.encoding import decode_layer
@@ -27,8 +29,8 @@ from workers.lc0net.jobs import initial_params
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import save_imported
 from workers.model import build_model
-from workers.state import init_params
-from workers.train_step import Batch
+from workers.training.state import init_params
+from workers.training.step import Batch
 
 NetworkFormat = net_pb2.NetworkFormat
 CLASSICAL_NO_MOVES_LEFT = ("model.value=VALUE_CLASSICAL", "model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=")

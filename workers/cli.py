@@ -1,7 +1,8 @@
-"""`lc0-train`: the command line of the trainer (run, gen-data, data stats, data rescore).
+"""The trainer's `lc0-train` commands: run, gen-data, data stats/rescore, net, config.
 
-Entry points stay thin: each command parses arguments, calls the library and maps
-configuration errors to exit code 2 with the offending field path.
+Commands stay thin: each parses arguments and calls the library. `service.cli.main` is the
+entry point that registers them beside the service's commands and maps `ConfigError` to exit
+code 2 with the offending field path.
 """
 
 from __future__ import annotations
@@ -11,33 +12,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
 
-from workers import malloc
-from workers.config import ConfigError, load_spec, resolve
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
+from workers.config.cli import register as register_config_commands
 from workers.lc0net.cli import register as register_net_commands
 
 log = logging.getLogger("lc0-train")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    if argv is None:  # the `lc0-train` command itself, not a call from Python
-        malloc.reexec_with_tcmalloc()
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds the trainer's commands to the `lc0-train` subparsers (the entry point is `service.cli`)."""
     run = commands.add_parser("run", help="train a job in this process")
     run.add_argument("config", type=Path, help="JobSpec textproto")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD.PATH=VALUE", help="override a config field (repeatable)")
@@ -63,13 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     rescore.add_argument("--out", type=Path, required=True, help="output directory (same file names)")
     rescore.set_defaults(func=_data_rescore)
     register_net_commands(commands)  # net export, import, eval
-    from workers.config_cli import register as register_config_commands  # config from-yaml
-
-    register_config_commands(commands)
-    from service.cli import register as register_service_commands  # serve, submit, status, list, cancel, watch
-
-    register_service_commands(commands)
-    return parser
+    register_config_commands(commands)  # config from-yaml
 
 
 _INPUT_FORMATS = {"classical": 1, "canonical": 3}
@@ -78,7 +57,8 @@ _INPUT_FORMATS = {"classical": 1, "canonical": 3}
 def _run(args: argparse.Namespace) -> int:
     from workers.console import ConsoleReporter
     from workers.events import EventBus, JsonlSink
-    from workers.trainer import JobPaths, run_training
+    from workers.layout import JobPaths
+    from workers.training.loop import run_training
 
     spec = load_spec(args.config, args.overrides)
     job = resolve(spec, source=str(args.config))
@@ -129,7 +109,3 @@ def _data_rescore(args: argparse.Namespace) -> int:
         return 2
     print(format_report(report))
     return 1 if report.skipped else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

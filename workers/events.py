@@ -1,8 +1,9 @@
 """Structured training events on one in-process bus.
 
 The trainer publishes every report (train, test, validation, checkpoint, state) as an
-`Event`; consumers subscribe: the JSONL file of the job directory, the CLI's console,
-and later the service's stream and Prometheus exporter. No consumer has its own path.
+`Event`; consumers subscribe: the JSONL file of the job directory, the CLI's console and
+the exporter of lc0 nets. The service reads the JSONL file (WatchJob, GetJobEvents and its
+Prometheus metrics), so every consumer sees the same reports.
 """
 
 from __future__ import annotations

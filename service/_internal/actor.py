@@ -44,7 +44,7 @@ class TrainerActor:
     """One JAX process of a job. Wrapped with `ray.remote` by the scheduler."""
 
     def __init__(self) -> None:
-        from workers.trainer import StopRequest
+        from workers.training.loop import StopRequest
 
         self._stop = StopRequest()
         self._lock = threading.Lock()
@@ -85,14 +85,15 @@ class TrainerActor:
 
     def _train(self, spec_bytes: bytes, job_dir: Path, process_id: int, num_processes: int, coordinator: str) -> None:
         from lc0train import job_pb2
-        from workers.config import resolve
+        from workers.config.resolve import resolve
         from workers.events import Event, EventBus, JsonlSink
-        from workers.trainer import JobPaths, run_training
+        from workers.layout import JobPaths
+        from workers.training.loop import run_training
 
         sink = None
         try:
             if num_processes > 1:
-                from workers.multihost import initialize
+                from workers.training.multihost import initialize
 
                 initialize(coordinator, num_processes, process_id)
             job = resolve(job_pb2.JobSpec.FromString(spec_bytes))

@@ -28,6 +28,7 @@ from service._internal.metrics import JobMetrics
 from service._internal.scheduler import Scheduler, is_node_loss
 from service._internal.state import IllegalTransition, JobState
 from service._internal.store import JobRecord, JobStore
+from workers.layout import JobPaths
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Controller:
     def _export(self, job_id: str) -> None:
         record = self.store.get(job_id)
         self.metrics.set_state(job_id, record.state, record.restarts)
-        self.metrics.poll(job_id, self.job_dir(job_id) / "events.jsonl")
+        self.metrics.poll(job_id, JobPaths(self.job_dir(job_id)).events)
         if record.state.is_terminal:
             self.metrics.forget(job_id)
 

@@ -42,7 +42,8 @@ def read_page(path: Path, offset: int, limit: int, kinds: Sequence[str] = ()) ->
         lines = path.read_bytes().split(b"\n")[:-1]  # the last piece is empty or still being written
     except FileNotFoundError:
         return [], offset
-    events, index = [], offset
+    events: list[dict[str, Any]] = []
+    index = offset
     for index in range(offset, len(lines)):
         if len(events) >= limit:
             return events, index

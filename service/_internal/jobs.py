@@ -6,6 +6,8 @@ directories, and turns cancel requests into persisted flags the controller obeys
 
 from __future__ import annotations
 
+import builtins
+
 import dataclasses
 import logging
 from pathlib import Path
@@ -18,6 +20,7 @@ from service._internal.events import read_page
 from service._internal.state import InvalidRequest, JobState
 from service._internal.store import JobRecord, JobStore, NewJob
 from service._internal.validation import parse_spec_text, validate_spec
+from workers.layout import JobPaths
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +86,15 @@ class JobService:
             request_id=submission.request_id or None,
         ))
         if created:
-            directory = self.job_dir(record.job_id)
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "spec.textproto").write_text(text_format.MessageToString(spec))
+            paths = JobPaths(self.job_dir(record.job_id))
+            paths.root.mkdir(parents=True, exist_ok=True)
+            paths.spec.write_text(text_format.MessageToString(spec))
         return record, created
 
     def get(self, job_id: str) -> JobRecord:
         return self.store.get(job_id)
 
-    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+    def list(self, states: Sequence[JobState], page_size: int, page_token: str) -> tuple[builtins.list[JobRecord], str]:
         if page_size < 0:
             raise InvalidRequest(f"page_size: must be >= 0 (got {page_size})")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -107,8 +110,8 @@ class JobService:
     def cancel(self, job_id: str, checkpoint: bool = True) -> JobRecord:
         return self.store.request_cancel(job_id, checkpoint)
 
-    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+    def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[builtins.list[dict[str, Any]], int]:
         self.store.get(job_id)  # NOT_FOUND for unknown ids
         if offset < 0 or limit < 0:
             raise InvalidRequest("offset and limit must be >= 0")
-        return read_page(self.job_dir(job_id) / "events.jsonl", offset, min(limit or 1000, 10_000), kinds)
+        return read_page(JobPaths(self.job_dir(job_id)).events, offset, min(limit or 1000, 10_000), kinds)

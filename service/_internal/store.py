@@ -17,6 +17,8 @@ database must live on the server's local disk, never on NFS or a bucket.
 
 from __future__ import annotations
 
+import builtins
+
 import dataclasses
 import logging
 import secrets
@@ -155,9 +157,9 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return JobRecord.from_row(row)
 
-    def list(self, states: Sequence[JobState] = (), after_seq: int = 0, limit: int = 50) -> list[JobRecord]:
+    def list(self, states: Sequence[JobState] = (), after_seq: int = 0, limit: int = 50) -> builtins.list[JobRecord]:
         """Jobs in submission order with seq > after_seq, optionally only in `states`."""
-        query, args = "SELECT * FROM jobs WHERE seq > ?", [after_seq]
+        query, args = "SELECT * FROM jobs WHERE seq > ?", list[int | str]([after_seq])
         if states:
             query += f" AND state IN ({','.join('?' * len(states))})"
             args += [s.value for s in states]
@@ -165,7 +167,7 @@ class JobStore:
         rows = self._connection().execute(query, (*args, limit)).fetchall()
         return [JobRecord.from_row(row) for row in rows]
 
-    def active(self) -> list[JobRecord]:
+    def active(self) -> builtins.list[JobRecord]:
         """Non-terminal jobs, and terminal ones whose resources are not yet released."""
         terminal = [s.value for s in JobState if s.is_terminal]
         rows = self._connection().execute(
@@ -173,7 +175,7 @@ class JobStore:
             "ORDER BY priority DESC, seq", terminal).fetchall()
         return [JobRecord.from_row(row) for row in rows]
 
-    def transitions(self, job_id: str) -> list[tuple[str | None, str, str]]:
+    def transitions(self, job_id: str) -> builtins.list[tuple[str | None, str, str]]:
         rows = self._connection().execute(
             "SELECT from_state, to_state, reason FROM transitions WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
         return [(r["from_state"], r["to_state"], r["reason"]) for r in rows]

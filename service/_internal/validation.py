@@ -11,7 +11,8 @@ from google.protobuf.message import Message
 
 from lc0train import job_pb2
 from service._internal.state import InvalidSpec
-from workers.config import ConfigError, ResolvedJob, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import ResolvedJob, resolve
 
 # A JobSpec is a few hundred bytes; anything near this is an error or an abuse.
 MAX_SPEC_BYTES = 256 * 1024
@@ -60,7 +61,7 @@ def _check_wire(message: Message, prefix: str, problems: list[tuple[str, str]]) 
                          "unknown field number or wrong wire type"))
     for field, value in message.ListFields():
         path = f"{prefix}.{field.name}" if prefix else field.name
-        repeated = field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
         values = list(value) if repeated else [value]
         for i, item in enumerate(values):
             item_path = f"{path}[{i}]" if repeated else path

@@ -9,6 +9,7 @@ from typing import Any
 from lc0train import job_pb2, service_pb2
 from service._internal.state import JobState
 from service._internal.store import JobRecord
+from workers.layout import JobPaths
 
 
 def state_to_proto(state: JobState) -> int:
@@ -26,7 +27,7 @@ def job_to_proto(record: JobRecord, job_dir: Path, with_spec: bool = True) -> se
         step=record.step, total_steps=record.total_steps, priority=record.priority, request_id=record.request_id or "",
         create_time=record.create_time, update_time=record.update_time, restarts=record.restarts,
         max_restarts=record.max_restarts, preemptions=record.preemptions, max_preemptions=record.max_preemptions,
-        job_dir=str(job_dir), checkpoint_dir=str(job_dir / "checkpoints"), cancel_requested=record.cancel_requested,
+        job_dir=str(job_dir), checkpoint_dir=str(JobPaths(job_dir).checkpoints), cancel_requested=record.cancel_requested,
         attempt=record.attempt,
     )
     if with_spec:

@@ -20,6 +20,7 @@ from service._internal.state import InvalidRequest, InvalidSpec
 from service._internal.store import JobRecord
 from service.api.convert import event_to_proto, job_to_proto, state_from_proto
 from service.api.errors import map_errors
+from workers.layout import JobPaths
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
 
@@ -92,7 +93,7 @@ class TrainingServicer:
     @map_errors
     async def WatchJob(self, request: service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[service_pb2.JobUpdate]:
         record = self.jobs.get(request.job_id)
-        tail = EventTail.at_end(self.jobs.job_dir(record.job_id) / "events.jsonl")
+        tail = EventTail.at_end(JobPaths(self.jobs.job_dir(record.job_id)).events)
         yield service_pb2.JobUpdate(job=self._job(record))
         while True:
             for event in tail.read():

@@ -21,7 +21,6 @@ from workers.data.v6 import RECORD_SIZES
 
 logger = logging.getLogger(__name__)
 
-RECORD_VERSIONS = tuple(sorted(RECORD_SIZES))  # (6, 7)
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer (CRC32, length) required
 
 

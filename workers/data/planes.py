@@ -86,7 +86,7 @@ class _Snapshot(NamedTuple):
 def _snapshot(board: chess.Board, us: chess.Color, fen_root: bool = False) -> _Snapshot:
     """`board` drawn for `us`; a FEN root keeps its en-passant square even if no pawn can take."""
     has_en_passant = board.ep_square is not None if fen_root else board.has_pseudo_legal_en_passant()
-    ep_file = chess.square_file(board.ep_square) if has_en_passant else None
+    ep_file = chess.square_file(board.ep_square) if has_en_passant and board.ep_square is not None else None
     castling = board.clean_castling_rights()
     pieces = tuple(board.pieces_mask(pt, color) for color in (us, not us) for pt in _PIECE_TYPES)
     key = (*pieces, board.turn, castling, ep_file)

@@ -33,13 +33,13 @@ from typing import NamedTuple
 import numpy as np
 
 from workers.data.files import ChunkError, discover_chunks, read_chunk
-from workers.data.v6 import NO_MOVE, NUM_POLICY, RECORD_SIZES, V7_DTYPE, V7_RECORD_SIZE, V7_VERSION
+from workers.data.v6 import NO_MOVE, NUM_POLICY, RECORD_SIZES, V7_DTYPE, V7_RECORD_SIZE, V7_VERSION, record_fields
 
 logger = logging.getLogger(__name__)
 
 ALPHA = 1.0 - 1.0 / 6.0  # weight of the next ply's average in the backward EMA
 _TOLERANCE = 0.01  # the V7 reader asserts q in [-1, 1] and d in [0, 1] to within this
-_COMMON_BYTES = V7_DTYPE.fields["q_st"][1]  # bytes 0..8351 mean the same in V6 and V7
+_COMMON_BYTES = record_fields(V7_DTYPE)["q_st"][1]  # bytes 0..8351 mean the same in V6 and V7
 
 
 class ShortTermTargets(NamedTuple):
@@ -90,7 +90,7 @@ def rescore_records(records: np.ndarray) -> np.ndarray:
     out = np.zeros((len(records), V7_RECORD_SIZE), np.uint8)
     out[:, :_COMMON_BYTES] = common
     if records.shape[1] == V7_RECORD_SIZE:
-        extra = V7_DTYPE.fields["extra"][1]
+        extra = record_fields(V7_DTYPE)["extra"][1]
         out[:, extra:] = records[:, extra:]
     fields = out.view(V7_DTYPE)[:, 0]
     _check_game(fields)

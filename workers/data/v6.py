@@ -91,9 +91,16 @@ V6_DTYPE = np.dtype(
     ]
 )
 
+def record_fields(dtype: np.dtype) -> dict[str, tuple[np.dtype, int]]:
+    """A structured record dtype's fields: name -> (field dtype, byte offset)."""
+    if dtype.fields is None:
+        raise TypeError(f"{dtype} is not a structured dtype")
+    return {name: (spec[0], spec[1]) for name, spec in dtype.fields.items()}
+
+
 V7_DTYPE = np.dtype(
     [
-        *((name, V6_DTYPE.fields[name][0]) for name in V6_DTYPE.names if name != "reserved"),
+        *((name, field) for name, (field, _) in record_fields(V6_DTYPE).items() if name != "reserved"),
         ("q_st", "<f4"),
         ("d_st", "<f4"),
         ("opp_played_idx", "<u2"),
@@ -103,14 +110,13 @@ V7_DTYPE = np.dtype(
 )
 _DTYPES = {VERSION: V6_DTYPE, V7_VERSION: V7_DTYPE}
 _NON_SCALAR = {"version", "input_format", "planes", "probabilities"}
-_SCALAR_FIELDS = {VERSION: frozenset(V6_DTYPE.names) - _NON_SCALAR, V7_VERSION: frozenset(V7_DTYPE.names) - _NON_SCALAR}
+_SCALAR_FIELDS = {VERSION: frozenset(record_fields(V6_DTYPE)) - _NON_SCALAR, V7_VERSION: frozenset(record_fields(V7_DTYPE)) - _NON_SCALAR}
 
 
 def _tail_dtype(dtype: np.dtype) -> np.dtype:
     """The fields from castling_us_ooo on, as a dtype of their own."""
-    return np.dtype(
-        {name: (field, offset - _TAIL_OFFSET) for name, (field, offset) in dtype.fields.items() if offset >= _TAIL_OFFSET}
-    )
+    tail = {name: (field, offset - _TAIL_OFFSET) for name, (field, offset) in record_fields(dtype).items() if offset >= _TAIL_OFFSET}
+    return np.dtype({"names": list(tail), "formats": [f for f, _ in tail.values()], "offsets": [o for _, o in tail.values()]})
 
 
 _TAIL_DTYPES = {RECORD_SIZE: _tail_dtype(V6_DTYPE), V7_RECORD_SIZE: _tail_dtype(V7_DTYPE)}
@@ -252,11 +258,11 @@ def decode_records(raw: np.ndarray) -> DecodedBatch:
     packed[:, : NUM_BIT_PLANES * 8] = records[:, _BIT_PLANES_OFFSET:_TAIL_OFFSET]
     aux = _packed_aux_planes(tail_bytes[:, :5], tail["invariance_info"], fmt)
     packed[:, NUM_BIT_PLANES * 8 :] = aux.reshape(batch, -1)
-    planes = np.empty((batch, NUM_PLANES * 8, 8), np.float32)
+    rows = np.empty((batch, NUM_PLANES * 8, 8), np.float32)
     for start in range(0, batch, _UNPACK_SLICE):
         chunk = slice(start, start + _UNPACK_SLICE)
-        np.take(_BYTE_BITS, packed[chunk], axis=0, out=planes[chunk], mode="clip")
-    planes = planes.reshape(batch, NUM_PLANES, 8, 8)
+        np.take(_BYTE_BITS, packed[chunk], axis=0, out=rows[chunk], mode="clip")
+    planes = rows.reshape(batch, NUM_PLANES, 8, 8)
     # Hectoplies formats (> 3) count the rule-50 clock in hundreds of plies.
     scale = np.where(fmt > 3, np.float32(100), np.float32(99))
     planes[:, 109] = (tail["rule50_count"].astype(np.float32) / scale)[:, None, None]

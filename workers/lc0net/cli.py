@@ -140,5 +140,5 @@ def _positions(args: argparse.Namespace) -> list:
 def _summary(result: dict[str, Any]) -> str:
     best = sorted(result["legal"], key=lambda m: -m["prob"])[:5]
     moves = " ".join(f"{m['uci']} {m['prob']:.3f}" for m in best)
-    w, d, l = result["wdl"]
-    return f"{result['fen']}\n  wdl {w:.3f} {d:.3f} {l:.3f}  q {result['q']:+.3f}  moves left {result['moves_left']:.1f}\n  {moves}"
+    win, draw, loss = result["wdl"]
+    return f"{result['fen']}\n  wdl {win:.3f} {draw:.3f} {loss:.3f}  q {result['q']:+.3f}  moves left {result['moves_left']:.1f}\n  {moves}"

@@ -1,11 +1,13 @@
 """Tensor encodings of lc0's `Weights.Layer`: LINEAR16 (written) and the per-layer
 FLOAT16, BFLOAT16 and FLOAT32 encodings of lc0 >= 0.33 (read only)."""
 
+from typing import TypeAlias
+
 import numpy as np
 
 from lc0train import net_pb2
 
-Layer = net_pb2.Weights.Layer
+Layer: TypeAlias = net_pb2.Weights.Layer
 _LEVELS = 65535.0
 
 

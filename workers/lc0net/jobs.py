@@ -16,32 +16,32 @@ import numpy as np
 
 from lc0train import job_pb2, model_pb2
 
-from workers.config import ConfigError
+from workers.config.problems import ConfigError
 from workers.events import Event
 from workers.lc0net.architecture import network_format
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.mapping import Params, merge_trees, select_like
 from workers.lc0net.netfile import write_net
+from workers.layout import JobPaths
 from workers.lc0net.store import load_stored
 from workers.model.batchnorm import BN_EPSILON
 from workers.model.dims import NetDims
 from workers.model.resnet import ResNetDims
 from workers.model.head_layout import HeadLayout
 
-NETS_DIR = "nets"
 AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliary heads
 
 
 class JobExporter:
     """Exports the raw (and SWA) weights of each checkpoint as lc0 networks."""
 
-    def __init__(self, model: model_pb2.ModelConfig, job_root: Path):
+    def __init__(self, model: model_pb2.ModelConfig, paths: JobPaths):
         try:
             network_format(model)
         except ValueError as err:
             raise ConfigError([("export.enabled", f"the model cannot be exported to lc0: {err}")]) from err
         self.model = model
-        self.directory = job_root / NETS_DIR
+        self.paths = paths
         self._learning_rate: float | None = None
         self._tests: dict[bool, dict[str, float]] = {}
 
@@ -69,12 +69,12 @@ class JobExporter:
                 accuracy=test.get("policy_accuracy"),
             )
             net = export_net(self.model, merge_trees(_host(pair[0]), _host(pair[1] or {})), info)
-            write_net(net, self.directory / f"{step}{'-swa' if swa else ''}.pb.gz")
+            write_net(net, self.paths.net(step, swa))
 
 
-def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, job_root: Path) -> JobExporter | None:
+def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, paths: JobPaths) -> JobExporter | None:
     """The job's exporter, or None when `export.enabled` is off."""
-    return JobExporter(model, job_root) if spec.export.enabled else None
+    return JobExporter(model, paths) if spec.export.enabled else None
 
 
 def initial_params(
@@ -135,7 +135,8 @@ def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.Mo
     if stored.body != model.body:
         return [f"model body {names(model.body)} vs {names(stored.body)}"]
     if model.body == model_pb2.BODY_RESNET:
-        ours, theirs = ResNetDims.from_config(model), ResNetDims.from_config(stored)
+        ours: ResNetDims | NetDims = ResNetDims.from_config(model)
+        theirs: ResNetDims | NetDims = ResNetDims.from_config(stored)
         fields = [name for name in ours.__dataclass_fields__ if name != "bn"]  # BN training settings may differ
     else:
         ours, theirs = NetDims.from_config(model), NetDims.from_config(stored)

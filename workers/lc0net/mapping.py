@@ -293,7 +293,7 @@ def get_param(params: Params, path: ParamPath) -> Any:
 
 def set_param(params: Params, path: ParamPath, value: Any) -> None:
     """Sets `path` in a nested dict, creating intermediate dicts."""
-    node = params
+    node: Any = params  # dicts keyed by names and list indices
     for key in path[:-1]:
         node = node.setdefault(key, {})
     node[path[-1]] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import TypeAlias
 
 from google.protobuf import message as pb_message
 
@@ -14,7 +15,7 @@ from workers.lc0net.mapping import lc0_path_parts
 
 MAGIC = 0x1C0
 NetworkFormat = net_pb2.NetworkFormat
-Layer = net_pb2.Weights.Layer
+Layer: TypeAlias = net_pb2.Weights.Layer
 
 
 class NetFileError(ValueError):
@@ -106,7 +107,7 @@ def populated_layers(message: pb_message.Message, prefix: str = "") -> list[str]
             path = f"{prefix}{field.name}" + (f"[{i}]" if field.is_repeated else "")
             if field.is_repeated and field.message_type.name.endswith("HeadMap"):
                 paths += populated_layers(item.value, f"{prefix}{field.name}{{{item.key}}}.")
-            elif isinstance(item, Layer):
+            elif isinstance(item, net_pb2.Weights.Layer):
                 paths.append(path)
             else:
                 paths += populated_layers(item, path + ".")

@@ -19,6 +19,7 @@ inference variance `var` is already derived from them), so export leaves them ou
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ def canonical_conv_blocks(tensors: dict[str, np.ndarray], blocks: list[BatchNorm
     for block in blocks:
         weights = tensors.get(block.tensor("weights"))
         biases = tensors.pop(block.tensor("biases"), None)
-        present = {name: tensors.get(block.tensor(name)) for name in _BN_TENSORS}
+        present: dict[str, Any] = {name: tensors.get(block.tensor(name)) for name in _BN_TENSORS}
         if present["bn_means"] is None and present["bn_stddivs"] is None:
             if biases is None:
                 raise NetFileError(f"{block.lc0} has neither biases nor batch-norm statistics")
@@ -134,25 +135,26 @@ def canonical_conv_blocks(tensors: dict[str, np.ndarray], blocks: list[BatchNorm
             present.update(bn_means=np.zeros(channels, np.float32), bn_stddivs=np.full(channels, 1.0 - BN_EPSILON, np.float32))
         elif present["bn_means"] is None or present["bn_stddivs"] is None:
             raise NetFileError(f"{block.lc0} has only one of bn_means and bn_stddivs")
-        channels = present["bn_means"].size
+        bn: dict[str, Any] = present  # from here on every BN tensor is set
+        channels = bn["bn_means"].size
         if weights is None:
             raise NetFileError(f"missing tensor {block.tensor('weights')}")
-        if present["bn_betas"] is None and present["bn_gammas"] is None:  # lc0: old nets without γ and β
-            present.update(bn_betas=np.zeros(channels, np.float32), bn_gammas=np.ones(channels, np.float32))
-        elif present["bn_betas"] is None or present["bn_gammas"] is None:
+        if bn["bn_betas"] is None and bn["bn_gammas"] is None:  # lc0: old nets without γ and β
+            bn.update(bn_betas=np.zeros(channels, np.float32), bn_gammas=np.ones(channels, np.float32))
+        elif bn["bn_betas"] is None or bn["bn_gammas"] is None:
             raise NetFileError(f"{block.lc0} has only one of bn_betas and bn_gammas")
-        for name, values in present.items():
+        for name, values in bn.items():
             if values.size != channels:
                 raise NetFileError(f"tensor {block.tensor(name)} has {values.size} values, but {block.lc0} has {channels} channels")
         if biases is not None:
             if biases.size != channels:
                 raise NetFileError(f"tensor {block.tensor('biases')} has {biases.size} values, but {block.lc0} has {channels} channels")
-            present["bn_means"] = present["bn_means"] - biases
+            bn["bn_means"] = bn["bn_means"] - biases
         if not block.scaled:
-            gammas = present.pop("bn_gammas")
+            gammas = bn.pop("bn_gammas")
             if (gammas <= 0).any():
                 raise NetFileError(f"tensor {block.tensor('bn_gammas')} has values <= 0 where our batch norm has no γ")
-            present["bn_stddivs"] = ((present["bn_stddivs"] + BN_EPSILON) / gammas**2 - BN_EPSILON).astype(np.float32)
+            bn["bn_stddivs"] = ((bn["bn_stddivs"] + BN_EPSILON) / gammas**2 - BN_EPSILON).astype(np.float32)
             tensors.pop(block.tensor("bn_gammas"), None)
-        for name, values in present.items():
+        for name, values in bn.items():
             tensors[block.tensor(name)] = np.asarray(values, np.float32)

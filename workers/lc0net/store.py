@@ -22,7 +22,9 @@ from google.protobuf import text_format
 
 from lc0train import model_pb2, net_pb2
 
-from workers.config import load_spec, resolve
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
+from workers.layout import JobPaths
 from workers.lc0net.export import TrainingInfo
 from workers.lc0net.mapping import Params, merge_trees
 from workers.model.gating import project_gates
@@ -58,8 +60,8 @@ def load_stored(path: Path, step: int | None = None, swa: bool = False) -> Store
         if step is not None or swa:
             raise ValueError(f"{path} is an imported net: it has one set of weights (no --step or --swa)")
         return _load_imported(path)
-    job = path.parent if path.name == "checkpoints" and not (path / "spec.textproto").exists() else path
-    if not (job / "spec.textproto").exists():
+    job = JobPaths(path.parent if path.name == "checkpoints" and not JobPaths(path).spec.exists() else path)
+    if not job.spec.exists():
         raise ValueError(f"{path}: neither a job directory (spec.textproto, checkpoints/) nor an imported net ({MODEL_FILE})")
     return _load_job(job, step, swa)
 
@@ -74,9 +76,10 @@ def _load_imported(path: Path) -> StoredNet:
     return StoredNet(config, _host(params), TrainingInfo(steps=training.training_steps))
 
 
-def _load_job(job: Path, step: int | None, swa: bool) -> StoredNet:
-    config = resolve(load_spec(job / "spec.textproto"), source=str(job / "spec.textproto")).model
-    with ocp.CheckpointManager((job / "checkpoints").absolute(), item_names=("state", "data")) as manager:
+def _load_job(paths: JobPaths, step: int | None, swa: bool) -> StoredNet:
+    job = paths.root
+    config = resolve(load_spec(paths.spec), source=str(paths.spec)).model
+    with ocp.CheckpointManager(paths.checkpoints.absolute(), item_names=("state", "data")) as manager:
         steps = manager.all_steps()
         if not steps:
             raise ValueError(f"{job}: no checkpoints yet")
@@ -90,7 +93,7 @@ def _load_job(job: Path, step: int | None, swa: bool) -> StoredNet:
     stats = state.get("swa_batch_stats" if swa else "batch_stats") or {}
     # Checkpoints written before the gate projection existed may hold negative multiplicative
     # gates, which their forward pass clamped: projecting gives the function they were trained as.
-    return StoredNet(config, merge_trees(_host(project_gates(params)), _host(stats)), _training_info(job / "events.jsonl", step, swa))
+    return StoredNet(config, merge_trees(_host(project_gates(params)), _host(stats)), _training_info(paths.events, step, swa))
 
 
 def _host(params: Params) -> Params:

@@ -5,6 +5,7 @@ XLA:CPU adds transposed copies of each input for the weight gradients.
 """
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +38,7 @@ class Layers:
         kernel_init: nnx.Initializer | None = None,
     ) -> nnx.Linear:
         """A dense layer; `kernel_init` defaults to Flax's LeCun normal."""
-        extra = {} if kernel_init is None else {"kernel_init": kernel_init}
+        extra: dict[str, Any] = {} if kernel_init is None else {"kernel_init": kernel_init}
         return nnx.Linear(
             in_features,
             out_features,

@@ -161,6 +161,7 @@ class ResNet(nnx.Module):
         self.dims = dims
         self.input_block = ConvBlock(NUM_PLANES, f, 3, act, use_scale=True, layers=layers, rngs=rngs)
         self.blocks = nnx.List([ResidualBlock(dims, layers=layers, rngs=rngs) for _ in range(dims.blocks)])
+        self.policy: ConvPolicyHead | ClassicalPolicyHead | AttentionPolicyHead
         match dims.policy:
             case model_pb2.POLICY_CONVOLUTION:
                 self.policy = ConvPolicyHead(f, act, layers=layers, rngs=rngs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from lc0train import training_pb2
-from workers.validation import Problems, optional
+from workers.config.problems import Problems, optional
 
 _DEFAULT_STATIC_LOSS_SCALE = 128.0
 _WEIGHT_DECAY_OPTIMIZERS = (training_pb2.ADAMW, training_pb2.NADAMW, training_pb2.ADABELIEF)

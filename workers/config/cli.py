@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from workers.config import ConfigError, resolve
+from workers.config.problems import ConfigError
+from workers.config.resolve import resolve
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _from_yaml(args: argparse.Namespace) -> int:
-    from workers.legacy_yaml import convert_legacy_yaml, to_textproto
+    from workers.config.legacy_convert import convert_legacy_yaml, to_textproto
 
     try:
         text = args.yaml.read_text()

@@ -1,8 +1,20 @@
-"""Collects validation problems as (field path, reason) pairs, so one error names them all."""
+"""Validation problems as (field path, reason) pairs, collected so one `ConfigError` names them all."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from google.protobuf.message import Message
+
+
+class ConfigError(ValueError):
+    """One or more invalid fields; `problems` holds (field path, reason) pairs."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + "; ".join(f"{path}: {reason}" for path, reason in self.problems))
 
 
 class Problems(list[tuple[str, str]]):

@@ -19,15 +19,16 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
-from workers import losses
-from workers.config import ConfigError, ResolvedJob
+from workers.training import losses
+from workers.config.problems import ConfigError
+from workers.config.resolve import ResolvedJob
 from workers.data.policy_map import POLICY_MOVES
-from workers.loss_settings import AUX_TERMS, LossSettings
+from workers.config.loss_settings import AUX_TERMS, LossSettings
 from workers.model.gating import project_gates
-from workers.regularization import l2_term
+from workers.training.regularization import l2_term
 from workers.seeds import derive_seed
-from workers.sharding import batch_sharded, replicated
-from workers.state import LossScale, Params, TrainState
+from workers.training.sharding import batch_sharded, replicated
+from workers.training.state import LossScale, Params, TrainState
 
 Metrics = dict[str, jax.Array]
 
@@ -221,7 +222,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
             params, opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), (params, opt_state), (state.params, state.opt_state))
             state = state.replace(loss_scale=_next_loss_scale(state.loss_scale, finite, dynamic, dynamic_scale_period))
         # A skipped (non-finite) step adds 0 to the grad-norm sum rather than poisoning it.
-        grad_norm = jnp.where(finite, optax.global_norm(grads), 0.0)
+        grad_norm = jnp.where(finite, optax.tree.norm(grads), 0.0)
         metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
         new_sums = {name: sums[name] + metrics[name] for name in train_metrics} | {"count": sums["count"] + 1}
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats), new_sums

@@ -14,7 +14,7 @@ import optax
 from flax import nnx, struct
 
 from workers.model import build_model
-from workers.training_settings import PrecisionSettings
+from workers.config.training_settings import PrecisionSettings
 
 Params = dict[str, Any]
 
@@ -53,7 +53,7 @@ class ModelInit(NamedTuple):
 def init_params(model_config: Any, seed: int, compute_dtype: str = "float32") -> ModelInit:
     """Builds the model once; parameters are FP32 whatever the compute dtype."""
     model = build_model(model_config, seed, jnp.dtype(compute_dtype))
-    graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)  # type: ignore[misc]  # flax types split() as a variadic tuple
     return ModelInit(graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats))
 
 

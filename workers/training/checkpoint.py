@@ -1,7 +1,8 @@
 """Orbax checkpoints of the train state plus the data cursors.
 
 On-disk format (one directory per step under `<job>/checkpoints/`):
-  <step>/state/   the TrainState pytree (step, params, opt_state), StandardSave
+  <step>/state/   the whole TrainState pytree (step, params, optimizer state, batch
+                  statistics, SWA weights and count, loss scale), StandardSave
   <step>/data/    JSON: {"processes": [{"train": <DataCursor>, "test": <DataCursor>}, ...]},
                   one entry per JAX process (each reads its own shard of the files)
 Saves are asynchronous with Orbax's atomic commit; with several processes Orbax writes
@@ -18,7 +19,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from workers.state import TrainState
+from workers.training.state import TrainState
 
 log = logging.getLogger(__name__)
 

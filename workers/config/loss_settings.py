@@ -13,10 +13,11 @@ when the model has one, otherwise the winner head against q (the classic mixing)
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from lc0train import training_pb2
 from workers.model.head_layout import HeadLayout
-from workers.validation import Problems, optional
+from workers.config.problems import Problems, optional
 
 _CLASSIC_KEYS = ("policy_loss_weight", "value_loss_weight", "moves_left_loss_weight", "reg_term_weight", "q_ratio")
 # BT-era terms of auxiliary heads: (policy or value, head name, output it trains).
@@ -101,7 +102,7 @@ def resolve_losses(t: training_pb2.TrainingConfig, problems: Problems, has_moves
     return dataclasses.replace(settings, moves_left=0.0)
 
 
-def _bt_era(t: training_pb2.TrainingConfig, problems: Problems, common: dict) -> LossSettings:
+def _bt_era(t: training_pb2.TrainingConfig, problems: Problems, common: dict[str, Any]) -> LossSettings:
     w = t.loss_weights
     for key in _CLASSIC_KEYS:
         if (t.HasField(key) if key != "q_ratio" else t.q_ratio):
@@ -115,17 +116,17 @@ def _bt_era(t: training_pb2.TrainingConfig, problems: Problems, common: dict) ->
             aux.append((name, weight))
         elif weight:
             problems.add(f"training.loss_weights.{name}", f"requires {missing}, which this model does not have")
-    weights = {name: optional(w, name, 0.0) for name in ("policy", "value_winner", "value_q", "moves_left", "reg")}
+    weights: dict[str, Any] = {name: optional(w, name, 0.0) for name in ("policy", "value_winner", "value_q", "moves_left", "reg")}
     for name, value in weights.items():
         problems.non_negative(f"training.loss_weights.{name}", value)
     return LossSettings(**weights, **common, aux=tuple(aux), q_head="q" in common["heads"].aux_value)
 
 
-def _classic(t: training_pb2.TrainingConfig, problems: Problems, common: dict) -> LossSettings:
+def _classic(t: training_pb2.TrainingConfig, problems: Problems, common: dict[str, Any]) -> LossSettings:
     if not 0.0 <= t.q_ratio <= 1.0:
         problems.add("training.q_ratio", f"must be in [0, 1] (got {t.q_ratio})")
     keys = {"policy": "policy_loss_weight", "value": "value_loss_weight", "moves_left": "moves_left_loss_weight", "reg": "reg_term_weight"}
-    weights = {name: optional(t, key, 1.0) for name, key in keys.items()}
+    weights: dict[str, Any] = {name: optional(t, key, 1.0) for name, key in keys.items()}
     for name, key in keys.items():
         problems.non_negative(f"training.{key}", weights[name])
     value = weights.pop("value")

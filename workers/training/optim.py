@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from lc0train import training_pb2
-from workers.training_settings import OptimizerSettings, ScheduleSettings
+from workers.config.training_settings import OptimizerSettings, ScheduleSettings
 
 Schedule = Callable[[jax.Array], jax.Array]
 
@@ -105,7 +105,8 @@ def make_optimizer(settings: OptimizerSettings, schedule: Schedule) -> optax.Gra
 class LookaheadState(NamedTuple):
     inner: optax.OptState
     slow: Any  # the slow weights φ, checkpointed with the rest of the optimizer state
-    count: jax.Array  # updates applied, 1-based after the first
+    # The field names are tree paths of saved checkpoints; `count` shadows tuple.count for mypy.
+    count: jax.Array  # type: ignore[assignment]  # updates applied, 1-based after the first
 
 
 def lookahead(inner: optax.GradientTransformation, sync_period: int, slow_step: float) -> optax.GradientTransformation:

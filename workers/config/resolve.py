@@ -1,4 +1,4 @@
-"""Job configuration: textproto loading, `--set` overrides, validation and resolution.
+"""Job resolution: validation of a `JobSpec` and its defaults made explicit.
 
 The `JobSpec` proto is the schema. This module turns a spec into a frozen `ResolvedJob`
 with every default filled in, or raises `ConfigError` listing each offending field path,
@@ -8,17 +8,16 @@ the value and the rule. The input message is never mutated.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, TypeVar
 
-from google.protobuf import descriptor, text_format
+
 from google.protobuf.message import Message
 
-from lc0train import data_pb2, job_pb2, model_pb2
+from lc0train import data_pb2, model_pb2
 from workers.model.dims import NetDims
 from workers.model.head_layout import HeadLayout
 from workers.model.resnet import ResNetDims
-from workers.training_settings import (
+from workers.config.training_settings import (
     OptimizerSettings,
     PrecisionSettings,
     ScheduleSettings,
@@ -29,10 +28,10 @@ from workers.training_settings import (
     resolve_schedule,
     resolve_swa,
 )
-from workers.loss_settings import LossSettings, resolve_losses
-from workers.validation import Problems, optional
+from workers.config.loss_settings import LossSettings, resolve_losses
+from workers.config.problems import ConfigError, Problems, optional
+from workers.config.spec import Spec
 
-Spec = job_pb2.JobSpec
 _M = TypeVar("_M", bound=Message)
 
 _DEFAULT_MAX_TO_KEEP = 50
@@ -40,80 +39,6 @@ _DEFAULT_SHUFFLE_SIZE = 65_536
 _DEFAULT_PREFETCH = 2
 _DEFAULT_VALUE_CHANNELS = 32
 _DEFAULT_MOVES_LEFT_CHANNELS = 8
-
-
-class ConfigError(ValueError):
-    """One or more invalid fields; `problems` holds (field path, reason) pairs."""
-
-    def __init__(self, problems: Sequence[tuple[str, str]], source: str | None = None):
-        self.problems = list(problems)
-        self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__(prefix + "; ".join(f"{path}: {reason}" for path, reason in self.problems))
-
-
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
-    """Parses a JobSpec textproto and applies `field.path=value` overrides."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError([("<file>", f"cannot read config: {err.strerror}")], str(path)) from err
-    spec = Spec()
-    try:
-        text_format.Parse(text, spec)
-    except text_format.ParseError as err:
-        # ParseError's message starts with "line:column : "; name the file in front of it.
-        raise ConfigError([(f"line {err.GetLine()}", str(err).split(" : ", 1)[-1])], str(path)) from err
-    for override in overrides:
-        apply_override(spec, override)
-    return spec
-
-
-def apply_override(spec: Spec, override: str) -> None:
-    """Sets one `a.b.c=value` field (`a.b.c=` unsets it); repeated fields take `[v1, v2]` or a single value."""
-    field_path, sep, value = override.partition("=")
-    if not sep or not field_path:
-        raise ConfigError([(override, "expected field.path=value")], "--set")
-    message: Message = spec
-    names = field_path.split(".")
-    for i, name in enumerate(names):
-        field = message.DESCRIPTOR.fields_by_name.get(name)
-        walked = ".".join(names[: i + 1])
-        if field is None:
-            known = ", ".join(sorted(message.DESCRIPTOR.fields_by_name))
-            raise ConfigError([(walked, f"no such field (known: {known})")], "--set")
-        if i < len(names) - 1:
-            if field.type != descriptor.FieldDescriptor.TYPE_MESSAGE or _is_repeated(field):
-                raise ConfigError([(walked, "is not a message field")], "--set")
-            message = getattr(message, name)
-    if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
-        raise ConfigError([(field_path, "is a message; set one of its fields")], "--set")
-    literal = value.strip()
-    if not literal:  # `field.path=` unsets the field
-        message.ClearField(field.name)
-        return
-    if field.type == descriptor.FieldDescriptor.TYPE_STRING:
-        items = [v.strip() for v in literal.strip("[]").split(",")] if _is_repeated(field) else [literal]
-        literal = "[" + ", ".join(_quote(v) for v in items if v) + "]" if _is_repeated(field) else _quote(literal)
-    if _is_repeated(field):
-        message.ClearField(field.name)
-        if not literal.startswith("["):
-            literal = f"[{literal}]"
-    try:
-        text_format.Merge(f"{field.name}: {literal}", message)
-    except text_format.ParseError as err:
-        raise ConfigError([(field_path, f"bad value {value!r}: {str(err).split(' : ', 1)[-1]}")], "--set") from err
-
-
-def _is_repeated(field: descriptor.FieldDescriptor) -> bool:
-    return field.label == descriptor.FieldDescriptor.LABEL_REPEATED
-
-
-def _quote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +128,8 @@ def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> No
     problems = Problems()
     micro_batch = job.batch_size // job.num_batch_splits
     if micro_batch % device_count:
-        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible by the {device_count} devices of the mesh")
+        problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible "
+                     f"by the {device_count} devices of the mesh")
     if job.hosts != process_count:
         problems.add("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running")
     if problems:

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from workers.state import param_path
+from workers.training.state import param_path
 
 L2_COEFFICIENT = 5e-5  # Keras l2(5e-5): 0.5·1e-4·‖W‖², hard-coded in the legacy trainer
 

@@ -22,42 +22,24 @@ import jax.numpy as jnp
 import numpy as np
 from google.protobuf import text_format
 
-from workers.checkpoint import Checkpointer
-from workers.config import ResolvedJob, check_devices
+from workers.training.checkpoint import Checkpointer
+from workers.config.resolve import ResolvedJob, check_devices
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
+from workers.layout import JobPaths
 from workers.lc0net.jobs import initial_params, job_exporter
 from workers.model.gating import project_gates
-from workers.multihost import agree_stop, gather_json, preemption_reached, while_all
-from workers.optim import make_optimizer, make_schedule
+from workers.training.multihost import agree_stop, gather_json, preemption_reached, while_all
+from workers.training.optim import make_optimizer, make_schedule
 from workers.seeds import derive_seed
-from workers.sharding import make_mesh, replicated, to_global_batch
-from workers.state import Params, TrainState, init_params, init_state, param_path, parameter_count
-from workers.train_step import TOTALS, Batch, Metrics, make_step_functions
+from workers.training.sharding import make_mesh, replicated, to_global_batch
+from workers.training.state import Params, TrainState, init_params, init_state, param_path, parameter_count
+from workers.training.step import TOTALS, Batch, Metrics, make_step_functions
 
 log = logging.getLogger(__name__)
 
 TESTS_PER_CHUNK_FILE = 10  # legacy default of num_test_positions per test chunk
-
-
-@dataclasses.dataclass(frozen=True)
-class JobPaths:
-    """The job directory layout shared by `lc0-train run --out` and the service."""
-
-    root: Path
-
-    @property
-    def spec(self) -> Path:
-        return self.root / "spec.textproto"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def events(self) -> Path:
-        return self.root / "events.jsonl"
 
 
 @dataclasses.dataclass
@@ -99,7 +81,7 @@ class _TrainLoop:
         state = jax.jit(init, out_shardings=replicated(self.mesh))(params, batch_stats=batch_stats)
         self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
-        self.exporter = job_exporter(job.spec, job.model, paths.root)
+        self.exporter = job_exporter(job.spec, job.model, paths)
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
         cursors: dict[str, dict] = {}
