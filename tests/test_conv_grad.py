@@ -52,7 +52,7 @@ def test_values_and_gradients_match_autodiff_and_a_numpy_reference(kernel: int, 
 
 
 def test_gradients_inside_a_scan_compile_to_canonical_convolutions_only() -> None:
-    """The input and weight gradients XLA:CPU would emit as naive loops inside a while body."""
+    """Autodiff's input and weight gradient convs, which XLA:CPU emits as naive loops inside a while body, are gone."""
     x, k = _arrays(3, cin=4, cout=4)
 
     def grads(x: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -65,7 +65,7 @@ def test_gradients_inside_a_scan_compile_to_canonical_convolutions_only() -> Non
     outside = jax.grad(lambda x, k: jnp.sum(lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC_HWIO) ** 2),
                        argnums=(0, 1))(x, k)
     for got, want in zip(jax.jit(grads)(x, k), outside):
-        np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-4)
 
 
 def test_strided_convolutions_are_refused_by_name() -> None:
