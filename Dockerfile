@@ -1,7 +1,9 @@
 # Trainer and service image (CPU JAX; GPU/TPU images swap the jax extra).
 FROM python:3.11-slim
 
-# tcmalloc removes the per-step page faults of glibc malloc under XLA:CPU (bench/ numbers).
+# tcmalloc removes the per-step page faults of glibc malloc under XLA:CPU (docs/performance.md),
+# preloaded image-wide so every process has it from its start; to run without it, pass
+# `-e LD_PRELOAD= -e LC0_TRAIN_MALLOC=system` (the switch alone does not undo this preload).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libtcmalloc-minimal4 make \
  && rm -rf /var/lib/apt/lists/*
