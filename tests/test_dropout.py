@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import DATA, SHRINK, TINY_CONFIG
+from workers.training.setup import build_training
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -42,7 +43,7 @@ def test_train_step_drops_out_and_evaluate_does_not() -> None:
     losses = {}
     for rate in (0.0, 0.5):
         job = resolve(load_spec(TINY_CONFIG, [*SHRINK, f"model.dropout_rate={rate}", "training.batch_size=8"]))
-        mesh, _, steps, state = step_setup(job)
+        mesh, _, steps, state = build_training(job)
         batch = selfplay_batch(mesh, 3, 8)
         evaluated = float(steps.evaluate(state.params, state.batch_stats, batch)["total_loss"])
         _, sums = steps.train(state, steps.zero_sums(), batch)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lc0train import job_pb2, net_pb2
+from lc0train import net_pb2
 from tests.helpers import ALL_HEADS, DATA, ROOT, SHRINK, TINY_CONFIG
 from workers.training import losses
 from workers.config.problems import ConfigError
@@ -23,7 +23,7 @@ from workers.events import EventBus
 from workers.lc0net.evaluate import inference_model
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import import_net
-from workers.lc0net.jobs import initial_params
+from workers.lc0net.jobs import init_from_problem, initial_params
 from workers.lc0net.netfile import NetFileError, read_net, write_net
 from workers.lc0net.store import save_imported
 from workers.config.loss_settings import LossSettings, head_terms
@@ -31,10 +31,10 @@ from workers.model import build_model
 from workers.model.head_layout import HeadLayout
 from workers.model.heads import ValueOutput
 from workers.model.transformer import ModelOutput
-from workers.training.optim import make_optimizer
-from workers.training.sharding import make_mesh, to_global_batch
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
 from workers.training.state import init_params
-from workers.training.step import Batch, _aux_terms, make_step_functions, metric_names
+from workers.training.step import Batch, _aux_terms, metric_names
 from workers.layout import JobPaths
 from workers.training.loop import run_training
 
@@ -286,7 +286,7 @@ def test_multihead_config_trains_50_steps_on_rescored_data_with_every_term_finit
 
 @pytest.mark.slow
 def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
-    config = resolve(load_spec(TINY_CONFIG, list(ALL_HEADS))).model
+    config = resolve(load_spec(TINY_CONFIG, list(ALL_HEADS))).model.config
     params = nnx.to_pure_dict(nnx.state(build_model(config, seed=3)))
     write_net(export_net(config, params, TrainingInfo(steps=1)), tmp_path / "a.pb.gz")
     net = read_net(tmp_path / "a.pb.gz")
@@ -327,18 +327,17 @@ def test_every_head_exports_to_lc0_slots_and_round_trips(tmp_path) -> None:
 def test_init_from_loads_shared_heads_starts_new_ones_fresh_and_drops_the_rest(tmp_path) -> None:
     stored_job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_policy_heads=[POLICY_HEAD_OPTIMISTIC_ST]", "model.aux_value_heads=[VALUE_HEAD_Q]"]))
     stored = init_params(stored_job.model, seed=1)[1]
-    save_imported(tmp_path / "stored", stored_job.model, stored, net_pb2.TrainingParams())
+    save_imported(tmp_path / "stored", stored_job.model.config, stored, net_pb2.TrainingParams())
     job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_policy_heads=[POLICY_HEAD_SOFT]", "model.aux_value_heads=[VALUE_HEAD_Q]"]))
     fresh = init_params(job.model, seed=2)[1]
-    spec = job_pb2.JobSpec()
-    spec.init_from.path = str(tmp_path / "stored")
-    loaded, _ = initial_params(spec, job.model, fresh)
+    assert init_from_problem(tmp_path / "stored", job.model) is None
+    loaded, _ = initial_params(tmp_path / "stored", fresh)
     assert set(loaded["aux_policy"]) == {"soft"} and set(loaded["aux_value"]) == {"q"}
     assert _same(loaded["aux_value"]["q"], stored["aux_value"]["q"]) and _same(loaded["policy"], stored["policy"])
     assert _same(loaded["aux_policy"]["soft"], fresh["aux_policy"]["soft"])
-    other = resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_value_heads=[VALUE_HEAD_Q]", "model.value_error_outputs=true"]))
-    with pytest.raises(ConfigError, match=r"shared q/st value heads \(True, 0\) vs \(False, 0\)"):
-        initial_params(spec, other.model, init_params(other.model, seed=0)[1])
+    with pytest.raises(ConfigError, match=r"init_from.path: .*shared q/st value heads \(True, 0\) vs \(False, 0\)"):
+        resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.aux_value_heads=[VALUE_HEAD_Q]", "model.value_error_outputs=true",
+                                        f"init_from.path={tmp_path / 'stored'}"]))
 
 
 def _same(a: object, b: object) -> bool:
@@ -353,9 +352,7 @@ def test_value_q_trains_the_q_head_in_the_bt_era_and_the_winner_head_in_the_clas
     assert job.losses.q_head == bt_era
     raw = rescore_records(read_chunk(DATA / "lc0-selfplay" / "game_000002.gz")[:16])
     host = Batch.from_decoded(decode_records(raw), True)
-    mesh = make_mesh()
-    graphdef, params, batch_stats = init_params(job.model, job.seed)
-    steps = make_step_functions(graphdef, make_optimizer(job.optimizer, lambda step: 0.0), job, mesh)
+    mesh, (graphdef, params, batch_stats), steps, _ = build_training(job)
     metrics = steps.evaluate(params, batch_stats, to_global_batch(mesh, host))
     model = nnx.merge(graphdef, params, batch_stats)
     model.eval()

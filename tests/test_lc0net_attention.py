@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from lc0train import model_pb2, net_pb2
 
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import DATA
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
@@ -23,6 +23,7 @@ from tests.lc0net_helpers import (
 )
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION, body_config
 from tests.test_transformer_heads import CLASSICAL_NO_MOVES_LEFT
+from workers.training.setup import build_training
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.lc0net.encoding import decode_layer, linear16_step
@@ -162,12 +163,12 @@ def test_a_pe_map_embedding_of_the_wrong_width_is_refused() -> None:
 def test_lc0_runs_a_freshly_trained_legacy_attention_body_as_we_do(tmp_path: Path, heads: tuple[str, ...]) -> None:
     # Classical input: lc0 feeds the raw rule-50 count, so the folded first layer is exercised too.
     job = resolve(load_spec(LEGACY_ATTENTION, [*SHRINK_ATTENTION, *heads]))
-    mesh, _, steps, state = step_setup(job)
+    mesh, _, steps, state = build_training(job)
     batch = selfplay_batch(mesh, 1, 32)
     for _ in range(5):
         state, _ = steps.train(state, steps.zero_sums(), batch)
     params = jax.tree.map(np.asarray, jax.device_get(state.params))
-    write_net(export_net(job.model, params, TrainingInfo(steps=5)), tmp_path / "net.pb.gz")
+    write_net(export_net(job.model.config, params, TrainingInfo(steps=5)), tmp_path / "net.pb.gz")
 
     positions = reference_positions(ATTN)[:12]
     ours = evaluate(job.model, params, positions)

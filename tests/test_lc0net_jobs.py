@@ -8,17 +8,16 @@ import jax
 import numpy as np
 import pytest
 
-from lc0train import job_pb2, model_pb2, net_pb2
+from lc0train import model_pb2, net_pb2
 from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from tests.lc0net_helpers import TEST_POSITIONS, max_output_difference
-from tests.test_model import odd_config
 from service.cli import main
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.events import read_events
 from workers.lc0net.evaluate import evaluate
-from workers.lc0net.jobs import JobExporter, initial_params
+from workers.lc0net.jobs import initial_params
 from workers.lc0net.netfile import read_net
 from workers.lc0net.store import load_stored, save_imported
 from workers.model.dims import NetDims
@@ -92,26 +91,26 @@ def test_a_job_starts_from_an_imported_net(trained: tuple[Path, list[dict]], tmp
 def test_init_from_refuses_another_architecture(tmp_path: Path) -> None:
     job = resolve(load_spec(TINY_CONFIG, SHRINK))
     other = model_pb2.ModelConfig()
-    other.CopyFrom(job.model)
+    other.CopyFrom(job.model.config)
     other.embedding_size = 24
     save_imported(tmp_path / "stored", other, init_params(other, seed=0)[1], net_pb2.TrainingParams())
-    spec = job_pb2.JobSpec()
-    spec.init_from.path = str(tmp_path / "stored")
-    fresh = init_params(job.model, seed=0)[1]
-    with pytest.raises(ConfigError, match="another architecture: model embedding 16 vs 24"):
-        initial_params(spec, job.model, fresh)
-    spec.init_from.path = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="init_from.path: .*stored has another architecture: model embedding 16 vs 24"):
+        resolve(load_spec(TINY_CONFIG, [*SHRINK, f"init_from.path={tmp_path / 'stored'}"]))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="init_from.path: .*empty: neither a job directory"):
+        resolve(load_spec(TINY_CONFIG, [*SHRINK, f"init_from.path={tmp_path / 'empty'}"]))
+    # A path this host cannot see is left to the workers, which name it when they load it.
+    unseen = resolve(load_spec(TINY_CONFIG, [*SHRINK, f"init_from.path={tmp_path / 'missing'}"]))
     with pytest.raises(ConfigError, match="init_from.path"):
-        initial_params(spec, job.model, fresh)
+        initial_params(unseen.init_from, init_params(job.model, seed=0)[1])
 
 
-def test_export_requires_an_lc0_exportable_model(tmp_path: Path) -> None:
-    config = odd_config()
-    config.input_type = model_pb2.INPUT_CLASSICAL_112_PLANE
-    JobExporter(config, tmp_path)
-    config.embedding_dense_sz = 0
-    with pytest.raises(ConfigError, match="export.enabled.*embedding_dense_sz"):
-        JobExporter(config, tmp_path)
+def test_export_requires_an_lc0_exportable_model() -> None:
+    exportable = [*SHRINK, "export.enabled=true"]
+    assert resolve(load_spec(TINY_CONFIG, exportable)).export_nets
+    assert resolve(load_spec(TINY_CONFIG, [*SHRINK, "model.embedding_dense_sz=0"])).model.dims.embedding_dense == 0
+    with pytest.raises(ConfigError, match="export.enabled: the model cannot be exported to lc0: model.embedding_dense_sz"):
+        resolve(load_spec(TINY_CONFIG, [*exportable, "model.embedding_dense_sz=0"]))
 
 
 def test_checkpoints_with_negative_gates_load_as_the_function_they_were_trained_as(tmp_path: Path) -> None:
@@ -119,15 +118,14 @@ def test_checkpoints_with_negative_gates_load_as_the_function_they_were_trained_
     from google.protobuf import text_format
 
     from workers.training.checkpoint import Checkpointer
-    from workers.training.optim import make_optimizer, make_schedule
-    from workers.training.state import init_state
+    from workers.training.setup import build_training
 
     job = resolve(load_spec(TINY_CONFIG, list(SHRINK)))
     init = init_params(job.model, job.seed)
     params = jax.tree.map(np.asarray, init.params)
     params["embedding"]["mult_gate"] = params["embedding"]["mult_gate"] - 2.0  # mostly negative
     assert (params["embedding"]["mult_gate"] < 0).any()
-    state = init_state(params, make_optimizer(job.optimizer, make_schedule(job.schedule)), batch_stats=init.batch_stats)
+    state = build_training(job, init=init._replace(params=params)).state
     (tmp_path / "spec.textproto").write_text(text_format.MessageToString(job.spec))
     checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     checkpointer.save(state.replace(step=jax.numpy.asarray(3, state.step.dtype)), [{}])

@@ -7,6 +7,7 @@ installs); it is never copied into the repository.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import json
@@ -17,8 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from lc0train import job_pb2, model_pb2, net_pb2
-from tests.step_helpers import step_setup
+from lc0train import model_pb2, net_pb2
 from tests.helpers import DATA, SHRINK, TINY_CONFIG
 from tests.lc0_engine import lc0_evaluate
 from tests.lc0net_helpers import (
@@ -30,7 +30,7 @@ from tests.lc0net_helpers import (
     relative_logit_error,
 )
 from service.cli import main
-from workers.config.problems import ConfigError
+from workers.training.setup import build_training
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.data.files import read_chunk
@@ -40,11 +40,12 @@ from workers.lc0net.encoding import decode_layer, linear16_step
 from workers.lc0net.evaluate import evaluate, inference_model
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import ImportedNet, import_net, param_shapes
-from workers.lc0net.jobs import initial_params
+from workers.lc0net.jobs import init_from_problem, initial_params
 from workers.lc0net.mapping import check_coverage, merge_trees
 from workers.lc0net.netfile import NetFileError, find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import load_stored, save_imported
 from workers.lc0net.tables import net_table
+from workers.model.resolved import ResolvedModel
 from workers.training.sharding import to_global_batch
 from workers.training.state import init_params
 from workers.training.step import Batch
@@ -260,8 +261,7 @@ def test_import_refuses_inconsistent_residual_nets() -> None:
 
 def _training_job(config: model_pb2.ModelConfig):
     job = resolve(load_spec(TINY_CONFIG, [*SHRINK, "training.batch_size=32", "training.lr_values=[0.02]"]))
-    job.model.CopyFrom(config)
-    return job
+    return dataclasses.replace(job, model=ResolvedModel.from_config(config))
 
 
 # Each policy head on an SE body, and a plain (no SE) body with the classical value and no moves-left.
@@ -281,7 +281,7 @@ def trained_resnet(name: str) -> tuple[model_pb2.ModelConfig, dict]:
     policy, overrides = TRAINED[name]
     config = tiny_resnet(policy, **overrides)
     job = _training_job(config)
-    mesh, _, steps, state = step_setup(job, init_params(config, job.seed))
+    mesh, _, steps, state = build_training(job, init=init_params(config, job.seed))
     records = decode_records(read_chunk(DATA / "lc0-selfplay" / "game_000004.gz")[:128])
     for i in range(4):
         part = jax.tree_util.tree_map(lambda x: x[32 * i : 32 * (i + 1)], records)
@@ -307,21 +307,19 @@ def test_init_from_loads_batch_statistics_and_derives_renorm_ones(tmp_path: Path
     """Legacy importer: a renorm model's moving σ is √(var + ε); its renorm EMAs start fresh."""
     net = imported(CLASSICAL_NET)
     save_imported(tmp_path / "net", net.config, net.params, net_pb2.TrainingParams())
-    spec = job_pb2.JobSpec()
-    spec.init_from.path = str(tmp_path / "net")
     model = model_pb2.ModelConfig()
     model.CopyFrom(net.config)
     model.renorm, model.renorm_max_r = True, 2.0
+    assert init_from_problem(tmp_path / "net", ResolvedModel.from_config(model)) is None  # BN settings may differ
     fresh = init_params(model, seed=0)
-    params, stats = initial_params(spec, model, fresh.params, fresh.batch_stats)
+    params, stats = initial_params(tmp_path / "net", fresh.params, fresh.batch_stats)
     np.testing.assert_array_equal(params["value"]["dense1"]["kernel"], net.params["value"]["dense1"]["kernel"])
     bn, stored = stats["blocks"][1]["bn2"], net.params["blocks"][1]["bn2"]
     np.testing.assert_array_equal(bn["mean"], stored["mean"])
     np.testing.assert_allclose(bn["stddev"], np.sqrt(stored["var"] + 1e-5), rtol=1e-6)
     np.testing.assert_array_equal(bn["renorm_mean"], fresh.batch_stats["blocks"][1]["bn2"]["renorm_mean"])
     model.se_ratio = 4
-    with pytest.raises(ConfigError, match="another architecture: model se_channels 4 vs 0"):
-        initial_params(spec, model, *init_params(model, seed=0)[1:])
+    assert "another architecture: model se_channels 4 vs 0" in init_from_problem(tmp_path / "net", ResolvedModel.from_config(model))
 
 
 # ---- fine-tuning maia-1900 ----

@@ -73,7 +73,7 @@ def random_planes(batch: int, seed: int = 0) -> np.ndarray:
 
 
 def param_count(config: model_pb2.ModelConfig) -> int:
-    abstract = nnx.eval_shape(lambda: BTNet(config, rngs=nnx.Rngs(params=0)))
+    abstract = nnx.eval_shape(lambda: build_model(config, seed=0))
     return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
 
 
@@ -199,7 +199,7 @@ def test_forward_matches_numpy_reference():
     planes = random_planes(3, seed=3)
     out = model(jnp.asarray(planes))
     params = jax.tree.map(
-        lambda a: np.asarray(a, np.float64), nnx.state(model, nnx.Param).to_pure_dict()
+        lambda a: np.asarray(a, np.float64), nnx.to_pure_dict(nnx.state(model, nnx.Param))
     )
     for b in range(planes.shape[0]):
         policy, wdl, moves_left = np_forward_one(planes[b].astype(np.float64), params, config)
@@ -286,19 +286,21 @@ def test_mish_value_and_gradient_match_the_textbook_formula():
     np.testing.assert_allclose(slope, textbook, atol=2e-6, rtol=1e-5)
 
 
-def test_default_activation_must_be_concrete():
+def test_default_activations_resolve_to_mish_and_follow_the_default():
     config = odd_config()
-    config.default_activation = model_pb2.ACTIVATION_DEFAULT
-    with pytest.raises(ValueError, match="default_activation"):
-        build_model(config, seed=0)
+    config.default_activation = config.ffn_activation = model_pb2.ACTIVATION_DEFAULT
+    dims = NetDims.from_config(config)
+    assert (dims.default_activation, dims.ffn_activation) == (model_pb2.MISH, model_pb2.MISH)
+    config.default_activation = model_pb2.RELU
+    assert NetDims.from_config(config).ffn_activation == model_pb2.RELU
 
 
 def test_bfloat16_compute_stays_close_to_float32():
     config = preset_config("tiny")
     planes = jnp.asarray(random_planes(2))
     forward = nnx.jit(lambda model, x: model(x))
-    exact = forward(BTNet(config, rngs=nnx.Rngs(params=0)), planes)
-    rough = forward(BTNet(config, rngs=nnx.Rngs(params=0), compute_dtype=jnp.bfloat16), planes)
+    exact = forward(build_model(config, seed=0), planes)
+    rough = forward(build_model(config, seed=0, compute_dtype=jnp.bfloat16), planes)
     for a, b in zip(jax.tree.leaves(exact), jax.tree.leaves(rough), strict=True):
         assert b.dtype == jnp.float32
         np.testing.assert_allclose(b, a, atol=0.1, rtol=0.05)

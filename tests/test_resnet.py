@@ -10,6 +10,8 @@ from lc0train import model_pb2
 from workers.data.conv_policy_map import conv_policy_matrix
 from workers.model import BTNet, ResNet, build_model
 from workers.model.conv import hwio_to_oihw, oihw_to_hwio
+from workers.model.errors import ModelConfigError
+from workers.model.resnet import ResNetDims
 
 EPS = 1e-5
 
@@ -227,9 +229,14 @@ def test_build_model_dispatches_on_body() -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [({"se_ratio": 4}, "se_ratio"), ({"se_ratio": -1}, "se_ratio"), ({"filters": 0}, "filters"),
-     ({"default_activation": model_pb2.ACTIVATION_DEFAULT}, "default_activation"),
+     ({"value_hidden_size": -1}, "value_hidden_size"), ({"dropout_rate": 0.1}, "dropout_rate"),
      ({"renorm": True, "virtual_batch_size": 4}, "virtual_batch_size")],
 )
 def test_bad_configs_name_the_field(overrides: dict, field: str) -> None:
-    with pytest.raises(ValueError, match=field):
-        ResNet(tiny_config(**overrides), rngs=nnx.Rngs(0))
+    with pytest.raises(ModelConfigError) as caught:
+        ResNetDims.from_config(tiny_config(**overrides))
+    assert [path for path, _ in caught.value.problems] == [f"model.{field}"]
+
+
+def test_default_activation_is_the_legacy_relu() -> None:
+    assert ResNetDims.from_config(tiny_config(default_activation=model_pb2.ACTIVATION_DEFAULT)).activation == model_pb2.RELU

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import DATA
-from tests.step_helpers import step_setup
 from tests.test_resnet_training import _job
+from workers.training.setup import build_training
 from workers.data.files import read_chunk
 from workers.data.v6 import decode_records
 from workers.training.sharding import to_global_batch
@@ -38,7 +38,7 @@ def test_head_combination_trains_with_falling_loss(policy: str, value: str, move
     job = _job(f"model.policy={policy}", f"model.value={value}", f"model.moves_left={moves_left}", "model.filters=16",
                f"training.batch_size={BATCH}", "training.optimizer=ADAM", "training.weight_decay=", "training.lr_values=[0.002]",
                "training.max_grad_norm=0", "training.num_batch_splits=1")
-    mesh, _, steps, state = step_setup(job)
+    mesh, _, steps, state = build_training(job)
     records = _fixture_records()
     order = np.random.default_rng(job.seed).permutation(len(records))
     per_step: list[dict[str, float]] = []

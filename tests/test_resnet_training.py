@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
+from workers.training.setup import build_training
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.events import Event, EventBus
@@ -29,7 +29,7 @@ def _job(*overrides: str):
 
 def test_micro_batches_update_the_moving_statistics_in_order() -> None:
     job = _job("training.batch_size=32", "training.num_batch_splits=2")
-    mesh, init, steps, state = step_setup(job)
+    mesh, init, steps, state = build_training(job)
     batch = selfplay_batch(mesh, 2, 32)
     new_state, _ = steps.train(state, steps.zero_sums(), batch)
     # Reference: run the model forward in training mode on micro-batch 0, then on micro-batch 1.
@@ -46,7 +46,7 @@ def test_micro_batches_update_the_moving_statistics_in_order() -> None:
 def test_classical_value_head_trains() -> None:
     job = _job("model.value=VALUE_CLASSICAL", "training.batch_size=32", "training.optimizer=ADAM", "training.weight_decay=",
                "training.lr_values=[0.003]", "training.max_grad_norm=0")
-    mesh, _, steps, state = step_setup(job)
+    mesh, _, steps, state = build_training(job)
     batch = selfplay_batch(mesh, 2, 32)
     losses = []
     for _ in range(40):
@@ -73,8 +73,7 @@ def test_resnet_job_checkpoints_and_averages_batch_statistics(tmp_path: Path, ge
     assert weights == ["raw", "swa"]
     from workers.training.checkpoint import Checkpointer
 
-    _, _, _, fresh = step_setup(job)
-    fresh = fresh.replace(swa_params=fresh.params, swa_batch_stats=fresh.batch_stats, swa_count=jnp.zeros((), jnp.float32))
+    _, _, _, fresh = build_training(job)
     checkpointer = Checkpointer(tmp_path / "checkpoints", max_to_keep=1)
     restored, _ = checkpointer.restore(fresh)
     checkpointer.close()

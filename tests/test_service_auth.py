@@ -7,6 +7,7 @@ import ipaddress
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from lc0train import service_pb2, service_pb2_grpc
 from tests.service_harness import RunningServer, server_config, start_ray
@@ -69,7 +71,12 @@ def test_calls_need_the_bearer_token(secure: tuple[RunningServer, Path]) -> None
                 with pytest.raises(grpc.RpcError) as caught:
                     call()
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, (token, caught.value.details())
-            # Health stays open for probes.
+            # Reflection (a bidirectional stream) is closed like the service's own methods ...
+            reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, (token, caught.value.details())
+            # ... and health stays open for probes.
             answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
     with _channel(server.port, cert, TOKEN) as channel:
@@ -78,6 +85,24 @@ def test_calls_need_the_bearer_token(secure: tuple[RunningServer, Path]) -> None
         with pytest.raises(grpc.RpcError) as caught:
             stub.GetJob(service_pb2.GetJobRequest(job_id="no-such-job"), timeout=10)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # authenticated: reaches the servicer
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+        assert "lc0train.TrainingService" in {s.name for answer in answers for s in answer.list_services_response.service}
+    # Every call is counted and timed by method and status code, refused ones included. An aborted call's status
+    # reaches the client before the server-side handler returns, so the counts may lag an instant behind.
+    expected = {("lc0train.TrainingService/ListJobs", "UNAUTHENTICATED"): 3, ("lc0train.TrainingService/GetJob", "UNAUTHENTICATED"): 3,
+                ("lc0train.TrainingService/WatchJob", "UNAUTHENTICATED"): 3, ("grpc.health.v1.Health/Check", "OK"): 3,
+                ("lc0train.TrainingService/ListJobs", "OK"): 1, ("lc0train.TrainingService/GetJob", "NOT_FOUND"): 1}
+    deadline = time.monotonic() + 5
+    while True:
+        requests = {key: server.server.registry.get_sample_value("lc0_train_grpc_requests_total", {"method": key[0], "code": key[1]})
+                    for key in expected}
+        timed = {key: server.server.registry.get_sample_value("lc0_train_grpc_request_duration_seconds_count", {"method": key[0], "code": key[1]})
+                 for key in expected}
+        if requests == expected == timed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert requests == expected == timed, (requests, timed)
 
 
 def test_plaintext_clients_cannot_talk_to_a_tls_server(secure: tuple[RunningServer, Path]) -> None:

@@ -12,20 +12,18 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
-import grpc
 import numpy as np
 import pytest
 
-from lc0train import service_pb2, service_pb2_grpc
+from lc0train import service_pb2
 from service._internal.controller import ControllerSettings
 from service._internal.scheduler import worker_pid
-from tests.service_harness import RayCluster, RunningServer, server_config, start_ray, state_name, tiny_spec, wait_for
+from tests.metrics_helpers import assert_wall_time_accounted, scrape_when_ended
+from tests.service_harness import RunningServer, ServerProcess, server_config, start_ray, state_name, tiny_spec, wait_for
 
 Q = service_pb2
 TOTAL = 4000  # long enough to hit a running trainer, short enough to finish in seconds (tiny shrunk net)
@@ -57,7 +55,7 @@ def _assert_checkpoints_intact(job: Q.Job) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     start_ray()
     settings = ControllerSettings(poll_interval=0.1, startup_timeout=120, heartbeat_timeout=8, progress_timeout=300, cancel_timeout=60)
-    running = RunningServer(server_config(tmp_path_factory.mktemp("recovery"), controller=settings))
+    running = RunningServer(server_config(tmp_path_factory.mktemp("recovery"), controller=settings, metrics_port=0))
     yield running
     running.close()
 
@@ -89,6 +87,11 @@ def test_preempted_then_killed_worker_resumes_from_its_checkpoints(server: Runni
     train_steps = [e["step"] for e in events if e["kind"] == "train"]
     assert train_steps[-1] == TOTAL and set(range(100, TOTAL + 1, 100)) <= set(train_steps)
     _assert_checkpoints_intact(final)
+    # Goodput: queued, compiled (twice), tested, checkpointed, preempted once, killed once and resumed.
+    samples = scrape_when_ended(server.server.metrics_port, job.job_id, "SUCCEEDED")
+    assert_wall_time_accounted(samples, server.server.store, job.job_id, caused={
+        "queued", "training_prep", "program_startup", "data_loading", "evaluation", "checkpoint_save",
+        "wasted_progress_preemption", "wasted_progress_restart"})
 
 
 @pytest.mark.slow
@@ -113,36 +116,20 @@ def test_frozen_worker_is_detected_by_the_watchdog(server: RunningServer, genera
             os.kill(pid, signal.SIGCONT)
 
 
+def _actor_exists(ray: object, name: str) -> bool:
+    try:
+        ray.get_actor(name, namespace="lc0-train")  # type: ignore[attr-defined]
+        return True
+    except ValueError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
-
-
-class ServerProcess:
-    """`lc0-train serve` in a subprocess, joined to the test's Ray cluster."""
-
-    def __init__(self, tmp: Path, ray: RayCluster, *extra: str):
-        self.port_file = tmp / "port"
-        self.port_file.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
-                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--ray-address", ray.address,
-                "--poll-interval", "0.2", *extra]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))
-        deadline = time.monotonic() + 120
-        while not self.port_file.exists():
-            assert self.process.poll() is None, (tmp / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port_file.read_text()}")
-        self.stub = service_pb2_grpc.TrainingServiceStub(self.channel)
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        self.channel.close()
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
 
 
 @pytest.mark.slow
@@ -174,6 +161,35 @@ def test_server_crash_after_commit_and_kill_mid_run_still_succeed(tmp_path: Path
     with sqlite3.connect(tmp_path / "state" / "jobs.sqlite3") as db:
         path = [row[0] for row in db.execute("SELECT to_state FROM transitions WHERE job_id = ? ORDER BY id", (job.job_id,))]
     assert path == ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"]
+
+
+@pytest.mark.slow
+def test_a_cancel_recorded_before_a_server_kill_wins_over_the_trainer_that_finished_meanwhile(
+        tmp_path: Path, generated_data: dict[str, Path]) -> None:
+    import ray
+
+    cluster = start_ray()
+    first = ServerProcess(tmp_path, cluster)
+    job = first.stub.SubmitJob(Q.SubmitJobRequest(spec=_spec(generated_data))).job
+    wait_for(first.stub, job.job_id, lambda j: state_name(j) == "RUNNING" and j.step >= 1200)
+    first.stub.CancelJob(Q.CancelJobRequest(job_id=job.job_id))
+    assert first.kill() == -signal.SIGKILL  # at once, before it stops the workers of the external cluster
+    deadline = time.monotonic() + 120
+    while not any(e.get("state") in ("SUCCEEDED", "CANCELLED") for e in _trainer_events(job)):
+        assert time.monotonic() < deadline, "the trainer did not end"
+        time.sleep(0.5)
+    events = _trainer_events(job)
+    second = ServerProcess(tmp_path, cluster)
+    try:
+        final = wait_for(second.stub, job.job_id, lambda j: state_name(j) in ("SUCCEEDED", "FAILED", "CANCELLED"), timeout=120)
+        assert state_name(final) == "CANCELLED" and final.attempt == 1, final.message  # the cancel wins; nothing relaunched
+        deadline = time.monotonic() + 30
+        while _actor_exists(ray, f"lc0-{job.job_id}-a1-h0"):  # released in the tick that recorded CANCELLED
+            assert time.monotonic() < deadline, "the cancelled job's actor is still there"
+            time.sleep(0.5)
+        assert _trainer_events(final) == events and _resumed_from(events) == [0]  # no further training
+    finally:
+        assert second.kill(signal.SIGTERM) == 0
 
 
 @pytest.mark.slow

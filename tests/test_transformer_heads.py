@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from lc0train import job_pb2, model_pb2, net_pb2
+from lc0train import model_pb2, net_pb2
 
-from tests.step_helpers import selfplay_batch, step_setup
+from tests.step_helpers import selfplay_batch
 from tests.helpers import DATA
 from tests.lc0net_helpers import max_output_difference, reference_positions
 from tests.test_attention_body import LEGACY_ATTENTION, SHRINK_ATTENTION
+from workers.training.setup import build_training
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
@@ -25,7 +26,7 @@ from workers.lc0net.encoding import decode_layer
 from workers.lc0net.evaluate import evaluate
 from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.importer import import_net
-from workers.lc0net.jobs import initial_params
+from workers.lc0net.jobs import init_from_problem, initial_params
 from workers.lc0net.netfile import find_layer, populated_layers, read_net, write_net
 from workers.lc0net.store import save_imported
 from workers.model import build_model
@@ -44,7 +45,7 @@ def _job(*overrides: str):
 
 def _train(job, steps_count: int, *, batch_size: int = 32):
     """Trains on one fixed batch; returns (params as NumPy, per-step loss sums)."""
-    mesh, _, steps, state = step_setup(job)
+    mesh, _, steps, state = build_training(job)
     batch = selfplay_batch(mesh, 1, batch_size)
     history = []
     for _ in range(steps_count):
@@ -59,7 +60,7 @@ def _train(job, steps_count: int, *, batch_size: int = 32):
 def test_transformer_accepts_the_classical_value_head_and_no_moves_left_head() -> None:
     for style in ((), DENSE):
         job = _job(*style, *CLASSICAL_NO_MOVES_LEFT)
-        assert (job.model.value, job.model.moves_left) == (model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE)
+        assert (job.model.dims.wdl_value, job.model.dims.moves_left_head) == (False, False)
         assert job.losses.moves_left == 0.0
 
 
@@ -139,7 +140,7 @@ def test_classical_value_and_no_moves_left_export_and_import_back(tmp_path: Path
     job = _job(*style, *CLASSICAL_NO_MOVES_LEFT, "training.optimizer=ADAM", "training.weight_decay=", "training.lr_values=[0.002]",
                "training.lr_boundaries=[]")
     params, _ = _train(job, 3, batch_size=8)
-    write_net(export_net(job.model, params, TrainingInfo(steps=3)), tmp_path / "net.pb.gz")
+    write_net(export_net(job.model.config, params, TrainingInfo(steps=3)), tmp_path / "net.pb.gz")
     net = read_net(tmp_path / "net.pb.gz")
     fmt = net.format.network_format
     multihead = bool(style)
@@ -156,7 +157,7 @@ def test_classical_value_and_no_moves_left_export_and_import_back(tmp_path: Path
     assert (imported.config.value, imported.config.moves_left) == (model_pb2.VALUE_CLASSICAL, model_pb2.MOVES_LEFT_NONE)
     assert imported.ignored == ()
     positions = reference_positions("tiny_attn_pemap_hecto")[:8]
-    ours, back = evaluate(job.model, params, positions), evaluate(imported.config, imported.params, positions)
+    ours, back = evaluate(job.model.config, params, positions), evaluate(imported.config, imported.params, positions)
     assert all(result["d"] == 0.0 and result["moves_left"] == 0.0 for result in back)
     assert len({round(result["q"], 6) for result in ours}) > 1
     worst = max_output_difference(back, ours)
@@ -165,10 +166,8 @@ def test_classical_value_and_no_moves_left_export_and_import_back(tmp_path: Path
     # A job of the same architecture starts from the imported net (moves-left widths of an absent head do not count);
     # one with a WDL value head is refused.
     save_imported(tmp_path / "stored", imported.config, imported.params, net_pb2.TrainingParams())
-    spec = job_pb2.JobSpec()
-    spec.init_from.path = str(tmp_path / "stored")
-    loaded, _ = initial_params(spec, job.model, init_params(job.model, seed=0).params)
+    assert init_from_problem(tmp_path / "stored", job.model) is None
+    loaded, _ = initial_params(tmp_path / "stored", init_params(job.model, seed=0).params)
     np.testing.assert_array_equal(loaded["value"]["dense2"]["kernel"], imported.params["value"]["dense2"]["kernel"])
-    wdl = _job(*style, "model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=").model
-    with pytest.raises(ConfigError, match="another architecture: model wdl_value True vs False"):
-        initial_params(spec, wdl, init_params(wdl, seed=0).params)
+    with pytest.raises(ConfigError, match="init_from.path: .* has another architecture: model wdl_value True vs False"):
+        _job(*style, "model.moves_left=MOVES_LEFT_NONE", "training.moves_left_loss_weight=", f"init_from.path={tmp_path / 'stored'}")

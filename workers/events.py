@@ -8,12 +8,13 @@ Prometheus metrics), so every consumer sees the same reports.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 Subscriber = Callable[["Event"], None]
 
@@ -50,16 +51,33 @@ class EventBus:
             subscriber(event)
 
 
+class EventLogError(OSError):
+    """events.jsonl (or its directory) cannot be written; the message names the path."""
+
+
 class JsonlSink:
     """Appends each event as one JSON line and flushes, so readers see it at once."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self.path = path
+        with self._naming_the_path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
-        self._file.write(event.to_json() + "\n")
-        self._file.flush()
+        with self._naming_the_path():
+            self._file.write(event.to_json() + "\n")
+            self._file.flush()
+
+    @contextlib.contextmanager
+    def _naming_the_path(self) -> Iterator[None]:
+        # A failed write or flush raises OSError without a file name ("[Errno 1] Operation not permitted").
+        try:
+            yield
+        except EventLogError:
+            raise
+        except OSError as err:
+            raise EventLogError(err.errno, f"cannot write events to {err.filename or self.path}: {err.strerror or err}") from err
 
     def close(self) -> None:
         self._file.close()

@@ -21,7 +21,7 @@ class JobPaths:
     root: Path
 
     @property
-    def spec(self) -> Path:
+    def spec_file(self) -> Path:
         return self.root / "spec.textproto"
 
     @property

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13lc0train/data.proto\x12\x08lc0train\"\xa7\x01\n\nDataConfig\x12\x13\n\x0binput_train\x18\x01 \x03(\t\x12\x12\n\ninput_test\x18\x02 \x03(\t\x12\x18\n\x10input_validation\x18\x03 \x03(\t\x12\r\n\x05input\x18\x04 \x03(\t\x12\x13\n\x0btrain_ratio\x18\x05 \x01(\x02\x12\x1d\n\x10prefetch_batches\x18\x06 \x01(\x05H\x00\x88\x01\x01\x42\x13\n\x11_prefetch_batchesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13lc0train/data.proto\x12\x08lc0train\"\xa1\x03\n\nDataConfig\x12\x13\n\x0binput_train\x18\x01 \x03(\t\x12\x12\n\ninput_test\x18\x02 \x03(\t\x12\x18\n\x10input_validation\x18\x03 \x03(\t\x12\r\n\x05input\x18\x04 \x03(\t\x12\x13\n\x0btrain_ratio\x18\x05 \x01(\x02\x12\x1d\n\x10prefetch_batches\x18\x06 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06sample\x18\x14 \x01(\x05H\x01\x88\x01\x01\x12\x1b\n\x0e\x64iff_focus_min\x18\x15 \x01(\x02H\x02\x88\x01\x01\x12\x1d\n\x10\x64iff_focus_slope\x18\x16 \x01(\x02H\x03\x88\x01\x01\x12 \n\x13\x64iff_focus_q_weight\x18\x17 \x01(\x02H\x04\x88\x01\x01\x12!\n\x14\x64iff_focus_pol_scale\x18\x18 \x01(\x02H\x05\x88\x01\x01\x42\x13\n\x11_prefetch_batchesB\t\n\x07_sampleB\x11\n\x0f_diff_focus_minB\x13\n\x11_diff_focus_slopeB\x16\n\x14_diff_focus_q_weightB\x17\n\x15_diff_focus_pol_scaleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lc0train.data_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DATACONFIG']._serialized_start=34
-  _globals['_DATACONFIG']._serialized_end=201
+  _globals['_DATACONFIG']._serialized_end=451
 # @@protoc_insertion_point(module_scope)

@@ -18,26 +18,12 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 import ray
 
+from service._internal.status import ActorStatus, Phase, TrainerResult
+
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ActorStatus:
-    """What one actor reports to the controller on every poll."""
-
-    phase: str  # "idle", "starting", "running", "done" or "failed"
-    pid: int
-    step: int = 0
-    last_report: float = 0.0  # wall-clock time of the latest event (0 before the first)
-    result: str = ""  # the trainer's final state when done: SUCCEEDED, CANCELLED, PREEMPTED
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class TrainerActor:
@@ -48,7 +34,7 @@ class TrainerActor:
 
         self._stop = StopRequest()
         self._lock = threading.Lock()
-        self._status = ActorStatus("idle", os.getpid())
+        self._status = ActorStatus(Phase.IDLE, os.getpid())
         self._thread: threading.Thread | None = None
         self._install_preemption_handler()
 
@@ -63,15 +49,15 @@ class TrainerActor:
         """Starts training on a thread (idempotent) and returns the worker's pid."""
         with self._lock:
             if self._thread is None:
-                self._status = dataclasses.replace(self._status, phase="starting", last_report=time.time())
+                self._status = dataclasses.replace(self._status, phase=Phase.STARTING, last_report=time.time())
                 self._thread = threading.Thread(target=self._train, name="trainer", daemon=True,
                                                 args=(spec, Path(job_dir), process_id, num_processes, coordinator))
                 self._thread.start()
         return os.getpid()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ActorStatus:
         with self._lock:
-            return self._status.to_dict()
+            return self._status
 
     def stop(self, reason: str = "CANCELLED", checkpoint: bool = True) -> None:
         """Asks the trainer to finish the current step, checkpoint if asked, and return."""
@@ -102,29 +88,31 @@ class TrainerActor:
             if process_id == 0:
                 sink = JsonlSink(paths.events)
                 bus.subscribe(sink)
-            final: list[str] = []
+            final: list[TrainerResult] = []
 
             def on_event(event: Event) -> None:
                 state = event.info.get("state", "") if event.kind == "state" else ""
                 with self._lock:
-                    phase = "running" if state == "RUNNING" or self._status.phase == "running" else self._status.phase
-                    self._status = dataclasses.replace(self._status, phase=phase, step=event.step, last_report=time.time())
+                    phase = Phase.RUNNING if state == "RUNNING" else self._status.phase
+                    # A checkpoint is reported once committed, when training may be steps further.
+                    step = self._status.step if event.kind == "checkpoint" else event.step
+                    self._status = dataclasses.replace(self._status, phase=phase, step=step, last_report=time.time())
                 if state and state != "RUNNING":
-                    final.append(state)
+                    final.append(TrainerResult(state))
 
             bus.subscribe(on_event)
             if self._stop.event.is_set():
-                result = self._stop.reason  # cancelled before the trainer began
+                result = TrainerResult(self._stop.reason)  # stopped before the trainer began
             else:
                 run_training(job, paths, bus, self._stop)
-                result = final[-1] if final else "SUCCEEDED"
+                result = final[-1] if final else TrainerResult.SUCCEEDED
             with self._lock:
-                self._status = dataclasses.replace(self._status, phase="done", result=result, last_report=time.time())
+                self._status = dataclasses.replace(self._status, phase=Phase.DONE, result=result, last_report=time.time())
         except BaseException as err:  # reported to the controller, which records the cause
             log.exception("training failed")
             with self._lock:
-                self._status = dataclasses.replace(self._status, phase="failed", error=f"{type(err).__name__}: {err}",
-                                                   result=traceback.format_exc(limit=5))
+                self._status = dataclasses.replace(self._status, phase=Phase.FAILED, error=f"{type(err).__name__}: {err}",
+                                                   traceback=traceback.format_exc(limit=5))
         finally:
             if sink is not None:
                 sink.close()

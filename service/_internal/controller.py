@@ -4,14 +4,14 @@ Each tick reads the active jobs from the store and, per job, does the one thing 
 calls for. Every transition is committed to the store *before* it is acted on, and every
 action is idempotent (named placement groups and actors, `get_if_exists`, a no-op
 `start` on a running actor), so a control plane that dies anywhere in between simply
-re-does the action after a restart: it re-attaches to live actors or relaunches dead ones,
-which resume from the latest checkpoint.
+re-does the action after a restart: it re-attaches to live actors, launches an attempt it
+recorded but never launched, and counts a running attempt whose actors are gone as lost.
 
 Heartbeats: each tick polls every actor's `status`. An actor whose answer is overdue by
 `heartbeat_timeout` (frozen, e.g. SIGSTOP) or whose trainer has not reported for
-`progress_timeout` (hung) is treated like a dead worker: the job goes to RESTARTING with
-fresh actors, within the `max_restarts` budget. Preemptions (SIGTERM, node loss) draw on
-the separate `max_preemptions` budget; a SIGTERM'd trainer checkpoints before it stops.
+`progress_timeout` (hung) is treated like a dead worker. What a lost or ended attempt
+becomes (RESTARTING within budget, FAILED, CANCELLED) is decided by `policy`; the
+controller observes and commits.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import Callable
 
 from lc0train import job_pb2
+from service._internal import policy
 from service._internal.metrics import JobMetrics
+from service._internal.policy import Cause, CauseKind
 from service._internal.scheduler import Scheduler, is_node_loss
+from service._internal.service_metrics import ServiceMetrics
 from service._internal.state import IllegalTransition, JobState
+from service._internal.status import ActorStatus, Phase
 from service._internal.store import JobRecord, JobStore
 from workers.layout import JobPaths
 
@@ -53,7 +57,7 @@ class _Attempt:
     last_answer: float | None = None  # the oldest of the hosts' latest answers, once all answered
     stop_sent_at: float | None = None
     # Each host's latest status and when it came: hosts answer on different ticks.
-    statuses: dict[int, dict] = dataclasses.field(default_factory=dict)
+    statuses: dict[int, ActorStatus] = dataclasses.field(default_factory=dict)
     answered: dict[int, float] = dataclasses.field(default_factory=dict)
 
 
@@ -62,9 +66,12 @@ class Controller:
 
     def __init__(self, store: JobStore, scheduler: Scheduler, storage: Path, settings: ControllerSettings = ControllerSettings(),
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 after_transition: Callable[[JobRecord], None] | None = None, metrics: JobMetrics | None = None):
+                 after_transition: Callable[[JobRecord], None] | None = None, metrics: JobMetrics | None = None,
+                 service_metrics: ServiceMetrics | None = None, embedded_ray: bool = False):
         self.store, self.scheduler, self.storage, self.settings = store, scheduler, Path(storage), settings
-        self.metrics = metrics
+        # Said in the reason when a restarted server finds a RUNNING attempt's workers gone.
+        self._gone_because = " (the embedded Ray's workers die with the server)" if embedded_ray else " (they died while it was down)"
+        self.metrics, self.service_metrics = metrics, service_metrics
         self._clock, self._wall = clock, wall_clock
         # A seam for fault injection: called after a transition is committed, before it is acted on.
         self._after_transition = after_transition or (lambda record: None)
@@ -94,6 +101,15 @@ class Controller:
 
     def tick(self) -> None:
         """One pass over the active jobs, highest priority and oldest first."""
+        started = time.perf_counter()
+        self._tick()
+        if self.metrics is not None:
+            self.metrics.prune()
+        if self.service_metrics is not None:
+            self.service_metrics.set_job_counts(self.store.count_by_state())
+            self.service_metrics.tick_duration.observe(time.perf_counter() - started)
+
+    def _tick(self) -> None:
         queue_blocked = False  # FIFO: a job waiting for resources holds back the ones behind it
         for record in self.store.active():
             try:
@@ -109,14 +125,11 @@ class Controller:
             except Exception:  # one job's trouble must not stop the loop for the others
                 log.exception("job %s: controller step failed", record.job_id)
             if self.metrics is not None:
-                self._export(record.job_id)
+                self._export(self.metrics, record.job_id)
 
-    def _export(self, job_id: str) -> None:
+    def _export(self, metrics: JobMetrics, job_id: str) -> None:
         record = self.store.get(job_id)
-        self.metrics.set_state(job_id, record.state, record.restarts)
-        self.metrics.poll(job_id, JobPaths(self.job_dir(job_id)).events)
-        if record.state.is_terminal:
-            self.metrics.forget(job_id)
+        metrics.update(record, JobPaths(self.job_dir(job_id)).events, lambda: self.store.history(job_id))
 
     # ---- states ----------------------------------------------------------------------------
 
@@ -151,23 +164,49 @@ class Controller:
         self.scheduler.launch(record.job_id, record.attempt, hosts, record.spec, str(self.job_dir(record.job_id)))
         self._attempts[record.job_id] = _Attempt(record.attempt, self._clock())
 
+    def _attach(self, record: JobRecord) -> _Attempt | None:
+        """First tick of an attempt in this process: launch it, or find what a previous server left.
+
+        After a restart the recorded attempt's actors may be alive (an external Ray cluster
+        keeps them: re-attach), or gone (the embedded Ray died with the server, or they
+        died while no one watched): a RUNNING attempt that is gone is a lost attempt, counted
+        and restarted by the policy. A cancelled job is never (re)launched: its live actors
+        are told to stop, and without live actors it ends CANCELLED at once.
+        """
+        hosts = self._hosts_of(record)
+        live = self.scheduler.live_actors(record.job_id, record.attempt, hosts)
+        if record.cancel_requested:
+            if live < hosts:
+                self._finish(record, JobState.CANCELLED, f"cancelled; no live workers of attempt {record.attempt} to stop")
+                return None
+            log.info("job %s: re-attaching to attempt %d to stop it (cancel requested)", record.job_id, record.attempt)
+            attempt = self._attempts[record.job_id] = _Attempt(record.attempt, self._clock())
+            return attempt
+        if live < hosts and record.state is JobState.RUNNING:
+            detail = (f"{hosts - live} of {hosts} worker(s) of attempt {record.attempt} gone when the control plane "
+                      f"restarted{self._gone_because}")
+            self._apply(record, policy.on_workers_lost(record, Cause(CauseKind.CONTROL_PLANE_RESTART, detail)))
+            return None
+        if not self.scheduler.reserve(record.job_id, hosts):
+            return None
+        log.info("job %s: launching (or re-attaching to) attempt %d in %s", record.job_id, record.attempt, record.state.value)
+        self._launch(record)
+        return self._attempts[record.job_id]
+
     def _supervise(self, record: JobRecord) -> None:
         """STARTING, RUNNING, RESTARTING: (re)launch, poll, watch heartbeats, honour cancels."""
         hosts = self._hosts_of(record)
         current = self._attempts.get(record.job_id)
         if current is None or current.attempt != record.attempt:
-            # First tick of this attempt in this process: after a restart this re-attaches to
-            # live actors (start is a no-op on them) or relaunches dead ones (they resume).
-            if not self.scheduler.reserve(record.job_id, hosts):
+            current = self._attach(record)
+            if current is None:
                 return
-            log.info("job %s: launching (or re-attaching to) attempt %d in %s", record.job_id, record.attempt, record.state.value)
-            self._launch(record)
-            current = self._attempts[record.job_id]
         now = self._clock()
         polls = [self.scheduler.poll(record.job_id, record.attempt, host) for host in range(hosts)]
         dead = next((p.dead for p in polls if p.dead), "")
         if dead:
-            self._worker_lost(record, dead, preempted=is_node_loss(dead))
+            kind = CauseKind.NODE_LOST if is_node_loss(dead) else CauseKind.CRASHED
+            self._apply(record, policy.on_workers_lost(record, Cause(kind, dead)))
             return
         for host, poll in enumerate(polls):
             if poll.status is not None:
@@ -175,24 +214,25 @@ class Controller:
         if len(current.answered) == hosts:
             current.last_answer = min(current.answered.values())
         statuses = list(current.statuses.values())
-        failed = next((s for s in statuses if s["phase"] == "failed"), None)
-        if failed is not None:
-            self._finish(record, JobState.FAILED, f"trainer error: {failed['error']}", step=failed["step"])
-            return
-        if len(statuses) == hosts and all(s["phase"] == "done" for s in statuses):
-            self._trainer_returned(record, current.statuses[0])
+        ended = next((s for s in statuses if s.phase is Phase.FAILED), None)
+        if ended is None and len(statuses) == hosts and all(s.phase is Phase.DONE for s in statuses):
+            ended = current.statuses[0]
+        if ended is not None:
+            self._apply(record, policy.on_trainer_ended(record, ended))
             return
         lead = current.statuses.get(0)
         if lead is not None:
-            if lead["phase"] == "running" and record.state is not JobState.RUNNING:
-                record = self._transition(record, JobState.RUNNING, f"trainer running from step {lead['step']}", step=lead["step"])
-            elif lead["step"] != record.step:
-                self.store.update(record.job_id, step=lead["step"])
-            if lead["phase"] == "running" and lead["last_report"] and self._wall() - lead["last_report"] > self.settings.progress_timeout:
-                self._worker_lost(record, f"no report for {self.settings.progress_timeout:.0f}s (progress_timeout): trainer hung")
+            if lead.phase is Phase.RUNNING and record.state is not JobState.RUNNING:
+                record = self._transition(record, JobState.RUNNING, f"trainer running from step {lead.step}", step=lead.step)
+            elif lead.step != record.step:
+                self.store.update(record.job_id, step=lead.step)
+            if lead.phase is Phase.RUNNING and lead.last_report and self._wall() - lead.last_report > self.settings.progress_timeout:
+                detail = f"no report for {self.settings.progress_timeout:.0f}s (progress_timeout): trainer hung"
+                self._apply(record, policy.on_workers_lost(record, Cause(CauseKind.HUNG, detail)))
                 return
-        if self._overdue(current, now):
-            self._worker_lost(record, self._overdue(current, now))
+        overdue = self._overdue(current, now)
+        if overdue:
+            self._apply(record, policy.on_workers_lost(record, Cause(CauseKind.UNRESPONSIVE, overdue)))
             return
         if record.cancel_requested:
             self._cancel(record, current, now)
@@ -213,37 +253,13 @@ class Controller:
         elif now - current.stop_sent_at > self.settings.cancel_timeout:
             self._finish(record, JobState.CANCELLED, f"cancelled; workers killed after {self.settings.cancel_timeout:.0f}s (cancel_timeout)")
 
-    def _trainer_returned(self, record: JobRecord, lead: dict) -> None:
-        result = lead["result"]
-        if result == "SUCCEEDED":
-            self._finish(record, JobState.SUCCEEDED, f"finished at step {lead['step']}", step=lead["step"])
-        elif result == "CANCELLED" or record.cancel_requested:
-            self._finish(record, JobState.CANCELLED, f"cancelled at step {lead['step']}", step=lead["step"])
-        elif result == "PREEMPTED":
-            self._worker_lost(record, f"preempted (SIGTERM) at step {lead['step']}, checkpoint written", preempted=True)
+    def _apply(self, record: JobRecord, decision: policy.Decision) -> None:
+        """Commits a policy decision. A RESTARTING attempt is launched by the next tick's `_attach`."""
+        if decision.to.is_terminal:
+            self._finish(record, decision.to, decision.reason, **decision.changes)
         else:
-            self._finish(record, JobState.FAILED, f"trainer stopped with {result!r}", step=lead["step"])
-
-    def _worker_lost(self, record: JobRecord, cause: str, preempted: bool = False) -> None:
-        """A dead, frozen, hung or preempted worker: RESTARTING within budget, else FAILED."""
-        if record.cancel_requested:
-            self._finish(record, JobState.CANCELLED, f"cancelled; workers lost while stopping: {cause}")
-            return
-        if preempted:
-            if record.preemptions >= record.max_preemptions:
-                self._finish(record, JobState.FAILED, f"preempted {record.preemptions + 1} times (max_preemptions {record.max_preemptions}); last: {cause}")
-                return
-            changes = {"preemptions": record.preemptions + 1}
-            budget = f"preemption {record.preemptions + 1}/{record.max_preemptions}"
-        else:
-            if record.restarts >= record.max_restarts:
-                self._finish(record, JobState.FAILED, f"worker lost {record.restarts + 1} times (max_restarts {record.max_restarts}); last: {cause}")
-                return
-            changes = {"restarts": record.restarts + 1}
-            budget = f"restart {record.restarts + 1}/{record.max_restarts}"
-        record = self._transition(record, JobState.RESTARTING, f"{cause}; {budget}, resuming from the latest checkpoint",
-                                  attempt=record.attempt + 1, **changes)
-        self._launch(record)
+            self._transition(record, decision.to, decision.reason, **decision.changes)
+            self._attempts.pop(record.job_id, None)
 
     def _finish(self, record: JobRecord, state: JobState, reason: str, **changes: object) -> None:
         record = self._transition(record, state, reason, **changes)

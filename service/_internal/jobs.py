@@ -1,24 +1,26 @@
 """JobService: the transport-free core behind the gRPC API.
 
 It validates and records submissions, answers queries from the store and the job
-directories, and turns cancel requests into persisted flags the controller obeys.
+directories, turns cancel requests into persisted flags the controller obeys, and
+follows a job for `WatchJob` (polling the store, tailing its events.jsonl).
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-
 import dataclasses
 import logging
+import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 from google.protobuf import text_format
 
 from lc0train import job_pb2
-from service._internal.events import read_page
-from service._internal.state import InvalidRequest, JobState
-from service._internal.store import JobRecord, JobStore, NewJob
+from service._internal.events import EventTail, read_page
+from service._internal.state import InvalidRequest, JobState, StorageError
+from service._internal.store import JobRecord, JobStore, NewJob, new_job_id
 from service._internal.validation import parse_spec_text, validate_spec
 from workers.layout import JobPaths
 
@@ -53,8 +55,9 @@ class Submission:
 class JobService:
     """Submission, queries and cancellation over a `JobStore` and the storage root."""
 
-    def __init__(self, store: JobStore, storage: Path, budgets: Budgets = Budgets()):
+    def __init__(self, store: JobStore, storage: Path, budgets: Budgets = Budgets(), watch_poll_interval: float = 0.5):
         self.store, self.storage, self.budgets = store, Path(storage), budgets
+        self.watch_poll_interval = watch_poll_interval
 
     def job_dir(self, job_id: str) -> Path:
         return self.storage / job_id
@@ -76,20 +79,37 @@ class JobService:
         if submission.validate_only:
             return None, False
         budgets = self.budgets
-        record, created = self.store.create(NewJob(
-            name=spec.name or "job",
+        name = spec.name or "job"
+        job_id = new_job_id(name)
+        # The job directory and its spec.textproto exist before the job is committed: a server
+        # killed in between leaves an unused directory, never a job without its spec.
+        self._write_spec(JobPaths(self.job_dir(job_id)), spec)
+        new = NewJob(
+            name=name,
             spec=spec.SerializeToString(deterministic=True),
             total_steps=job.total_steps,
             priority=submission.priority,
             max_restarts=budgets.max_restarts if submission.max_restarts is None else submission.max_restarts,
             max_preemptions=budgets.max_preemptions if submission.max_preemptions is None else submission.max_preemptions,
             request_id=submission.request_id or None,
-        ))
-        if created:
-            paths = JobPaths(self.job_dir(record.job_id))
-            paths.root.mkdir(parents=True, exist_ok=True)
-            paths.spec.write_text(text_format.MessageToString(spec))
+            job_id=job_id,
+        )
+        try:
+            record, created = self.store.create(new)
+        finally:
+            if not self.store.exists(job_id):  # a retry of an earlier request_id, or the commit failed
+                shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return record, created
+
+    @staticmethod
+    def _write_spec(paths: JobPaths, spec: job_pb2.JobSpec) -> None:
+        try:
+            paths.root.mkdir(parents=True)
+            paths.spec_file.write_text(text_format.MessageToString(spec))
+        except OSError as err:
+            path = err.filename or paths.spec_file
+            log.error("cannot write the job directory: %s: %s", path, err.strerror or err)
+            raise StorageError(f"cannot write the job directory: {path}: {err.strerror or err}") from err
 
     def get(self, job_id: str) -> JobRecord:
         return self.store.get(job_id)
@@ -110,8 +130,31 @@ class JobService:
     def cancel(self, job_id: str, checkpoint: bool = True) -> JobRecord:
         return self.store.request_cancel(job_id, checkpoint)
 
+    async def watch(self, job_id: str) -> AsyncIterator[JobRecord | dict[str, Any]]:
+        """The job's record, then each new event and each visible change of the record, until it ends."""
+        record = self.store.get(job_id)
+        tail = EventTail.at_end(JobPaths(self.job_dir(job_id)).events)
+        yield record
+        while True:
+            for event in tail.read():
+                yield event
+            latest = self.store.get(job_id)
+            if _visible(latest) != _visible(record):
+                record = latest
+                yield record
+            if record.state.is_terminal:
+                for event in tail.read():  # reports written just before the end
+                    yield event
+                return
+            await asyncio.sleep(self.watch_poll_interval)
+
     def events(self, job_id: str, offset: int, limit: int, kinds: Sequence[str]) -> tuple[builtins.list[dict[str, Any]], int]:
         self.store.get(job_id)  # NOT_FOUND for unknown ids
         if offset < 0 or limit < 0:
             raise InvalidRequest("offset and limit must be >= 0")
         return read_page(JobPaths(self.job_dir(job_id)).events, offset, min(limit or 1000, 10_000), kinds)
+
+
+def _visible(record: JobRecord) -> tuple:
+    """The fields whose change is worth a watch update (not update_time)."""
+    return (record.state, record.message, record.step, record.restarts, record.preemptions, record.cancel_requested)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
-from ray.util.placement_group import PlacementGroup, get_placement_group, placement_group, remove_placement_group
+from ray.util.placement_group import (PlacementGroup, get_placement_group, placement_group, placement_group_table,
+                                      remove_placement_group)
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from service._internal.actor import TrainerActor
+from service._internal.status import ActorStatus
 from workers import malloc
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ NAMESPACE = "lc0-train"
 class ActorPoll:
     """The outcome of one status poll of one actor."""
 
-    status: dict[str, Any] | None = None  # the actor's answer
+    status: ActorStatus | None = None  # the actor's answer
     dead: str = ""  # why the actor is gone (worker process died, node lost, ...)
     pending: bool = False  # no answer yet
 
@@ -50,15 +52,19 @@ class Scheduler:
     # ---- placement -----------------------------------------------------------------------
 
     def reserve(self, job_id: str, hosts: int) -> bool:
-        """Ensures the job's placement group exists; True once all its bundles are placed."""
+        """Ensures the job's placement group exists; True once all its bundles are placed.
+
+        Reads the group's state from Ray's control store: a `pg.ready()` request made per
+        call would be a fresh task each time, one that needs a worker process before it can
+        answer, and a non-blocking wait on it sees it placed only minutes late.
+        """
         pg = self._placement_group(job_id)
         if pg is None:
             strategy = "STRICT_SPREAD" if hosts > 1 else "PACK"
             pg = placement_group([dict(self._bundle) for _ in range(hosts)], strategy=strategy, name=_pg_name(job_id),
                                  lifetime="detached")
             log.info("job %s: placement group of %d × %s (%s) requested", job_id, hosts, self._bundle, strategy)
-        ready, _ = ray.wait([pg.ready()], timeout=0)
-        return bool(ready)
+        return placement_group_table(pg).get("state") == "CREATED"
 
     def unplaceable(self, hosts: int) -> str:
         """Why `hosts` bundles can never be placed on the cluster as it is now ("" if they can).
@@ -89,12 +95,23 @@ class Scheduler:
 
     # ---- actors ----------------------------------------------------------------------------
 
+    def live_actors(self, job_id: str, attempt: int, hosts: int) -> int:
+        """How many of an attempt's actors exist (alive or starting); creates none."""
+        live = 0
+        for host in range(hosts):
+            try:
+                ray.get_actor(_actor_name(job_id, attempt, host), namespace=NAMESPACE)
+                live += 1
+            except ValueError:
+                pass
+        return live
+
     def launch(self, job_id: str, attempt: int, hosts: int, spec: bytes, job_dir: str) -> None:
         """Creates (or finds) the attempt's actors in the job's placement group and starts them."""
         pg = self._placement_group(job_id)
         if pg is None:
             raise RuntimeError(f"job {job_id}: no placement group")
-        actors = []
+        actors: list[Any] = []  # Ray actor handles
         for host in range(hosts):
             actors.append(self._remote.options(
                 name=_actor_name(job_id, attempt, host), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
@@ -154,7 +171,7 @@ def worker_pid(job_id: str, attempt: int, host: int = 0, timeout: float = 30.0) 
     """The process id of a job's worker (for operators and fault-injection tests)."""
     try:
         actor = ray.get_actor(_actor_name(job_id, attempt, host), namespace=NAMESPACE)
-        return int(ray.get(actor.status.remote(), timeout=timeout)["pid"])
+        return cast(ActorStatus, ray.get(actor.status.remote(), timeout=timeout)).pid
     except (ValueError, RayError):
         return None
 

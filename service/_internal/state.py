@@ -20,11 +20,6 @@ class JobState(enum.Enum):
     def is_terminal(self) -> bool:
         return self in _TERMINAL
 
-    @property
-    def has_workers(self) -> bool:
-        """States in which the job owns (or is bringing up) Ray actors."""
-        return self in (JobState.STARTING, JobState.RUNNING, JobState.RESTARTING)
-
 
 _TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
@@ -42,15 +37,8 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
 
 
 class ServiceError(Exception):
-    """Base of the domain errors the API layer maps to gRPC status codes."""
-
-
-class InvalidSpec(ServiceError):
-    """The submitted spec is invalid; `problems` holds (field path, reason) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{path}: {reason}" for path, reason in problems))
+    """Base of the domain errors the API layer maps to gRPC status codes (an invalid spec is
+    `workers.config.problems.ConfigError`, the one error class of job configs)."""
 
 
 class InvalidRequest(ServiceError):
@@ -63,6 +51,10 @@ class JobNotFound(ServiceError):
 
 class FailedPrecondition(ServiceError):
     """The request does not apply to the job in its current state."""
+
+
+class StorageError(ServiceError):
+    """The server could not write the shared storage; the message names the path."""
 
 
 class IllegalTransition(ServiceError):

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from service._internal.goodput import Transition
 from service._internal.state import ALLOWED, FailedPrecondition, IllegalTransition, JobNotFound, JobState
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,18 @@ class NewJob:
     max_restarts: int
     max_preemptions: int
     request_id: str | None = None
+    job_id: str = ""  # chosen before the commit (see `new_job_id`), so the job directory can be written first
 
 
 class JobStore:
     """Thread-safe access to the job database: one SQLite connection per thread."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time,
+                 on_write: Callable[[str, float], None] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        self._on_write = on_write or (lambda operation, seconds: None)  # (operation, seconds the write took)
         self._local = threading.local()
         self._connection().executescript(_SCHEMA)  # idempotent: CREATE ... IF NOT EXISTS
 
@@ -139,7 +143,8 @@ class JobStore:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
+        started = time.perf_counter()
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -148,6 +153,7 @@ class JobStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._on_write(operation, time.perf_counter() - started)
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -156,6 +162,9 @@ class JobStore:
         if row is None:
             raise JobNotFound(f"no job {job_id!r}")
         return JobRecord.from_row(row)
+
+    def exists(self, job_id: str) -> bool:
+        return self._connection().execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)).fetchone() is not None
 
     def list(self, states: Sequence[JobState] = (), after_seq: int = 0, limit: int = 50) -> builtins.list[JobRecord]:
         """Jobs in submission order with seq > after_seq, optionally only in `states`."""
@@ -175,6 +184,18 @@ class JobStore:
             "ORDER BY priority DESC, seq", terminal).fetchall()
         return [JobRecord.from_row(row) for row in rows]
 
+    def history(self, job_id: str) -> builtins.list[Transition]:
+        """The job's transitions with their times, oldest first."""
+        rows = self._connection().execute("SELECT time, to_state, reason FROM transitions WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+        return [Transition(r["time"], JobState(r["to_state"]), r["reason"]) for r in rows]
+
+    def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present)."""
+        rows = self._connection().execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({JobState(r["state"]): r["n"] for r in rows})
+        return counts
+
     def transitions(self, job_id: str) -> builtins.list[tuple[str | None, str, str]]:
         rows = self._connection().execute(
             "SELECT from_state, to_state, reason FROM transitions WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
@@ -184,7 +205,7 @@ class JobStore:
 
     def create(self, new: NewJob) -> tuple[JobRecord, bool]:
         """Inserts a QUEUED job; with a known request_id returns the original job instead."""
-        with self._write() as db:
+        with self._write("create") as db:
             if new.request_id:
                 row = db.execute("SELECT * FROM jobs WHERE request_id = ?", (new.request_id,)).fetchone()
                 if row is not None:
@@ -193,7 +214,7 @@ class JobStore:
                         raise FailedPrecondition(f"request_id {new.request_id!r} was used for job {existing.job_id} with a different spec")
                     return existing, False
             now = self._clock()
-            job_id = f"{_slug(new.name)}-{secrets.token_hex(4)}"
+            job_id = new.job_id or new_job_id(new.name)
             db.execute(
                 "INSERT INTO jobs (job_id, request_id, name, state, priority, spec, total_steps, max_restarts, max_preemptions,"
                 " create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -211,49 +232,52 @@ class JobStore:
         a watchdog against a finishing job) leave one consistent record.
         """
         allowed = (expected,) if isinstance(expected, JobState) else tuple(expected)
-        with self._write() as db:
-            row = db.execute("SELECT state FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobNotFound(f"no job {job_id!r}")
-            current = JobState(row["state"])
-            if current not in allowed or to not in ALLOWED[current]:
-                raise IllegalTransition(f"job {job_id}: {current.value} → {to.value} (expected {[s.value for s in allowed]})")
-            now = self._clock()
-            sets = ", ".join(f"{column} = ?" for column in changes)
-            db.execute(f"UPDATE jobs SET state = ?, message = ?, update_time = ?{', ' + sets if sets else ''} WHERE job_id = ?",
-                       (to.value, reason, now, *changes.values(), job_id))
-            db.execute("INSERT INTO transitions (job_id, time, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
-                       (job_id, now, current.value, to.value, reason))
-        log.info("job %s: %s → %s (%s)", job_id, current.value, to.value, reason)
+        with self._write("transition") as db:
+            self._commit_transition(db, job_id, allowed, to, reason, changes)
         return self.get(job_id)
+
+    def _commit_transition(self, db: sqlite3.Connection, job_id: str, expected: tuple[JobState, ...], to: JobState, reason: str,
+                           changes: dict[str, object]) -> None:
+        """The one writer of state changes, inside the caller's transaction: checks the edge, sets, logs."""
+        current = self._state_in(db, job_id)
+        if current not in expected or to not in ALLOWED[current]:
+            raise IllegalTransition(f"job {job_id}: {current.value} → {to.value} (expected {[s.value for s in expected]})")
+        now = self._clock()
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        db.execute(f"UPDATE jobs SET state = ?, message = ?, update_time = ?{', ' + sets if sets else ''} WHERE job_id = ?",
+                   (to.value, reason, now, *changes.values(), job_id))
+        db.execute("INSERT INTO transitions (job_id, time, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
+                   (job_id, now, current.value, to.value, reason))
+        log.info("job %s: %s → %s (%s)", job_id, current.value, to.value, reason)
+
+    @staticmethod
+    def _state_in(db: sqlite3.Connection, job_id: str) -> JobState:
+        row = db.execute("SELECT state FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return JobState(row["state"])
 
     def update(self, job_id: str, **changes: object) -> None:
         """Sets columns that are not the state (progress, flags)."""
         if not changes:
             return
-        with self._write() as db:
+        with self._write("update") as db:
             sets = ", ".join(f"{column} = ?" for column in changes)
             db.execute(f"UPDATE jobs SET {sets}, update_time = ? WHERE job_id = ?", (*changes.values(), self._clock(), job_id))
 
     def request_cancel(self, job_id: str, checkpoint: bool) -> JobRecord:
         """Cancels a QUEUED job at once; marks a working one for the controller to stop."""
-        with self._write() as db:
-            row = db.execute("SELECT state FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobNotFound(f"no job {job_id!r}")
-            current = JobState(row["state"])
+        with self._write("request_cancel") as db:
+            current = self._state_in(db, job_id)
             if current.is_terminal:
                 raise FailedPrecondition(f"job {job_id} already ended: {current.value}")
-            now = self._clock()
             if current is JobState.QUEUED:
-                db.execute("UPDATE jobs SET state = ?, message = ?, cancel_requested = 1, update_time = ? WHERE job_id = ?",
-                           (JobState.CANCELLED.value, "cancelled while queued", now, job_id))
-                db.execute("INSERT INTO transitions (job_id, time, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
-                           (job_id, now, current.value, JobState.CANCELLED.value, "cancelled while queued"))
+                self._commit_transition(db, job_id, (JobState.QUEUED,), JobState.CANCELLED, "cancelled while queued",
+                                        {"cancel_requested": 1})
             else:
                 db.execute("UPDATE jobs SET cancel_requested = 1, cancel_checkpoint = ?, update_time = ? WHERE job_id = ?",
-                           (int(checkpoint), now, job_id))
-        log.info("job %s: cancel requested in %s", job_id, current.value)
+                           (int(checkpoint), self._clock(), job_id))
+                log.info("job %s: cancel requested in %s", job_id, current.value)
         return self.get(job_id)
 
     def close(self) -> None:
@@ -261,6 +285,11 @@ class JobStore:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def new_job_id(name: str) -> str:
+    """A fresh job id: the name's slug and 8 random hex digits."""
+    return f"{_slug(name)}-{secrets.token_hex(4)}"
 
 
 def _slug(name: str) -> str:

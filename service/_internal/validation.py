@@ -1,18 +1,20 @@
-"""Up-front validation of submitted specs: wire-level checks, then `workers.config.resolve`.
+"""Up-front validation of submitted specs: size and wire-level checks, then `workers.config.resolve`.
 
-Every problem is reported as (field path, reason), the same shape `ConfigError` uses, so
-the API can answer INVALID_ARGUMENT naming the field. The input message is never mutated.
+Every problem is a `ConfigError` of (field path, reason) pairs, the one error class of job
+configs, so the API answers INVALID_ARGUMENT naming the field. Text is parsed by
+`workers.config.spec.parse_spec`, as `lc0-train run` parses files. The input message is
+never mutated.
 """
 
 from __future__ import annotations
 
-from google.protobuf import descriptor, text_format, unknown_fields
+from google.protobuf import descriptor, unknown_fields
 from google.protobuf.message import Message
 
 from lc0train import job_pb2
-from service._internal.state import InvalidSpec
 from workers.config.problems import ConfigError
 from workers.config.resolve import ResolvedJob, resolve
+from workers.config.spec import parse_spec
 
 # A JobSpec is a few hundred bytes; anything near this is an error or an abuse.
 MAX_SPEC_BYTES = 256 * 1024
@@ -20,22 +22,17 @@ MAX_NAME_CHARS = 128
 
 
 def parse_spec_text(text: str) -> job_pb2.JobSpec:
-    """Parses a textproto JobSpec; errors name the line and column."""
+    """Parses a submitted textproto JobSpec; errors name spec_text, the line and column."""
     if len(text) > MAX_SPEC_BYTES:
-        raise InvalidSpec([("spec_text", f"{len(text)} characters exceed the limit of {MAX_SPEC_BYTES}")])
-    spec = job_pb2.JobSpec()
-    try:
-        text_format.Parse(text, spec)
-    except text_format.ParseError as err:
-        raise InvalidSpec([(f"spec_text (line {err.GetLine()}, column {err.GetColumn()})", str(err).split(" : ", 1)[-1])]) from err
-    return spec
+        raise ConfigError([("spec_text", f"{len(text)} characters exceed the limit of {MAX_SPEC_BYTES}")])
+    return parse_spec(text, "spec_text")
 
 
 def validate_spec(spec: job_pb2.JobSpec) -> ResolvedJob:
-    """Returns the resolved job or raises `InvalidSpec` with every problem found."""
+    """Returns the resolved job or raises `ConfigError` with every problem found."""
     size = spec.ByteSize()
     if size > MAX_SPEC_BYTES:
-        raise InvalidSpec([("spec", f"{size} bytes exceed the limit of {MAX_SPEC_BYTES}")])
+        raise ConfigError([("spec", f"{size} bytes exceed the limit of {MAX_SPEC_BYTES}")])
     problems: list[tuple[str, str]] = []
     _check_wire(spec, "", problems)
     if len(spec.name) > MAX_NAME_CHARS:
@@ -45,11 +42,8 @@ def validate_spec(spec: job_pb2.JobSpec) -> ResolvedJob:
     if not spec.HasField("training"):
         problems.append(("training", "required"))
     if problems:
-        raise InvalidSpec(problems)
-    try:
-        return resolve(spec)
-    except ConfigError as err:
-        raise InvalidSpec(err.problems) from err
+        raise ConfigError(problems)
+    return resolve(spec)
 
 
 def _check_wire(message: Message, prefix: str, problems: list[tuple[str, str]]) -> None:

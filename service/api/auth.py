@@ -8,7 +8,7 @@ Kubernetes probes need no secret.
 from __future__ import annotations
 
 import hmac
-from typing import Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
 
@@ -33,20 +33,20 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _deny(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that ends the call with UNAUTHENTICATED."""
     async def abort(request: object, context: grpc.aio.ServicerContext) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
+    async def abort_stream(request: object, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        await abort(request, context)
+        yield  # pragma: no cover - never reached: an async generator, as streaming handlers are
+
     kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+    # Client-streaming methods (server reflection) get the request iterator where unary ones get the request.
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(abort_stream, **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(abort, **kwargs)
     if handler.unary_stream:
-        async def abort_stream(request: object, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
-            await abort(request, context)
-            yield  # pragma: no cover - never reached
         return grpc.unary_stream_rpc_method_handler(abort_stream, **kwargs)
-    if handler.stream_unary or handler.stream_stream:
-        raise NotImplementedError("client-streaming methods are not served")
     return grpc.unary_unary_rpc_method_handler(abort, **kwargs)
-
-
-def token_call_credentials(token: str) -> grpc.CallCredentials:
-    """Client side: attaches the bearer token to every call (needs a secure channel)."""
-    return grpc.access_token_call_credentials(token)

@@ -14,25 +14,25 @@ from typing import Any, Callable
 
 import grpc
 
-from service._internal.state import FailedPrecondition, IllegalTransition, InvalidRequest, InvalidSpec, JobNotFound
+from service._internal.state import FailedPrecondition, IllegalTransition, InvalidRequest, JobNotFound, StorageError
+from workers.config.problems import ConfigError
 
 log = logging.getLogger(__name__)
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
-    (InvalidSpec, grpc.StatusCode.INVALID_ARGUMENT),
+    (ConfigError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (JobNotFound, grpc.StatusCode.NOT_FOUND),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
+    (StorageError, grpc.StatusCode.INTERNAL),  # an operator's problem, but the message names the path
 )
 
 
 def _status_of(err: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     for kind, code in _CODES:
         if isinstance(err, kind):
-            if isinstance(err, InvalidSpec):
-                return code, "invalid spec: " + "; ".join(f"{path}: {reason}" for path, reason in err.problems)
-            return code, str(err)
+            return code, f"invalid spec: {err}" if isinstance(err, ConfigError) else str(err)
     log.exception("%s failed", method)
     return grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log"
 

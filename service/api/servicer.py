@@ -1,28 +1,29 @@
 """TrainingService servicer: converts requests to domain calls and results back to protos.
 
 Runs on a `grpc.aio` server. Store calls are short SQLite reads and writes, made inline;
-`WatchJob` polls the store and tails the job's events.jsonl at `poll_interval`.
+`WatchJob` relays `JobService.watch`. `handlers` builds the method table from the
+service descriptor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import AsyncIterator, Callable
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.message_factory import GetMessageClass
 
 from lc0train import service_pb2
-from service._internal.events import EventTail
 from service._internal.jobs import JobService, Submission
-from service._internal.state import InvalidRequest, InvalidSpec
+from service._internal.state import InvalidRequest
 from service._internal.store import JobRecord
 from service.api.convert import event_to_proto, job_to_proto, state_from_proto
 from service.api.errors import map_errors
-from workers.layout import JobPaths
+from workers.config.problems import ConfigError
 
-SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name
+SERVICE = service_pb2.DESCRIPTOR.services_by_name["TrainingService"]
+SERVICE_NAME = SERVICE.full_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Undecodable:
     error: str
 
 
-def lenient(message_type: type) -> Callable[[bytes], object]:
+def lenient(message_type: type[Message]) -> Callable[[bytes], object]:
     """A request deserializer that reports undecodable bytes instead of failing the call."""
     def deserialize(data: bytes) -> object:
         try:
@@ -45,8 +46,8 @@ def lenient(message_type: type) -> Callable[[bytes], object]:
 class TrainingServicer:
     """The `lc0train.TrainingService` methods (registered by `service.server`)."""
 
-    def __init__(self, jobs: JobService, poll_interval: float = 0.5):
-        self.jobs, self.poll_interval = jobs, poll_interval
+    def __init__(self, jobs: JobService):
+        self.jobs = jobs
 
     def _job(self, record: JobRecord, with_spec: bool = True) -> service_pb2.Job:
         return job_to_proto(record, self.jobs.job_dir(record.job_id), with_spec)
@@ -54,7 +55,7 @@ class TrainingServicer:
     @map_errors
     async def SubmitJob(self, request: service_pb2.SubmitJobRequest | Undecodable, context: grpc.aio.ServicerContext) -> service_pb2.SubmitJobResponse:
         if isinstance(request, Undecodable):
-            raise InvalidSpec([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
+            raise ConfigError([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
         which = request.WhichOneof("config")
         submission = Submission(
             spec=request.spec if which == "spec" else None,
@@ -92,23 +93,27 @@ class TrainingServicer:
 
     @map_errors
     async def WatchJob(self, request: service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[service_pb2.JobUpdate]:
-        record = self.jobs.get(request.job_id)
-        tail = EventTail.at_end(JobPaths(self.jobs.job_dir(record.job_id)).events)
-        yield service_pb2.JobUpdate(job=self._job(record))
-        while True:
-            for event in tail.read():
-                yield service_pb2.JobUpdate(event=event_to_proto(event))
-            latest = self.jobs.get(request.job_id)
-            if _visible(latest) != _visible(record):
-                record = latest
-                yield service_pb2.JobUpdate(job=self._job(record, with_spec=False))
-            if record.state.is_terminal:
-                for event in tail.read():  # reports written just before the end
-                    yield service_pb2.JobUpdate(event=event_to_proto(event))
-                return
-            await asyncio.sleep(self.poll_interval)
+        first = True
+        async for update in self.jobs.watch(request.job_id):
+            if isinstance(update, JobRecord):
+                yield service_pb2.JobUpdate(job=self._job(update, with_spec=first))
+                first = False
+            else:
+                yield service_pb2.JobUpdate(event=event_to_proto(update))
 
 
-def _visible(record: JobRecord) -> tuple:
-    """The fields whose change is worth a JobUpdate (not update_time)."""
-    return (record.state, record.message, record.step, record.restarts, record.preemptions, record.cancel_requested)
+def handlers(servicer: TrainingServicer) -> grpc.GenericRpcHandler:
+    """The generic handler of every method in the service descriptor, bound to `servicer`.
+
+    SubmitJob decodes leniently, so undecodable bytes get an answer that says why.
+    """
+    table = {}
+    for method in SERVICE.methods:
+        request, response = GetMessageClass(method.input_type), GetMessageClass(method.output_type)
+        if method.client_streaming:
+            raise NotImplementedError(f"{method.full_name}: client-streaming methods are not served")
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        decode = lenient(request) if method.name == "SubmitJob" else request.FromString
+        table[method.name] = make(getattr(servicer, method.name), request_deserializer=decode,
+                                  response_serializer=response.SerializeToString)
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, table)

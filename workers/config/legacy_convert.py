@@ -1,7 +1,8 @@
 """Import of legacy lczero-training YAML configs (fae46e6 and tf-214 lineages) as a JobSpec.
 
 The key table lives in `legacy_keys`. Every problem of a file is collected and raised as one
-`ConfigError` naming each YAML path.
+`ConfigError` naming each YAML path. A key with no effect here is never a problem but a note:
+a comment line of the output textproto and a warning (`strict` makes notes problems).
 
 Lineage: a `training.loss_weights` dict marks a tf-214 config. It then also gets the tf-214
 semantics that have no key of their own: the KL policy loss, q taken from the root
@@ -20,17 +21,23 @@ from google.protobuf.message import Message
 
 from lc0train import job_pb2, model_pb2, training_pb2
 from workers.config.legacy_keys import (
-    BadValue, DEFAULT_ONLY, FAE46E6_ENCODER_HEADS, LOSS_WEIGHT_NAMES, NOOP, RULES, SECTIONS, SMOLGEN_DEFAULTS,
-    UNSUPPORTED, as_bool, as_float, as_int, known_keys,
+    BadValue, DEFAULT_ONLY, FAE46E6_ENCODER_HEADS, HEAD_FLAGS, LOSS_WEIGHT_NAMES, NOTES, RULES, SECTIONS, SMOLGEN_DEFAULTS,
+    as_bool, as_float, as_int, known_keys,
 )
 from workers.config.problems import ConfigError
 from workers.lc0net.architecture import network_format
 
 
-def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = None) -> job_pb2.JobSpec:
+# The legacy trainer's fixed down-sampling of train and test records (train.py's SKIP).
+LEGACY_SAMPLE = 32
+Notes = list[tuple[str, str]]  # (YAML path, reason): a comment line and a warning, errors under --strict
+
+
+def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = None, *, strict: bool = False) -> job_pb2.JobSpec:
     """Converts a legacy YAML config to a JobSpec; raises ConfigError naming every key it cannot map.
 
-    Warnings (accepted legacy no-ops) are appended to `warnings` when given."""
+    Notes (keys with no effect here, conversion choices) are appended to `warnings` as
+    "path: reason" when given; with `strict` they are errors instead."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -38,7 +45,7 @@ def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = Non
     if not isinstance(doc, dict):
         raise ConfigError([("<yaml>", "expected a mapping at the top level")], source)
     problems: list[tuple[str, str]] = []
-    notes: list[str] = []
+    notes: Notes = []
     values: dict[str, Any] = {}
     for key, value in doc.items():
         if key in SECTIONS:
@@ -54,19 +61,23 @@ def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = Non
     spec = job_pb2.JobSpec()
     tf214 = "training.loss_weights" in values
     known = known_keys()
+    spec.dataset.sample = LEGACY_SAMPLE
     for path, value in values.items():
         try:
             if path not in known:
-                raise BadValue("unknown legacy key (not in the fae46e6 or tf-214 trainer)")
-            if path in UNSUPPORTED:
-                raise BadValue(UNSUPPORTED[path])
+                notes.append((path, "read by no legacy code (fae46e6 or tf-214): ignored"))
+                continue
+            if path in NOTES:
+                notes.append((path, NOTES[path]))
+                continue
             if path in DEFAULT_ONLY:
                 default, reason = DEFAULT_ONLY[path]
                 if value != default or type(value) is bool and type(default) is not bool:
                     raise BadValue(f"only {default!r} converts: {reason}")
                 continue
-            if path in NOOP:
-                notes.append(f"{path}: {NOOP[path]}")
+            if path == "dataset.train_ratio" and "dataset.input" not in values:
+                notes.append((path, "no effect here: the legacy trainer only splits dataset.input by it "
+                                    "(input_train/input_test are given)"))
                 continue
             if path in RULES:
                 field, conv = RULES[path]
@@ -79,14 +90,16 @@ def convert_legacy_yaml(text: str, source: str, warnings: list[str] | None = Non
             problems.append((path, str(bad)))
 
     _lineage(spec, values, tf214, problems, notes)
+    if strict:
+        problems.extend((path, f"{reason} (an error under --strict)") for path, reason in notes)
     if problems:
         raise ConfigError(problems, source)
     if warnings is not None:
-        warnings.extend(notes)
+        warnings.extend(f"{path}: {reason}" for path, reason in notes)
     return spec
 
 
-def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any], tf214: bool, notes: list[str]) -> None:
+def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any], tf214: bool, notes: Notes) -> None:
     t, m = spec.training, spec.model
     if path == "training.loss_weights":
         if not isinstance(value, dict):
@@ -99,13 +112,13 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
         t.loss_weights.SetInParent()
     elif path == "training.loss_scale":
         if values.get("training.precision") != "half":
-            notes.append("training.loss_scale: ignored: only used with precision 'half'")
+            notes.append((path, "ignored: only used with precision 'half'"))
         elif tf214:
             if value != "dynamic":
                 as_float(value)
             t.dynamic_loss_scale = True
             if value != "dynamic":
-                notes.append("training.loss_scale: tf-214 always scales dynamically from 2^15; the value only switched it on")
+                notes.append((path, "tf-214 always scales dynamically from 2^15; the value only switched it on"))
         elif value == "dynamic":
             t.dynamic_loss_scale = True
         else:
@@ -118,16 +131,17 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
     elif path == "model.virtual_batch_size":
         if value is not None:
             m.virtual_batch_size = as_int(value)
-    elif path == "model.soft_policy":
-        if as_bool(value):
-            _add_heads(m, policy=[model_pb2.POLICY_HEAD_SOFT])
+    elif path in HEAD_FLAGS:
+        as_bool(value)  # checked against loss_weights by _head_flags
+    elif path == "model.policy_d_aux":
+        _policy_d_aux(as_int(value), values, notes)
     elif path == "model.soft_policy_temperature":
         m.soft_policy_temperature = as_float(value)
     elif path == "model.categorical_value_buckets":
         m.categorical_value_buckets = as_int(value)
     elif path == "model.arc_encoding":
         if as_int(values.get("model.residual_blocks") or 0) > 0:
-            notes.append("model.arc_encoding: ignored: it only affects attention bodies")
+            notes.append((path, "ignored: it only affects attention bodies"))
         elif value is not None:
             m.arc_encoding = as_bool(value)
     else:  # pragma: no cover - SPECIAL and this function list the same keys
@@ -163,7 +177,40 @@ def _tf214_heads(spec: job_pb2.JobSpec) -> None:
             m.value_error_outputs |= error
 
 
-def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]], notes: list[str]) -> None:
+def _head_flags(spec: job_pb2.JobSpec, values: dict[str, Any], problems: list[tuple[str, str]], notes: Notes) -> None:
+    """tf-214's head flags against its loss weights: a head is trained exactly when a term that
+    uses it has a weight. A weight whose head is switched off is an error; a weight whose flag is
+    left out gets the head (tf-214 had none: a note); a head with no weighted term is left out."""
+    weights = spec.training.loss_weights
+    weighted = {term for term in LOSS_WEIGHT_NAMES if getattr(weights, term)}
+    for flag, terms in HEAD_FLAGS.items():
+        trained = sorted(weighted & set(terms))
+        value = values.get(flag)
+        if value is True and not trained:
+            notes.append((flag, f"the head is left out: no loss_weights term that trains it ({', '.join(terms)}) "
+                                "has a weight"))
+        elif value is False and trained:
+            problems.append((flag, f"is off, but loss_weights {', '.join(trained)} > 0 train this head: "
+                                   f"switch the head on or set the weight to 0"))
+        elif value is None and trained:
+            notes.append((flag, f"not set, but loss_weights {', '.join(trained)} > 0: the head is built "
+                                "(tf-214 built it only with the flag)"))
+
+
+def _policy_d_aux(value: int, values: dict[str, Any], notes: Notes) -> None:
+    """tf-214's soft-policy head width; lc0-train's auxiliary policy heads use policy_d_model."""
+    policy_d_model = values.get("model.policy_d_model", values.get("model.embedding_size"))
+    weights = values.get("training.loss_weights")
+    if not (isinstance(weights, dict) and weights.get("policy_soft")):
+        notes.append(("model.policy_d_aux", "no effect here: only the soft policy head uses it, and it is not trained"))
+    elif value != policy_d_model:
+        raise BadValue(f"{value} cannot be honoured: auxiliary policy heads here have policy_d_model's width "
+                       f"({policy_d_model}); set it to that or leave it out")
+    else:
+        notes.append(("model.policy_d_aux", "no effect here: equals policy_d_model"))
+
+
+def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]], notes: Notes) -> None:
     """Defaults and semantics the legacy trainers imply without a key."""
     t, m = spec.training, spec.model
     if "training.optimizer" not in values:
@@ -188,34 +235,38 @@ def _lineage(spec: job_pb2.JobSpec, values: dict[str, Any], tf214: bool, problem
         t.value_q_source = training_pb2.ROOT
         if m.body == model_pb2.BODY_TRANSFORMER:
             _tf214_heads(spec)
+        _head_flags(spec, values, problems, notes)
         if m.body == model_pb2.BODY_TRANSFORMER and m.embedding_style != model_pb2.EMBEDDING_MAP and "model.embedding_dense_sz" not in values:
             m.embedding_dense_sz = 128  # tf-214's default PE_DENSE preprocessing width
+    else:
+        notes.extend((flag, "no effect without training.loss_weights: only tf-214 builds this head")
+                     for flag in HEAD_FLAGS if flag in values)
     _drop_unused_head_options(m, notes)
     _enable_export(spec, notes)
 
 
-def _drop_unused_head_options(m: model_pb2.ModelConfig, notes: list[str]) -> None:
+def _drop_unused_head_options(m: model_pb2.ModelConfig, notes: Notes) -> None:
     """Head options whose head no trained term builds are dropped, with a note."""
     if m.categorical_value_buckets and not m.aux_value_heads:
-        notes.append("model.categorical_value_buckets: ignored: no q or st value head is trained (their loss_weights are 0)")
+        notes.append(("model.categorical_value_buckets", "ignored: no q or st value head is trained (their loss_weights are 0)"))
         m.categorical_value_buckets = 0
     if m.HasField("soft_policy_temperature") and model_pb2.POLICY_HEAD_SOFT not in m.aux_policy_heads:
-        notes.append("model.soft_policy_temperature: ignored: the soft policy head is not trained")
+        notes.append(("model.soft_policy_temperature", "ignored: the soft policy head is not trained"))
         m.ClearField("soft_policy_temperature")
 
 
-def _enable_export(spec: job_pb2.JobSpec, notes: list[str]) -> None:
+def _enable_export(spec: job_pb2.JobSpec, notes: Notes) -> None:
     """Both legacy trainers wrote a .pb.gz net at every checkpoint: so do we, when lc0 can run the net."""
     try:
         network_format(spec.model)
     except ValueError as err:
-        notes.append(f"export: stays off, the net cannot be exported to lc0: {err}")
+        notes.append(("export", f"stays off, the net cannot be exported to lc0: {err}"))
         return
     spec.export.enabled = True
 
 
 def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: bool, problems: list[tuple[str, str]],
-                    notes: list[str]) -> None:
+                    notes: Notes) -> None:
     """Defaults and checks of an encoder body: fae46e6's is the legacy attention body (PE_MAP)."""
     if m.policy not in (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION) or "model.policy" not in values and not tf214:
         problems.append(("model.policy", "an attention body needs policy 'attention' (the legacy trainer asserts it)"))
@@ -228,8 +279,8 @@ def _attention_body(m: model_pb2.ModelConfig, values: dict[str, Any], tf214: boo
             m.smolgen_activation = model_pb2.SWISH
     if tf214:
         if m.embedding_style == model_pb2.EMBEDDING_MAP and "model.arc_encoding" not in values:
-            notes.append("model.embedding_style: 'old' converts to lc0's arc-encoded PE_MAP embedding (tf-214 left the "
-                         "arc table out, which lc0 cannot play)")
+            notes.append(("model.embedding_style", "'old' converts to lc0's arc-encoded PE_MAP embedding (tf-214 left the "
+                                                   "arc table out, which lc0 cannot play)"))
         return
     m.embedding_style = model_pb2.EMBEDDING_MAP
     if "model.encoder_heads" not in values:
@@ -250,8 +301,11 @@ def _set(message: Message, path: str, value: Any) -> None:
         setattr(message, name, value)
 
 
-def to_textproto(spec: job_pb2.JobSpec, source: str) -> str:
-    """The converted spec as a commented textproto."""
+def to_textproto(spec: job_pb2.JobSpec, source: str, notes: Sequence[str] = ()) -> str:
+    """The converted spec as a commented textproto; each conversion note is a comment line."""
     header = (f"# Converted by `lc0-train config from-yaml` from {source}.\n"
               "# proto: lc0train.JobSpec (proto/lc0train/job.proto)\n")
+    if notes:
+        header += "# Conversion notes (legacy keys with no effect here, and choices made):\n"
+        header += "".join(f"#   {note}\n" for note in notes)
     return header + text_format.MessageToString(spec)

@@ -2,9 +2,10 @@
 
 `RULES` maps each legacy `section.key` to the proto field it lands in and the value
 conversion; `SPECIAL` keys are handled by the converter's code. Keys without a home in our
-protos are listed in `UNSUPPORTED` (always an error), `DEFAULT_ONLY` (accepted only with the
-value that is our behaviour, so nothing is lost) or `NOOP` (legacy no-ops, accepted with a
-warning).
+protos are listed in `NOTES` (no effect here: a comment line in the output and a warning) or
+`DEFAULT_ONLY` (accepted only with the value that is our behaviour, so nothing is lost).
+tests/data/legacy/legacy_reads.txt lists every key the legacy code reads; a test holds this
+table against it.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "dataset.input_test": ("dataset.input_test", as_paths),
     "dataset.input_validation": ("dataset.input_validation", as_paths),
     "dataset.train_ratio": ("dataset.train_ratio", as_float),
+    # Legacy position sampling: a `training:` key in the legacy yaml, a data property here.
+    "training.diff_focus_min": ("dataset.diff_focus_min", as_float),
+    "training.diff_focus_slope": ("dataset.diff_focus_slope", as_float),
+    "training.diff_focus_q_weight": ("dataset.diff_focus_q_weight", as_float),
+    "training.diff_focus_pol_scale": ("dataset.diff_focus_pol_scale", as_float),
     "training.batch_size": ("training.batch_size", as_int),
     "training.num_batch_splits": ("training.num_batch_splits", as_int),
     "training.total_steps": ("training.total_steps", as_int),
@@ -182,40 +188,56 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "model.smolgen_gen_sz": ("model.smolgen_gen_sz", as_int),
     "model.smolgen_activation": ("model.smolgen_activation", as_choice(ACTIVATIONS)),
 }
+# tf-214 model flags that build an auxiliary head → the loss_weights terms that train it.
+HEAD_FLAGS: dict[str, tuple[str, ...]] = {
+    "model.policy_optimistic_st": ("policy_optimistic_st",),
+    "model.soft_policy": ("policy_soft",),
+    "model.policy_opponent": ("policy_opponent",),
+    "model.policy_next": ("policy_next",),
+    "model.value_q": ("value_q", "value_q_err", "value_q_cat"),
+    "model.value_st": ("value_st", "value_st_err", "value_st_cat", "policy_optimistic_st"),
+}
+
 # Handled by code below rather than by a plain field assignment.
 SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size",
-           "model.arc_encoding", "model.soft_policy", "model.soft_policy_temperature", "model.categorical_value_buckets")
+           "model.arc_encoding", "model.soft_policy_temperature", "model.categorical_value_buckets", "model.policy_d_aux",
+           *HEAD_FLAGS)
 
-UNSUPPORTED: dict[str, str] = {
-    "gpu": "no equivalent in lc0-train (devices come from resources.devices_per_host and the JAX runtime; "
-           "restrict GPUs with CUDA_VISIBLE_DEVICES)",
-    "dataset.num_chunks": "no equivalent in lc0-train (every chunk the input paths match is used; select the "
-                          "window with the paths or globs)",
-    "dataset.allow_less_chunks": "no equivalent in lc0-train (there is no chunk count to fall short of)",
-    "training.path": "no equivalent in lc0-train (the job directory is `lc0-train run --out` or the service's)",
-    "training.profile_step_freq": "no equivalent in lc0-train (no profiler keys)",
-    "training.profile_step_offset": "no equivalent in lc0-train (no profiler keys)",
-    "training.profile_step_count": "no equivalent in lc0-train (no profiler keys)",
-    "model.policy_d_aux": "no equivalent in lc0-train (auxiliary policy heads use policy_d_model)",
+# Keys with no effect in lc0-train: converted to a comment line and a warning (an error under --strict).
+NOTES: dict[str, str] = {
+    "gpu": "no effect here: devices come from resources.devices_per_host and the JAX runtime (restrict GPUs "
+           "with CUDA_VISIBLE_DEVICES)",
+    "training.path": "no effect here: the job directory is `lc0-train run --out` or the service's",
+    "dataset.train_workers": "no effect here: the loader is one reading thread per process",
+    "dataset.test_workers": "no effect here: the loader is one reading thread per process",
+    "training.profile_step_freq": "no effect here: no profiler keys",
+    "training.profile_step_offset": "no effect here: no profiler keys",
+    "training.profile_step_count": "no effect here: no profiler keys",
+    "training.swa_output": "no effect here: with export on, both the regular and the SWA net are written "
+                           "(<step>.pb.gz and <step>-swa.pb.gz)",
+    "training.accuracy_thresholds": "no effect here: reporting only (P@x% metrics are not logged)",
+    "model.input_gate": "no effect here: fae46e6 reads it but never uses it (attention bodies are always gated)",
+    # In tf-214's example yaml, read by no code at fae46e6 or tf-214.
+    "training.value_focus_min": "read by no legacy code (fae46e6 or tf-214): ignored",
+    "training.value_focus_slope": "read by no legacy code (fae46e6 or tf-214): ignored",
+    # The continuous-training window. When DataConfig gains the fields of the same names, each
+    # line becomes a RULES entry: "dataset.num_chunks": ("dataset.num_chunks", as_int), and
+    # "dataset.allow_less_chunks": ("dataset.allow_less_chunks", as_bool).
+    "dataset.num_chunks": "not applied yet: every chunk the input paths match is used (the newest-chunks "
+                          "window is not in this build; narrow the paths or globs)",
+    "dataset.allow_less_chunks": "not applied yet: every chunk the input paths match is used",
+    "dataset.sort_type": "not applied yet: it orders chunks for dataset.num_chunks's window",
 }
-# Accepted only with the value that is lc0-train's behaviour; any other value is an error.
+# Accepted only with the value that is lc0-train's behaviour; any other value changes training
+# in a way lc0-train cannot honour, and is an error.
 DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
     "training.sparse": (False, "2:4 sparsity is not implemented"),
-    "training.diff_focus_min": (1, "diff-focus sampling is not implemented (1 keeps every position)"),
-    "training.diff_focus_slope": (0, "diff-focus sampling is not implemented (0 keeps every position)"),
-    "training.diff_focus_q_weight": (6.0, "diff-focus sampling is not implemented"),
-    "training.diff_focus_pol_scale": (3.5, "diff-focus sampling is not implemented"),
 }
-# Legacy no-ops or reporting-only keys: accepted with a warning.
-NOOP: dict[str, str] = {
-    "training.swa_output": "ignored: with export on, lc0-train writes both the regular and the SWA net (<step>.pb.gz and <step>-swa.pb.gz)",
-    "training.accuracy_thresholds": "ignored: reporting only (P@x% metrics are not logged)",
-    "model.input_gate": "ignored: fae46e6 reads it but never uses it (attention bodies are always gated)",
-}
-
+# Keys of the legacy example yamls that no legacy code reads (all others are in legacy_reads.txt).
+UNREAD = frozenset({"training.value_focus_min", "training.value_focus_slope"})
 SECTIONS = ("dataset", "training", "model")
 
 
 def known_keys() -> set[str]:
-    """Every legacy key path the converter knows (mapped, special, rejected or no-op)."""
-    return set(RULES) | set(SPECIAL) | set(UNSUPPORTED) | set(DEFAULT_ONLY) | set(NOOP)
+    """Every legacy key path the converter knows (mapped, special, default-only or noted)."""
+    return set(RULES) | set(SPECIAL) | set(NOTES) | set(DEFAULT_ONLY)

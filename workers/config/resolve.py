@@ -2,21 +2,27 @@
 
 The `JobSpec` proto is the schema. This module turns a spec into a frozen `ResolvedJob`
 with every default filled in, or raises `ConfigError` listing each offending field path,
-the value and the rule. The input message is never mutated.
+the value and the rule. The input message is never mutated. Code after `resolve()` reads
+the `ResolvedJob` only; its `spec` is kept to write `spec.textproto`.
+
+The model's defaults and rules live with the model (`workers.model.resolved`); the rules
+that need files (can lc0 run the net, does `init_from` hold the same architecture) live
+with the lc0 interop (`workers.lc0net.jobs`); both are run from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, TypeVar
-
+from pathlib import Path
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
 from lc0train import data_pb2, model_pb2
-from workers.model.dims import NetDims
+from workers.lc0net.jobs import export_problem, init_from_problem
+from workers.model.errors import ModelConfigError
 from workers.model.head_layout import HeadLayout
-from workers.model.resnet import ResNetDims
+from workers.model.resolved import ResolvedModel
 from workers.config.training_settings import (
     OptimizerSettings,
     PrecisionSettings,
@@ -29,6 +35,8 @@ from workers.config.training_settings import (
     resolve_swa,
 )
 from workers.config.loss_settings import LossSettings, resolve_losses
+from workers.config.sampling_settings import resolve_sampling
+from workers.data.sampling import KEEP_ALL, Sampling
 from workers.config.problems import ConfigError, Problems, optional
 from workers.config.spec import Spec
 
@@ -37,16 +45,17 @@ _M = TypeVar("_M", bound=Message)
 _DEFAULT_MAX_TO_KEEP = 50
 _DEFAULT_SHUFFLE_SIZE = 65_536
 _DEFAULT_PREFETCH = 2
-_DEFAULT_VALUE_CHANNELS = 32
-_DEFAULT_MOVES_LEFT_CHANNELS = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedJob:
     """A validated job with every default made explicit; derived from, never written to, the spec."""
 
-    spec: Spec
-    model: model_pb2.ModelConfig
+    spec: Spec  # as submitted: only written to spec.textproto
+    model: ResolvedModel
+    dataset: data_pb2.DataConfig
+    export_nets: bool  # write lc0 nets at each checkpoint
+    init_from: Path | None  # weights to start from when the job has no checkpoint
     seed: int
     batch_size: int
     num_batch_splits: int
@@ -67,6 +76,7 @@ class ResolvedJob:
     hosts: int
     devices_per_host: int
     warnings: tuple[str, ...] = ()
+    sampling: Sampling = KEEP_ALL  # the train stream's; test streams use its `sample` only
 
 
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
@@ -74,6 +84,10 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     problems = Problems()
     warnings: list[str] = []
     model = _resolve_model(spec.model, problems)
+    heads = model.heads if model else HeadLayout()
+    init_from = Path(spec.init_from.path) if spec.init_from.path else None
+    if model is not None and not problems:
+        _check_lc0_interop(spec, model, init_from, problems)
     t = spec.training
     for name in ("batch_size", "total_steps", "test_steps", "train_avg_report_steps"):
         problems.positive(f"training.{name}", getattr(t, name))
@@ -92,19 +106,19 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
-    job = dict(
-        schedule=resolve_schedule(t, problems),
-        optimizer=resolve_optimizer(t, problems),
-        precision=resolve_precision(t, problems),
-        swa=resolve_swa(t, problems, warnings),
-        num_batch_splits=resolve_batch_splits(t, problems),
-        losses=resolve_losses(t, problems, _has_moves_left_head(model), _head_layout(model, problems)),
-    )
-    if problems:
+    schedule, optimizer = resolve_schedule(t, problems), resolve_optimizer(t, problems)
+    precision, swa = resolve_precision(t, problems), resolve_swa(t, problems, warnings)
+    num_batch_splits = resolve_batch_splits(t, problems)
+    losses = resolve_losses(t, problems, spec.model.moves_left != model_pb2.MOVES_LEFT_NONE, heads)
+    sampling = resolve_sampling(d, problems)
+    if problems or model is None:
         raise ConfigError(problems, source)
     return ResolvedJob(
         spec=_copy(spec),
         model=model,
+        dataset=_copy(d),
+        export_nets=spec.export.enabled,
+        init_from=init_from,
         seed=spec.seed,
         batch_size=t.batch_size,
         total_steps=t.total_steps,
@@ -119,7 +133,13 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         hosts=r.hosts or 1,
         devices_per_host=r.devices_per_host,
         warnings=tuple(warnings),
-        **job,
+        schedule=schedule,
+        optimizer=optimizer,
+        precision=precision,
+        swa=swa,
+        num_batch_splits=num_batch_splits,
+        losses=losses,
+        sampling=sampling,
     )
 
 
@@ -136,82 +156,23 @@ def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> No
         raise ConfigError(problems)
 
 
-def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> model_pb2.ModelConfig:
-    model = _copy(m)
-    if model.input_type == model_pb2.INPUT_TYPE_UNSPECIFIED:
+def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> ResolvedModel | None:
+    """The model's typed dimensions and heads, or None with every bad field reported."""
+    if m.input_type == model_pb2.INPUT_TYPE_UNSPECIFIED:
         problems.add("model.input_type", "required (e.g. INPUT_CLASSICAL_112_PLANE)")
-    for name in ("value_embedding_size", "moves_left_embedding_size", "value_hidden_size", "moves_left_hidden_size",
-                 "policy_embedding_size", "policy_d_model"):
-        problems.non_negative(f"model.{name}", getattr(model, name))
-    model.value_embedding_size = model.value_embedding_size or _DEFAULT_VALUE_CHANNELS
-    model.moves_left_embedding_size = model.moves_left_embedding_size or _DEFAULT_MOVES_LEFT_CHANNELS
-    if model.body == model_pb2.BODY_RESNET:
-        if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
-            model.default_activation = model_pb2.RELU  # the legacy trainer's default
-        if model.dropout_rate:
-            problems.add("model.dropout_rate", "requires body BODY_TRANSFORMER (the legacy trainer applied it to attention encoder layers)")
-        for name in _TRANSFORMER_ONLY:
-            if model.HasField(name) if name == "arc_encoding" else getattr(model, name):
-                problems.add(f"model.{name}", "requires body BODY_TRANSFORMER")
-        _check_dims(ResNetDims.from_config, model, problems)
-        return model
-    for name in ("embedding_size", "encoder_layers", "encoder_heads", "encoder_dff"):
-        problems.positive(f"model.{name}", getattr(model, name))
-    for name, allowed, built in _TRANSFORMER_HEADS:
-        if getattr(model, name) not in allowed:
-            problems.add(f"model.{name}", f"the transformer body has {built} only")
-    for name in ("embedding_dense_sz", "embedding_dff", "encoder_d_model"):
-        problems.non_negative(f"model.{name}", getattr(model, name))
-    if model.default_activation == model_pb2.ACTIVATION_DEFAULT:
-        model.default_activation = model_pb2.MISH
-    for name in ("ffn_activation", "smolgen_activation"):
-        if getattr(model, name) == model_pb2.ACTIVATION_DEFAULT:
-            setattr(model, name, model.default_activation)
-    model.embedding_dff = model.embedding_dff or model.encoder_dff
-    model.encoder_d_model = model.encoder_d_model or model.embedding_size
-    model.policy_embedding_size = model.policy_embedding_size or model.embedding_size
-    model.policy_d_model = model.policy_d_model or model.embedding_size
-    if model.encoder_heads > 0 and model.encoder_d_model % model.encoder_heads:
-        problems.add("model.encoder_heads", f"{model.encoder_heads} must divide encoder_d_model {model.encoder_d_model}")
-    if model.use_smolgen:
-        for name in ("smolgen_hidden_channels", "smolgen_hidden_sz", "smolgen_gen_sz"):
-            problems.positive(f"model.{name}", getattr(model, name), "required when model.use_smolgen is set")
-    if not problems:
-        _check_dims(NetDims.from_config, model, problems)
-    return model
-
-
-# Attention-body options that mean nothing to a residual body.
-_TRANSFORMER_ONLY = ("embedding_style", "arc_encoding", "encoder_rms_norm", "skip_first_ln", "omit_qkv_biases", "omit_other_biases")
-# The heads BTNet builds: (field, accepted values, what it has).
-_TRANSFORMER_HEADS = (
-    ("policy", (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION), "an attention policy head"),
-    ("value", (model_pb2.VALUE_DEFAULT, model_pb2.VALUE_WDL, model_pb2.VALUE_CLASSICAL), "a WDL or classical value head"),
-    ("moves_left", (model_pb2.MOVES_LEFT_DEFAULT, model_pb2.MOVES_LEFT_V1, model_pb2.MOVES_LEFT_NONE), "a v1 moves-left head or none"),
-)
-
-
-def _check_dims(from_config: Callable[[model_pb2.ModelConfig], object], model: model_pb2.ModelConfig, problems: Problems) -> None:
-    """The model's own dimension checks; their ValueErrors start with the field path."""
     try:
-        from_config(model)
-    except ValueError as err:
-        path, _, reason = str(err).partition(" ")
-        problems.add(path if path.startswith("model.") else "model", reason if path.startswith("model.") else str(err))
+        return ResolvedModel.from_config(m)
+    except ModelConfigError as err:
+        problems.extend(err.problems)
+        return None
 
 
-def _head_layout(model: model_pb2.ModelConfig, problems: Problems) -> HeadLayout:
-    """The model's auxiliary heads; a bad multi-head field is reported and no heads assumed."""
-    try:
-        return HeadLayout.from_config(model)
-    except ValueError as err:
-        path, _, reason = str(err).partition(" ")
-        problems.add(path, reason)
-        return HeadLayout()
-
-
-def _has_moves_left_head(model: model_pb2.ModelConfig) -> bool:
-    return model.moves_left != model_pb2.MOVES_LEFT_NONE
+def _check_lc0_interop(spec: Spec, model: ResolvedModel, init_from: Path | None, problems: Problems) -> None:
+    """Refuses, before the job starts, a net lc0 cannot run and `init_from` weights of another architecture."""
+    if spec.export.enabled and (reason := export_problem(model)):
+        problems.add("export.enabled", reason)
+    if init_from is not None and (reason := init_from_problem(init_from, model)):
+        problems.add("init_from.path", reason)
 
 
 def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:

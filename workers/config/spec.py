@@ -1,4 +1,5 @@
-"""Job specs: textproto loading and `--set` overrides, with errors naming file, line and field."""
+"""Job specs: textproto parsing (files and submitted text alike) and `--set` overrides, with
+errors naming file, line and field."""
 
 from __future__ import annotations
 
@@ -21,14 +22,20 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
         text = path.read_text()
     except OSError as err:
         raise ConfigError([("<file>", f"cannot read config: {err.strerror}")], str(path)) from err
+    spec = parse_spec(text, str(path))
+    for override in overrides:
+        apply_override(spec, override)
+    return spec
+
+
+def parse_spec(text: str, source: str) -> Spec:
+    """Parses a JobSpec textproto (a file, or a submitted `spec_text`); errors name `source`, line and column."""
     spec = Spec()
     try:
         text_format.Parse(text, spec)
     except text_format.ParseError as err:
-        # ParseError's message starts with "line:column : "; name the file in front of it.
-        raise ConfigError([(f"line {err.GetLine()}", str(err).split(" : ", 1)[-1])], str(path)) from err
-    for override in overrides:
-        apply_override(spec, override)
+        # ParseError's message starts with "line:column : "; the problem's path says where instead.
+        raise ConfigError([(f"line {err.GetLine()}, column {err.GetColumn()}", str(err).split(" : ", 1)[-1])], source) from err
     return spec
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from workers.data.files import ChunkError, read_chunk, u32_field
+from workers.data.sampling import KEEP_ALL, Sampling
 from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class _Window:
     end: int  # one past the last file
     rows: np.ndarray  # uint8 [n, V7_RECORD_SIZE] (V6 records padded), in file order
     order: np.ndarray  # emission order, a permutation of range(n)
+    usable: int  # records its files held before sampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +136,7 @@ class _StreamSpec:
     input_format: int
     repeat: bool
     shuffle: bool
+    sampling: Sampling = KEEP_ALL
 
     def identity(self) -> dict[str, Any]:
         """What a cursor records to recognise its stream."""
@@ -201,7 +204,7 @@ class _Source:
         barren_files = 0  # consecutive files that gave no usable record
         while pending is not None:
             window = pending()
-            barren_files = 0 if len(window.order) else barren_files + window.end - window.start
+            barren_files = 0 if window.usable else barren_files + window.end - window.start
             if barren_files >= len(self._spec.files):
                 raise ValueError(self._no_data_message())
             after = self._cursor_after(window, len(window.order))
@@ -224,11 +227,13 @@ class _Source:
             file_order = np.random.default_rng([spec.seed, _FILE_ORDER_STREAM, epoch]).permutation(file_order)
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
         buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
-        count, end = 0, start
+        count, end, usable = 0, start, 0
         while end < len(file_order) and count < spec.shuffle_size:
             if self._stop.is_set():
                 raise _StreamClosed
             rows = self._read(spec.files[file_order[end]])
+            usable += len(rows)
+            rows = spec.sampling.select(rows, spec.seed, epoch, int(file_order[end]))
             end += 1
             if count + len(rows) > len(buffer):  # a file longer than any game: grow once
                 buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
@@ -240,7 +245,7 @@ class _Source:
         order = np.arange(len(rows))
         if spec.shuffle:
             order = np.random.default_rng([spec.seed, _RECORD_ORDER_STREAM, epoch, start]).permutation(order)
-        return _Window(epoch, start, end, rows, order)
+        return _Window(epoch, start, end, rows, order, usable)
 
     def _read(self, path: Path) -> np.ndarray:
         """The usable records of one file; none for a bad file (warned about once)."""
@@ -339,13 +344,15 @@ class ChunkStream:
     """Iterator of full `DecodedBatch`es over V6 and V7 chunk files (see the module docstring).
 
     Bad files are skipped (logged once, listed in `stats`); records of another input format are
-    dropped and counted. Raises ValueError when no file holds a usable record. In a multi-process
-    run pass each process its own shard (`files.shard_for_process`).
+    dropped and counted. `sampling` (the legacy down-sampling and diff focus, `workers.data.sampling`)
+    filters each file's records as it is read, before they enter a window. Raises ValueError when no
+    file holds a usable record. In a multi-process run pass each process its own shard
+    (`files.shard_for_process`).
     """
 
     def __init__(self, files: Sequence[Path], *, batch_size: int, shuffle_size: int, seed: int,
                  input_format: int, repeat: bool = True, shuffle: bool = True,
-                 cursor: DataCursor | None = None, prefetch: int = 2) -> None:
+                 cursor: DataCursor | None = None, prefetch: int = 2, sampling: Sampling = KEEP_ALL) -> None:
         for name, value, low in (("batch_size", batch_size, 1), ("shuffle_size", shuffle_size, 1),
                                  ("seed", seed, 0), ("prefetch", prefetch, 0)):
             if value < low:
@@ -356,7 +363,7 @@ class ChunkStream:
             raise ValueError(f"input_format {input_format} is not an lc0 input format "
                              f"({', '.join(str(int(f)) for f in InputFormat)})")
         spec = _StreamSpec(tuple(sorted((Path(f) for f in files), key=str)), shuffle_size, seed,
-                           int(input_format), repeat, shuffle)
+                           int(input_format), repeat, shuffle, sampling)
         self._batch_size = batch_size
         self._stats = _StatsRecorder()
         stop = threading.Event()

@@ -3,7 +3,9 @@
 `JobExporter` writes `<job>/nets/<step>.pb.gz` (and `<step>-swa.pb.gz`) when the trainer
 saves a checkpoint; it follows the event bus for the learning rate and test losses it
 records in `training_params`. `initial_params` loads `init_from` weights (and a ResNet's
-batch statistics).
+batch statistics). Whether the model can be exported and whether `init_from` holds the same
+architecture are job rules, checked by `workers.config.resolve` with `export_problem` and
+`init_from_problem`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from lc0train import job_pb2, model_pb2
+from lc0train import model_pb2
 
 from workers.config.problems import ConfigError
 from workers.events import Event
@@ -23,11 +25,11 @@ from workers.lc0net.export import TrainingInfo, export_net
 from workers.lc0net.mapping import Params, merge_trees, select_like
 from workers.lc0net.netfile import write_net
 from workers.layout import JobPaths
-from workers.lc0net.store import load_stored
+from workers.lc0net.store import load_stored, stored_config
 from workers.model.batchnorm import BN_EPSILON
-from workers.model.dims import NetDims
-from workers.model.resnet import ResNetDims
+from workers.model.errors import ModelConfigError
 from workers.model.head_layout import HeadLayout
+from workers.model.resolved import ResolvedModel
 
 AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliary heads
 
@@ -35,12 +37,8 @@ AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliar
 class JobExporter:
     """Exports the raw (and SWA) weights of each checkpoint as lc0 networks."""
 
-    def __init__(self, model: model_pb2.ModelConfig, paths: JobPaths):
-        try:
-            network_format(model)
-        except ValueError as err:
-            raise ConfigError([("export.enabled", f"the model cannot be exported to lc0: {err}")]) from err
-        self.model = model
+    def __init__(self, model: ResolvedModel, paths: JobPaths):
+        self.model = model.config
         self.paths = paths
         self._learning_rate: float | None = None
         self._tests: dict[bool, dict[str, float]] = {}
@@ -72,15 +70,33 @@ class JobExporter:
             write_net(net, self.paths.net(step, swa))
 
 
-def job_exporter(spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, paths: JobPaths) -> JobExporter | None:
-    """The job's exporter, or None when `export.enabled` is off."""
-    return JobExporter(model, paths) if spec.export.enabled else None
+def export_problem(model: ResolvedModel) -> str | None:
+    """Why lc0 cannot run `model` (None: it can)."""
+    try:
+        network_format(model.config)
+    except ValueError as err:
+        return f"the model cannot be exported to lc0: {err}"
+    return None
 
 
-def initial_params(
-    spec: job_pb2.JobSpec, model: model_pb2.ModelConfig, params: Params, batch_stats: Params | None = None
-) -> tuple[Params, Params]:
-    """(params, batch_stats): fresh or, with `init_from`, the stored ones of the same architecture.
+def init_from_problem(path: Path, model: ResolvedModel) -> str | None:
+    """Why the net at `path` cannot initialise `model` (None: it can). A path this host
+    cannot see is left to the workers, whose `initial_params` names it."""
+    if not path.exists():
+        return None
+    try:
+        stored = ResolvedModel.from_config(stored_config(path))
+    except ModelConfigError as err:
+        return f"{path} holds no valid model: {err}"
+    except ValueError as err:
+        return str(err)
+    differences = _architecture_differences(stored, model)
+    return f"{path} has another architecture: {'; '.join(differences)}" if differences else None
+
+
+def initial_params(init_from: Path | None, params: Params, batch_stats: Params | None = None) -> tuple[Params, Params]:
+    """(params, batch_stats): fresh or, with `init_from`, the stored ones (the job's resolution
+    checked that they have the job's architecture).
 
     Auxiliary heads may differ: heads both have are loaded, the job's other heads start
     fresh and the stored net's other heads are dropped (lc0 plays without them).
@@ -89,15 +105,12 @@ def initial_params(
     √(var + ε) and the renorm EMAs keep their initial values.
     """
     batch_stats = batch_stats or {}
-    if not spec.init_from.path:
+    if init_from is None:
         return params, batch_stats
     try:
-        stored = load_stored(Path(spec.init_from.path))
+        stored = load_stored(init_from)
     except ValueError as err:
         raise ConfigError([("init_from.path", str(err))]) from err
-    problems = _architecture_differences(stored.config, model)
-    if problems:
-        raise ConfigError([("init_from.path", f"{spec.init_from.path} has another architecture: {'; '.join(problems)}")])
     loaded = jax.tree.map(lambda fresh, value: np.asarray(value, fresh.dtype), params, select_like(_with_heads(params, stored.params), params))
     return loaded, _stored_stats(batch_stats, stored.params)
 
@@ -130,25 +143,19 @@ def _with_heads(fresh: Params, stored: Params) -> Params:
     return merged
 
 
-def _architecture_differences(stored: model_pb2.ModelConfig, model: model_pb2.ModelConfig) -> list[str]:
+def _architecture_differences(stored: ResolvedModel, model: ResolvedModel) -> list[str]:
     names = model_pb2.Body.Name
-    if stored.body != model.body:
-        return [f"model body {names(model.body)} vs {names(stored.body)}"]
-    if model.body == model_pb2.BODY_RESNET:
-        ours: ResNetDims | NetDims = ResNetDims.from_config(model)
-        theirs: ResNetDims | NetDims = ResNetDims.from_config(stored)
-        fields = [name for name in ours.__dataclass_fields__ if name != "bn"]  # BN training settings may differ
-    else:
-        ours, theirs = NetDims.from_config(model), NetDims.from_config(stored)
-        fields = list(ours.__dataclass_fields__)
+    if stored.config.body != model.config.body:
+        return [f"model body {names(model.config.body)} vs {names(stored.config.body)}"]
+    ours, theirs = model.dims, stored.dims
+    fields = [name for name in ours.__dataclass_fields__ if name != "bn"]  # BN training settings may differ
     problems = [
         f"model {name} {getattr(ours, name)} vs {getattr(theirs, name)}"
         for name in fields
         if getattr(ours, name) != getattr(theirs, name)
     ]
-    ours_heads, their_heads = HeadLayout.from_config(model), HeadLayout.from_config(stored)
-    ours_outputs, their_outputs = _value_outputs(ours_heads), _value_outputs(their_heads)
-    if set(ours_heads.aux_value) & set(their_heads.aux_value) and ours_outputs != their_outputs:
+    ours_outputs, their_outputs = _value_outputs(model.heads), _value_outputs(stored.heads)
+    if set(model.heads.aux_value) & set(stored.heads.aux_value) and ours_outputs != their_outputs:
         problems.append(f"model (value_error_outputs, categorical_value_buckets) of the shared q/st value heads "
                         f"{ours_outputs} vs {their_outputs}")
     if stored.input_type != model.input_type:

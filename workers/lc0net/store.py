@@ -22,7 +22,6 @@ from google.protobuf import text_format
 
 from lc0train import model_pb2, net_pb2
 
-from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.layout import JobPaths
 from workers.lc0net.export import TrainingInfo
@@ -60,14 +59,30 @@ def load_stored(path: Path, step: int | None = None, swa: bool = False) -> Store
         if step is not None or swa:
             raise ValueError(f"{path} is an imported net: it has one set of weights (no --step or --swa)")
         return _load_imported(path)
-    job = JobPaths(path.parent if path.name == "checkpoints" and not JobPaths(path).spec.exists() else path)
-    if not job.spec.exists():
+    return _load_job(_job_paths(path), step, swa)
+
+
+def stored_config(path: Path) -> model_pb2.ModelConfig:
+    """The ModelConfig of what `load_stored(path)` reads, without reading the weights."""
+    if (path / MODEL_FILE).exists():
+        return _imported_config(path)
+    return load_spec(_job_paths(path).spec_file).model
+
+
+def _job_paths(path: Path) -> JobPaths:
+    """The job directory of `path` (itself or, for its checkpoints/ directory, its parent)."""
+    paths = JobPaths(path.parent if path.name == "checkpoints" and not JobPaths(path).spec_file.exists() else path)
+    if not paths.spec_file.exists():
         raise ValueError(f"{path}: neither a job directory (spec.textproto, checkpoints/) nor an imported net ({MODEL_FILE})")
-    return _load_job(job, step, swa)
+    return paths
+
+
+def _imported_config(path: Path) -> model_pb2.ModelConfig:
+    return text_format.Parse((path / MODEL_FILE).read_text(), model_pb2.ModelConfig())
 
 
 def _load_imported(path: Path) -> StoredNet:
-    config = text_format.Parse((path / MODEL_FILE).read_text(), model_pb2.ModelConfig())
+    config = _imported_config(path)
     training = net_pb2.TrainingParams()
     if (path / TRAINING_FILE).exists():
         text_format.Parse((path / TRAINING_FILE).read_text(), training)
@@ -78,7 +93,7 @@ def _load_imported(path: Path) -> StoredNet:
 
 def _load_job(paths: JobPaths, step: int | None, swa: bool) -> StoredNet:
     job = paths.root
-    config = resolve(load_spec(paths.spec), source=str(paths.spec)).model
+    config = load_spec(paths.spec_file).model
     with ocp.CheckpointManager(paths.checkpoints.absolute(), item_names=("state", "data")) as manager:
         steps = manager.all_steps()
         if not steps:

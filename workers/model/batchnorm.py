@@ -41,6 +41,8 @@ from flax import nnx
 from jax.typing import DTypeLike
 from lc0train import model_pb2
 
+from workers.model.errors import ModelConfigError
+
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.99
 
@@ -59,18 +61,16 @@ class BatchNormSettings:
 
     def __post_init__(self) -> None:
         if self.renorm_max_r < 1.0:
-            raise ValueError(f"model.renorm_max_r is {self.renorm_max_r}: it must be >= 1")
+            raise ModelConfigError(("model.renorm_max_r", f"is {self.renorm_max_r}: it must be >= 1"))
         if self.renorm_max_d < 0.0:
-            raise ValueError(f"model.renorm_max_d is {self.renorm_max_d}: it must be >= 0")
+            raise ModelConfigError(("model.renorm_max_d", f"is {self.renorm_max_d}: it must be >= 0"))
         if not 0.0 <= self.renorm_momentum < 1.0:
-            raise ValueError(f"model.renorm_momentum is {self.renorm_momentum}: it must be in [0, 1)")
+            raise ModelConfigError(("model.renorm_momentum", f"is {self.renorm_momentum}: it must be in [0, 1)"))
         if self.virtual_batch_size < 0:
-            raise ValueError(f"model.virtual_batch_size is {self.virtual_batch_size}: it must be >= 0")
+            raise ModelConfigError(("model.virtual_batch_size", f"is {self.virtual_batch_size}: it must be >= 0"))
         if self.renorm and self.virtual_batch_size:
-            raise ValueError(
-                "model.virtual_batch_size cannot be combined with model.renorm "
-                "(the legacy trainer silently ignored it; set one of them)"
-            )
+            raise ModelConfigError(("model.virtual_batch_size", "cannot be combined with model.renorm "
+                                    "(the legacy trainer silently ignored it; set one of them)"))
 
     @classmethod
     def from_config(cls, config: model_pb2.ModelConfig) -> "BatchNormSettings":

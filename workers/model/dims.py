@@ -1,16 +1,19 @@
-"""Resolved network dimensions: a `ModelConfig` with defaults filled in and checked."""
+"""Resolved transformer dimensions: every default of a `ModelConfig` filled in and checked, here only."""
 
 import dataclasses
 
 from lc0train import model_pb2
 
 from workers.model.activations import resolve_activation
+from workers.model.errors import ModelConfigError
 
 NUM_SQUARES = 64
 NUM_PLANES = 112
 # The current position's 12 piece planes feed the dense ("PE_DENSE") preprocessing.
 NUM_PIECE_PLANES = 12
-# Hidden width of the value and moves-left heads when the config leaves it 0.
+# Widths of the value and moves-left heads when the config leaves them 0 (both bodies).
+DEFAULT_VALUE_CHANNELS = 32
+DEFAULT_MOVES_LEFT_CHANNELS = 8
 DEFAULT_HEAD_HIDDEN = 128
 # Width of the arc table concatenated to each square's planes (MAP embedding).
 NUM_ARC_FEATURES = 64
@@ -96,9 +99,11 @@ class NetDims:
 
     @classmethod
     def from_config(cls, config: model_pb2.ModelConfig) -> "NetDims":
-        """Resolves defaults; raises ValueError naming the offending field."""
+        """Resolves every default of a transformer; raises ModelConfigError naming each bad field."""
+        problems = [(f"model.{name}", f"the transformer body has {built} only")
+                    for name, allowed, built in _TRANSFORMER_HEADS if getattr(config, name) not in allowed]
         e = config.embedding_size
-        default = resolve_activation(config.default_activation, config.default_activation)
+        default = config.default_activation or model_pb2.MISH
         smolgen = None
         moves_left_head = config.moves_left != model_pb2.MOVES_LEFT_NONE  # without it, its widths are 0
         if config.use_smolgen:
@@ -119,8 +124,8 @@ class NetDims:
             smolgen=smolgen,
             policy_embedding=config.policy_embedding_size or e,
             policy_d_model=config.policy_d_model or e,
-            value_channels=config.value_embedding_size,
-            moves_left_channels=config.moves_left_embedding_size if moves_left_head else 0,
+            value_channels=config.value_embedding_size or DEFAULT_VALUE_CHANNELS,
+            moves_left_channels=(config.moves_left_embedding_size or DEFAULT_MOVES_LEFT_CHANNELS) if moves_left_head else 0,
             value_hidden=config.value_hidden_size or DEFAULT_HEAD_HIDDEN,
             moves_left_hidden=(config.moves_left_hidden_size or DEFAULT_HEAD_HIDDEN) if moves_left_head else 0,
             default_activation=default,
@@ -137,16 +142,22 @@ class NetDims:
             moves_left_head=moves_left_head,
         )
         if config.HasField("arc_encoding") and not dims.map_embedding:
-            raise ValueError("model.arc_encoding only applies to embedding_style EMBEDDING_MAP")
-        dims._check()
+            problems.append(("model.arc_encoding", "only applies to embedding_style EMBEDDING_MAP"))
+        problems += dims._problems()
+        if problems:
+            raise ModelConfigError(*problems)
         return dims
 
-    def _check(self) -> None:
+    def _problems(self) -> list[tuple[str, str]]:
         positive = {
             "embedding_size": self.embedding,
             "encoder_layers": self.layers,
             "encoder_heads": self.heads,
             "encoder_dff": self.dff,
+            "encoder_d_model": self.d_model,
+            "embedding_dff": self.embedding_dff,
+            "policy_embedding_size": self.policy_embedding,
+            "policy_d_model": self.policy_d_model,
             "value_embedding_size": self.value_channels,
             "value_hidden_size": self.value_hidden,
         }
@@ -158,23 +169,24 @@ class NetDims:
                 "smolgen_hidden_sz": self.smolgen.hidden_size,
                 "smolgen_gen_sz": self.smolgen.gen_size,
             }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"model.{name} is {value}: it must be positive")
+        problems = [(f"model.{name}", f"is {value}: it must be positive") for name, value in positive.items() if value <= 0]
         if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"model.dropout_rate is {self.dropout_rate}: it must be in [0, 1)")
+            problems.append(("model.dropout_rate", f"is {self.dropout_rate}: it must be in [0, 1)"))
         if self.embedding_style not in (model_pb2.EMBEDDING_DENSE, model_pb2.EMBEDDING_MAP):
-            raise ValueError(f"model.embedding_style {self.embedding_style} is not a known EmbeddingStyle")
+            problems.append(("model.embedding_style", f"{self.embedding_style} is not a known EmbeddingStyle"))
         if self.map_embedding and self.embedding_dense:
-            raise ValueError(
-                f"model.embedding_dense_sz is {self.embedding_dense}: the EMBEDDING_MAP embedding has no "
-                "dense preprocessing (set it to 0)"
-            )
+            problems.append(("model.embedding_dense_sz", f"is {self.embedding_dense}: the EMBEDDING_MAP embedding has no "
+                             "dense preprocessing (set it to 0)"))
         if self.embedding_dense < 0:
-            raise ValueError(f"model.embedding_dense_sz is {self.embedding_dense}: it must be >= 0")
-        if self.d_model % self.heads:
-            raise ValueError(
-                f"model.encoder_d_model ({self.d_model}) must be divisible by "
-                f"model.encoder_heads ({self.heads})"
-            )
+            problems.append(("model.embedding_dense_sz", f"is {self.embedding_dense}: it must be >= 0"))
+        if self.heads > 0 and self.d_model % self.heads:
+            problems.append(("model.encoder_heads", f"{self.heads} must divide encoder_d_model {self.d_model}"))
+        return problems
 
+
+# The heads BTNet builds: (field, accepted values, what it has).
+_TRANSFORMER_HEADS = (
+    ("policy", (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_ATTENTION), "an attention policy head"),
+    ("value", (model_pb2.VALUE_DEFAULT, model_pb2.VALUE_WDL, model_pb2.VALUE_CLASSICAL), "a WDL or classical value head"),
+    ("moves_left", (model_pb2.MOVES_LEFT_DEFAULT, model_pb2.MOVES_LEFT_V1, model_pb2.MOVES_LEFT_NONE), "a v1 moves-left head or none"),
+)

@@ -23,10 +23,11 @@ from flax import nnx
 from jax.typing import DTypeLike
 from lc0train import model_pb2
 
-from workers.model.activations import activation_fn, resolve_activation
+from workers.model.activations import activation_fn
 from workers.model.batchnorm import BatchNormSettings
 from workers.model.conv import ConvBlock, ConvLayers
-from workers.model.dims import NUM_PLANES
+from workers.model.dims import DEFAULT_HEAD_HIDDEN, DEFAULT_MOVES_LEFT_CHANNELS, DEFAULT_VALUE_CHANNELS, NUM_PLANES
+from workers.model.errors import ModelConfigError
 from workers.model.legacy_heads import (
     AttentionPolicyHead,
     ClassicalPolicyHead,
@@ -36,9 +37,6 @@ from workers.model.legacy_heads import (
 )
 
 DEFAULT_POLICY_CHANNELS = 32
-DEFAULT_VALUE_CHANNELS = 32
-DEFAULT_MOVES_LEFT_CHANNELS = 8
-DEFAULT_HEAD_HIDDEN = 128
 DEFAULT_POL_ENCODER_LAYERS = 1
 DEFAULT_POL_ENCODER_HEADS = 2
 
@@ -80,13 +78,22 @@ class ResNetDims:
 
     @classmethod
     def from_config(cls, config: model_pb2.ModelConfig) -> "ResNetDims":
+        """Resolves every default of a residual net; raises ModelConfigError naming each bad field."""
         f = config.filters
+        problems = _transformer_only(config)
         if f <= 0 or config.residual_blocks < 0:
-            raise ValueError(f"model.filters ({f}) must be positive and model.residual_blocks ({config.residual_blocks}) >= 0")
-        if config.se_ratio < 0 or (config.se_ratio and f % config.se_ratio):
-            raise ValueError(f"model.se_ratio ({config.se_ratio}) must be 0 (no SE) or divide model.filters ({f})")
-        pe = config.policy_embedding_size or f
-        return cls(
+            problems.append(("model.filters", f"({f}) must be positive and model.residual_blocks ({config.residual_blocks}) >= 0"))
+        elif config.se_ratio < 0 or (config.se_ratio and f % config.se_ratio):
+            problems.append(("model.se_ratio", f"({config.se_ratio}) must be 0 (no SE) or divide model.filters ({f})"))
+        if config.policy not in _POLICIES:
+            problems.append(("model.policy", f"{config.policy} is not supported on a residual body"))
+        try:
+            bn = BatchNormSettings.from_config(config)
+        except ModelConfigError as err:
+            problems += err.problems
+        if problems:
+            raise ModelConfigError(*problems)
+        dims = cls(
             filters=f,
             blocks=config.residual_blocks,
             se_channels=f // config.se_ratio if config.se_ratio else 0,
@@ -98,7 +105,7 @@ class ResNetDims:
             moves_left_channels=config.moves_left_embedding_size or DEFAULT_MOVES_LEFT_CHANNELS,
             value_hidden=config.value_hidden_size or DEFAULT_HEAD_HIDDEN,
             moves_left_hidden=config.moves_left_hidden_size or DEFAULT_HEAD_HIDDEN,
-            policy_embedding=pe,
+            policy_embedding=config.policy_embedding_size or f,
             policy_d_model=config.policy_d_model or f,
             pol_encoder_layers=(
                 config.pol_encoder_layers if config.HasField("pol_encoder_layers") else DEFAULT_POL_ENCODER_LAYERS
@@ -106,9 +113,33 @@ class ResNetDims:
             pol_encoder_heads=config.pol_encoder_heads or DEFAULT_POL_ENCODER_HEADS,
             pol_encoder_d_model=config.pol_encoder_d_model or f,
             pol_encoder_dff=config.pol_encoder_dff or int(1.5 * f),
-            activation=resolve_activation(config.default_activation, config.default_activation),
-            bn=BatchNormSettings.from_config(config),
+            activation=config.default_activation or model_pb2.RELU,  # the legacy trainer's default
+            bn=bn,
         )
+        widths = {"policy_channels": dims.policy_channels, "value_embedding_size": dims.value_channels,
+                  "moves_left_embedding_size": dims.moves_left_channels, "value_hidden_size": dims.value_hidden,
+                  "moves_left_hidden_size": dims.moves_left_hidden, "policy_embedding_size": dims.policy_embedding,
+                  "policy_d_model": dims.policy_d_model}
+        bad = [(f"model.{name}", f"is {value}: it must be positive") for name, value in widths.items() if value <= 0]
+        if bad:
+            raise ModelConfigError(*bad)
+        return dims
+
+
+_POLICIES = (model_pb2.POLICY_DEFAULT, model_pb2.POLICY_CONVOLUTION, model_pb2.POLICY_CLASSICAL, model_pb2.POLICY_ATTENTION)
+# Attention-body options that mean nothing to a residual body.
+_TRANSFORMER_ONLY = ("embedding_style", "arc_encoding", "encoder_rms_norm", "skip_first_ln", "omit_qkv_biases", "omit_other_biases")
+
+
+def _transformer_only(config: model_pb2.ModelConfig) -> list[tuple[str, str]]:
+    """The attention-body options a residual config sets."""
+    problems = []
+    if config.dropout_rate:
+        problems.append(("model.dropout_rate", "requires body BODY_TRANSFORMER (the legacy trainer applied it to attention encoder layers)"))
+    for name in _TRANSFORMER_ONLY:
+        if config.HasField(name) if name == "arc_encoding" else getattr(config, name):
+            problems.append((f"model.{name}", "requires body BODY_TRANSFORMER"))
+    return problems
 
 
 class SqueezeExcite(nnx.Module):
@@ -149,13 +180,12 @@ class ResNet(nnx.Module):
 
     def __init__(
         self,
-        config: model_pb2.ModelConfig,
+        dims: ResNetDims,
         *,
         rngs: nnx.Rngs,
         param_dtype: DTypeLike = jnp.float32,
         compute_dtype: DTypeLike | None = None,
     ):
-        dims = ResNetDims.from_config(config)
         layers = ConvLayers(bn=dims.bn, param_dtype=param_dtype, compute_dtype=compute_dtype)
         f, act = dims.filters, dims.activation
         self.dims = dims

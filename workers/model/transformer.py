@@ -7,8 +7,6 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import DTypeLike
 
-from lc0train import model_pb2
-
 from workers.model.dims import NetDims
 from workers.model.embedding import build_embedding
 from workers.model.encoder import Encoder
@@ -40,13 +38,13 @@ class BTNet(nnx.Module):
 
     def __init__(
         self,
-        config: model_pb2.ModelConfig,
+        dims: NetDims,
+        heads: HeadLayout,
         *,
         rngs: nnx.Rngs,
         param_dtype: DTypeLike = jnp.float32,
         compute_dtype: DTypeLike | None = None,
     ):
-        dims = NetDims.from_config(config)
         layers = Layers(param_dtype=param_dtype, compute_dtype=compute_dtype)
         self.dims = dims
         self.embedding = build_embedding(dims, layers=layers, rngs=rngs)
@@ -63,7 +61,6 @@ class BTNet(nnx.Module):
             rngs=rngs,
         ) if dims.moves_left_head else None
 
-        heads = HeadLayout.from_config(config)
         self.aux_policy = nnx.Dict({name: AttentionPolicy(dims, layers=layers, rngs=rngs) for name in heads.aux_policy})
         self.aux_value = nnx.Dict({
             name: ValueHead(dims, error_output=heads.error_outputs, categorical_buckets=heads.categorical_buckets, layers=layers, rngs=rngs)

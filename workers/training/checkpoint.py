@@ -5,9 +5,12 @@ On-disk format (one directory per step under `<job>/checkpoints/`):
                   statistics, SWA weights and count, loss scale), StandardSave
   <step>/data/    JSON: {"processes": [{"train": <DataCursor>, "test": <DataCursor>}, ...]},
                   one entry per JAX process (each reads its own shard of the files)
-Saves are asynchronous with Orbax's atomic commit; with several processes Orbax writes
-each array once and the primary process writes the metadata and the JSON. Restore builds
-the abstract target from the *current* mesh's shardings, never from what the file recorded.
+Saves are asynchronous with Orbax's atomic commit (a step directory appears under its
+final name only once complete; unfinished temporary ones are removed at start). `committed()`
+and `wait()` name the saves that have committed since they were last asked, so a checkpoint
+is reported only once it is on disk. With several processes Orbax writes each array once
+and the primary process writes the metadata and the JSON. Restore builds the abstract
+target from the *current* mesh's shardings, never from what the file recorded.
 """
 
 from __future__ import annotations
@@ -30,17 +33,34 @@ class Checkpointer:
     def __init__(self, directory: Path, max_to_keep: int):
         self._manager = ocp.CheckpointManager(
             directory.absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True),
         )
+        self._uncommitted: list[int] = []
 
     def latest_step(self) -> int | None:
+        """The newest step saved (committed when read at start; it may still be saving after `save`)."""
         return self._manager.latest_step()
 
     def save(self, state: TrainState, cursors: list[dict[str, Any]]) -> None:
-        """Saves `state` and the data cursors of every process (`cursors[process_index]`)."""
+        """Starts saving `state` and the data cursors of every process (`cursors[process_index]`).
+
+        Orbax first waits for the previous save: call `wait()` before to learn its commit."""
         step = int(jax.device_get(state.step))
         data = ocp.args.JsonSave({"processes": cursors})
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), data=data))
+        self._uncommitted.append(step)
+
+    def committed(self) -> list[int]:
+        """The steps committed since last asked, without waiting (empty while a save is in progress)."""
+        if not self._uncommitted or self._manager.is_saving_in_progress():
+            return []
+        return self.wait()
+
+    def wait(self) -> list[int]:
+        """Waits for the saves in progress; the steps committed since last asked. Raises if a save failed."""
+        self._manager.wait_until_finished()
+        done, self._uncommitted = self._uncommitted, []
+        return done
 
     def restore(self, target: TrainState, step: int | None = None) -> tuple[TrainState, list[dict[str, Any]]]:
         """Restores `step` (default: latest) onto the shardings of `target`, with every process's cursors."""
@@ -49,9 +69,6 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
         log.info("restored checkpoint of step %d", step)
         return restored["state"], restored["data"]["processes"]
-
-    def wait(self) -> None:
-        self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import threading
 import time
@@ -18,24 +17,24 @@ from pathlib import Path
 from typing import Iterator
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
-from workers.config.resolve import ResolvedJob, check_devices
+from workers.config.resolve import ResolvedJob
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.layout import JobPaths
-from workers.lc0net.jobs import initial_params, job_exporter
+from workers.lc0net.jobs import JobExporter
 from workers.model.gating import project_gates
 from workers.training.multihost import agree_stop, gather_json, preemption_reached, while_all
-from workers.training.optim import make_optimizer, make_schedule
+from workers.training.phases import PhaseClock
 from workers.seeds import derive_seed
-from workers.training.sharding import make_mesh, replicated, to_global_batch
-from workers.training.state import Params, TrainState, init_params, init_state, param_path, parameter_count
-from workers.training.step import TOTALS, Batch, Metrics, make_step_functions
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
+from workers.training.state import Params, TrainState, parameter_count
+from workers.training.step import TOTALS, Batch, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,8 @@ class StopRequest:
 def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
     """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    if not paths.spec.exists():
-        paths.spec.write_text(text_format.MessageToString(job.spec))
+    if not paths.spec_file.exists():
+        paths.spec_file.write_text(text_format.MessageToString(job.spec))
     with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
         return loop.run(stop or StopRequest())
 
@@ -67,44 +66,33 @@ def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopReq
 class _TrainLoop:
     def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus):
         self.job, self.bus = job, bus
-        self.mesh = make_mesh(job.devices_per_host)
-        check_devices(job, self.mesh.size, jax.process_count())
-        all_files = resolve_data_files(job.spec.dataset, job.seed)
-        files = shard(all_files, jax.process_index(), jax.process_count())
-        self.files = files
-        graphdef, params, batch_stats = init_params(job.model, job.seed, job.precision.compute_dtype)
-        params, batch_stats = initial_params(job.spec, job.model, params, batch_stats)
-        self.schedule = make_schedule(job.schedule)
-        tx = make_optimizer(job.optimizer, self.schedule)
-        self.steps = make_step_functions(graphdef, tx, job, self.mesh)
-        init = functools.partial(init_state, tx=tx, swa=job.swa is not None, precision=job.precision)
-        state = jax.jit(init, out_shardings=replicated(self.mesh))(params, batch_stats=batch_stats)
-        self.copy_params = jax.jit(lambda p: jax.tree_util.tree_map(jnp.copy, p), out_shardings=replicated(self.mesh))
+        all_files = resolve_data_files(job.dataset, job.seed)
+        self.files = shard(all_files, jax.process_index(), jax.process_count())
+        training = build_training(job)
+        self.mesh, self.steps = training.mesh, training.steps
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
-        self.exporter = job_exporter(job.spec, job.model, paths)
+        self.saving: dict[int, tuple[float, dict[str, float]]] = {}  # (start, metrics) of each save not seen committed yet
+        self.state, cursors = _resume(self.checkpointer, training.state)
+        self.exporter = JobExporter(job.model, paths) if job.export_nets else None
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
-        cursors: dict[str, dict] = {}
-        if self.checkpointer.latest_step() is not None:
-            state, all_cursors = self.checkpointer.restore(state)
-            cursors = _own_cursors(all_cursors)
-            # Checkpoints from before the gate projection clamped negative gates in the forward pass.
-            state = state.replace(params=project_gates(state.params),
-                                  swa_params=None if state.swa_params is None else project_gates(state.swa_params))
-        self.state = state
-        self.train_stream = self._stream(files.train, "train", cursors.get("train"))
-        self.eval_batch = job.batch_size // job.num_batch_splits  # legacy: tests run on split-size batches
-        self.test_stream = self._stream(files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
-        num_test_positions = job.num_test_positions or TESTS_PER_CHUNK_FILE * len(all_files.test)
-        # With SWA each test evaluates the raw weights, then the SWA weights on the next batches.
-        self.test_batches = max(1, num_test_positions // self.eval_batch // (2 if job.swa else 1))
+        self._open_streams(cursors, job.num_test_positions or TESTS_PER_CHUNK_FILE * len(all_files.test))
         for warning in job.warnings:
             log.warning("%s", warning)
+        # From the RUNNING report on, every second is counted in one phase (`phase_seconds` of each report).
+        self.clock = PhaseClock("step")
         bus.publish(Event("state", self.step, info={
-            "state": "RUNNING", "parameters": parameter_count(params), "devices": self.mesh.size,
-            "train_files": len(files.train), "test_files": len(files.test), "validation_files": len(files.validation),
+            "state": "RUNNING", "parameters": parameter_count(training.init.params), "devices": self.mesh.size,
+            "train_files": len(self.files.train), "test_files": len(self.files.test), "validation_files": len(self.files.validation),
             "warnings": list(job.warnings),
         }))
+
+    def _open_streams(self, cursors: dict[str, dict], num_test_positions: int) -> None:
+        self.train_stream = self._stream(self.files.train, "train", cursors.get("train"))
+        self.eval_batch = self.job.batch_size // self.job.num_batch_splits  # legacy: tests run on split-size batches
+        self.test_stream = self._stream(self.files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
+        # With SWA each test evaluates the raw weights, then the SWA weights on the next batches.
+        self.test_batches = max(1, num_test_positions // self.eval_batch // (2 if self.job.swa else 1))
 
     @property
     def step(self) -> int:
@@ -122,7 +110,19 @@ class _TrainLoop:
             shuffle=shuffle,
             cursor=DataCursor.from_json(cursor) if cursor else None,
             prefetch=self.job.prefetch_batches,
+            sampling=self.job.sampling.for_stream(purpose),
         )
+
+    def _publish(self, kind: str, step: int, metrics: dict[str, float] | None = None, **info: object) -> None:
+        """Publishes a report with the run's cumulative seconds per phase."""
+        self.bus.publish(Event(kind, step, metrics or {}, info={**info, "phase_seconds": self.clock.totals()}))
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Enters phase `name` once the steps dispatched so far have run (JAX dispatches asynchronously)."""
+        jax.block_until_ready(self.state)
+        with self.clock.phase(name):
+            yield
 
     def _device_batches(self, stream: Iterator) -> Iterator[Batch]:
         for decoded in stream:
@@ -140,14 +140,22 @@ class _TrainLoop:
                 self._test(s)
             t = s + 1
             report_due = t % job.train_avg_report_steps == 0 or t == end
-            before = self.copy_params(self.state.params) if report_due else None
-            self.state, sums = self.steps.train(self.state, sums, next(batches))
+            with self.clock.phase("data_wait"):
+                batch = next(batches)
+            first = s == start  # the first step of a run traces and compiles the train step
+            with self._phase("compilation") if first else contextlib.nullcontext():
+                if report_due:
+                    self.state, sums, step_report = self.steps.train_and_report(self.state, sums, batch)
+                else:
+                    self.state, sums = self.steps.train(self.state, sums, batch)
+                if first:
+                    jax.block_until_ready(self.state)
             window_steps += 1
             if job.swa and t % job.swa.steps == 0:
                 self.state = self.steps.swa_update(self.state)
             if report_due:
                 elapsed = time.perf_counter() - window_start
-                self._report_train(t, sums, window_steps * job.batch_size / elapsed, before)
+                self._report_train(t, sums, step_report, window_steps * job.batch_size / elapsed)
                 sums = self.steps.zero_sums()
                 window_start, window_steps = time.perf_counter(), 0
             if t % job.test_steps == 0 or t == end:
@@ -158,12 +166,16 @@ class _TrainLoop:
             checkpoint_due = t == end or bool(job.checkpoint_steps and t % job.checkpoint_steps == 0)
             if checkpoint_due or (stopping and stop_checkpoint):
                 self._checkpoint(t)
+            self._publish_commits(self.checkpointer.committed())
             if stopping and t < end:
-                self.checkpointer.wait()
-                self.bus.publish(Event("state", t, info={"state": reason}))
-                return self.state
-        self.checkpointer.wait()
-        self.bus.publish(Event("state", end, info={"state": "SUCCEEDED"}))
+                return self._finish(t, reason)
+        return self._finish(end, "SUCCEEDED")
+
+    def _finish(self, step: int, state: str) -> TrainState:
+        with self._phase("checkpoint"):
+            committed = self.checkpointer.wait()
+        self._publish_commits(committed)
+        self._publish("state", step, state=state)
         return self.state
 
     def _stop_agreed(self, step: int, report_due: bool, stop: StopRequest) -> tuple[bool, str, bool]:
@@ -180,21 +192,27 @@ class _TrainLoop:
             return False, "", False
         return agree_stop(stop.event.is_set(), stop.reason, stop.checkpoint)
 
-    def _report_train(self, step: int, sums: Metrics, positions_per_s: float, before: Params) -> None:
-        host = {name: float(value) for name, value in jax.device_get(sums).items()}
+    def _report_train(self, step: int, sums: Metrics, step_report: Metrics, positions_per_s: float) -> None:
+        with self._phase("reporting"):
+            metrics = self._train_metrics(step, sums, step_report, positions_per_s)
+        self._publish("train", step, metrics)
+
+    def _train_metrics(self, step: int, sums: Metrics, step_report: Metrics, positions_per_s: float) -> dict[str, float]:
+        """The window's train metrics; the one transfer of the window is here."""
+        loss_scale = self.state.loss_scale.scale if self.state.loss_scale is not None else None
+        sums, step_report, loss_scale, swa_count = jax.device_get((sums, step_report, loss_scale, self.state.swa_count))
+        host = {name: float(value) for name, value in sums.items()}
         count = max(host.pop("count"), 1.0)
         finite_steps = max(count - host["nonfinite_steps"], 1.0)
         metrics = {name: value if name in TOTALS else value / (finite_steps if name == "grad_norm" else count) for name, value in host.items()}
         _check_finite(metrics, step, "train")
-        metrics["learning_rate"] = float(self.schedule(step - 1))
+        metrics["learning_rate"] = float(step_report.pop("learning_rate"))
         metrics["positions_per_s"] = positions_per_s
-        if self.state.loss_scale is not None:
-            metrics["loss_scale"] = float(jax.device_get(self.state.loss_scale.scale))
-        if self.state.swa_count is not None:
-            metrics["swa_count"] = float(jax.device_get(self.state.swa_count))
-        ratios = jax.device_get(update_ratios(before, self.state.params))
-        metrics |= {f"update_ratio/{name}": float(value) for name, value in ratios.items()}
-        self.bus.publish(Event("train", step, metrics))
+        if loss_scale is not None:
+            metrics["loss_scale"] = float(loss_scale)
+        if swa_count is not None:
+            metrics["swa_count"] = float(swa_count)
+        return metrics | {name: float(value) for name, value in step_report.items()}
 
     def _evaluate(self, weights: tuple[Params, Params], batches: Iterator[Batch], limit: int | None) -> tuple[dict[str, float], int]:
         """Mean of per-batch means of the metrics of `weights` = (params, batch_stats)."""
@@ -210,55 +228,77 @@ class _TrainLoop:
 
     def _weights(self, swa: bool) -> tuple[Params, Params]:
         state = self.state
-        return (state.swa_params, state.swa_batch_stats) if swa else (state.params, state.batch_stats)
+        if not swa:
+            return state.params, state.batch_stats
+        assert state.swa_params is not None and state.swa_batch_stats is not None, "SWA weights of a job without SWA"
+        return state.swa_params, state.swa_batch_stats
 
     def _test(self, step: int) -> None:
         batches = self._device_batches(self.test_stream)
-        metrics, count = self._evaluate(self._weights(swa=False), batches, self.test_batches)
+        with self._phase("evaluation"):
+            metrics, count = self._evaluate(self._weights(swa=False), batches, self.test_batches)
         _check_finite(metrics, step, "test")
-        self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "raw"}))
+        self._publish("test", step, metrics, batches=count, weights="raw")
         if self.state.swa_params is not None:
-            metrics, count = self._evaluate(self._weights(swa=True), batches, self.test_batches)
-            self.bus.publish(Event("test", step, metrics, info={"batches": count, "weights": "swa"}))
+            with self._phase("evaluation"):
+                metrics, count = self._evaluate(self._weights(swa=True), batches, self.test_batches)
+            self._publish("test", step, metrics, batches=count, weights="swa")
 
     def _validate(self, step: int) -> None:
         """One sequential pass over the validation set, on the SWA weights when SWA is on."""
         swa = self.state.swa_params is not None
-        stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
-        with contextlib.closing(stream):
-            metrics, count = self._evaluate(self._weights(swa), self._device_batches(while_all(stream)), None)
-        self.bus.publish(Event("validation", step, metrics, info={"batches": count, "weights": "swa" if swa else "raw"}))
+        with self._phase("evaluation"):
+            stream = self._stream(self.files.validation, "validation", None, batch_size=self.eval_batch, repeat=False, shuffle=False)
+            with contextlib.closing(stream):
+                metrics, count = self._evaluate(self._weights(swa), self._device_batches(while_all(stream)), None)
+        self._publish("validation", step, metrics, batches=count, weights="swa" if swa else "raw")
 
     def _checkpoint(self, step: int) -> None:
-        started = time.perf_counter()
-        self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
-        if self.exporter is not None:
-            swa = self._weights(swa=True) if self.state.swa_params is not None else None
-            self.exporter.export(step, self._weights(swa=False), swa)
-        stats = self.train_stream.stats
-        self.bus.publish(Event("checkpoint", step, {
-            "checkpoint_save_seconds": time.perf_counter() - started,
-            "skipped_files": float(len(stats.skipped_files)),
-        }))
+        """Starts saving a finite state (and exports its nets); its `checkpoint` event follows its commit.
+
+        A non-finite state is never written: the job fails here, its last checkpoint intact."""
+        with self._phase("checkpoint"):
+            started = time.perf_counter()
+            self._publish_commits(self.checkpointer.wait())  # Orbax would wait for the previous save anyway
+            if not bool(jax.device_get(self.steps.finite(self.state))):
+                last = self.checkpointer.latest_step()
+                raise FloatingPointError(f"non-finite train state at step {step}: not checkpointed; "
+                                         + (f"the last checkpoint, step {last}, is finite" if last is not None else "no checkpoint was written"))
+            self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
+            if self.exporter is not None:
+                swa = self._weights(swa=True) if self.state.swa_params is not None else None
+                self.exporter.export(step, self._weights(swa=False), swa)
+            self.saving[step] = (started, {
+                "checkpoint_save_seconds": time.perf_counter() - started,
+                "skipped_files": float(len(self.train_stream.stats.skipped_files)),
+            })
+
+    def _publish_commits(self, steps: list[int]) -> None:
+        """One `checkpoint` event per committed save, with the seconds from its start to its commit being seen."""
+        for step in steps:
+            started, metrics = self.saving.pop(step)
+            self._publish("checkpoint", step, metrics | {"checkpoint_commit_seconds": time.perf_counter() - started})
 
     def close(self) -> None:
         for stream in (getattr(self, "train_stream", None), getattr(self, "test_stream", None)):
             if stream is not None:
                 stream.close()
         if hasattr(self, "checkpointer"):
-            self.checkpointer.close()
+            try:
+                self._publish_commits(self.checkpointer.wait())
+            finally:
+                self.checkpointer.close()
 
 
-@jax.jit
-def update_ratios(before: Params, after: Params) -> dict[str, jax.Array]:
-    """Per-parameter ‖Δw‖/‖w‖ of one update (−1 where ‖w‖ = 0), keyed by parameter path."""
-    flat_before = jax.tree_util.tree_flatten_with_path(before)[0]
-    flat_after = jax.tree_util.tree_leaves(after)
-    ratios = {}
-    for (path, old), new in zip(flat_before, flat_after):
-        norm = jnp.linalg.norm(old.ravel())
-        ratios[param_path(path)] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
-    return ratios
+def _resume(checkpointer: Checkpointer, fresh: TrainState) -> tuple[TrainState, dict[str, dict]]:
+    """The newest committed checkpoint restored onto `fresh`'s shardings with this process's data cursors, or `fresh`."""
+    if checkpointer.latest_step() is None:
+        return fresh, {}
+    state, all_cursors = checkpointer.restore(fresh)
+    # Checkpoints from before the gate projection clamped negative gates in the forward pass.
+    state = state.replace(params=project_gates(state.params),
+                          swa_params=None if state.swa_params is None else project_gates(state.swa_params))
+    return state, _own_cursors(all_cursors)
 
 
 def _own_cursors(saved: list[dict]) -> dict[str, dict]:

@@ -6,7 +6,7 @@ optimizer state (Lookahead's slow weights included), SWA weights and count, loss
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +40,10 @@ class TrainState:
     swa_batch_stats: Params | None = None
     swa_count: jax.Array | None = None
     loss_scale: LossScale | None = None
+
+    if TYPE_CHECKING:  # struct.dataclass adds it at run time
+
+        def replace(self, **changes: Any) -> TrainState: ...
 
 
 class ModelInit(NamedTuple):

@@ -3,8 +3,12 @@
 `train(state, sums, batch) -> (state, sums)` is pure: it splits the batch into
 `num_batch_splits` micro-batches, averages their gradients, unscales (FP16), clips and
 applies one optimizer update, and adds this step's metrics to on-device running sums, so
-steps between reports transfer nothing to the host. `evaluate(params, batch)` computes
-per-batch means; `swa_update(state)` folds the current weights into the SWA average.
+steps between reports transfer nothing to the host. `train_and_report` is the same step
+compiled with its static report flag set: it also returns the step's learning rate and
+per-parameter update ratios, computed on device from the weights before and after the
+update. `evaluate(params, batch)` computes per-batch means; `swa_update(state)` folds the
+current weights into the SWA average; `finite(state)` is one on-device reduction saying
+whether every float in the state is finite.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from workers.training import losses
 from workers.config.problems import ConfigError
 from workers.config.resolve import ResolvedJob
 from workers.data.policy_map import POLICY_MOVES
+from workers.data.v6 import DecodedBatch
 from workers.config.loss_settings import AUX_TERMS, LossSettings
 from workers.model.gating import project_gates
 from workers.training.regularization import l2_term
 from workers.seeds import derive_seed
+from workers.training.optim import Schedule
 from workers.training.sharding import batch_sharded, replicated
-from workers.training.state import LossScale, Params, TrainState
+from workers.training.state import LossScale, Params, TrainState, param_path
 
 Metrics = dict[str, jax.Array]
 
@@ -42,7 +48,8 @@ DYNAMIC_SCALE_PERIOD = 2000
 
 
 class Batch(NamedTuple):
-    """The arrays one step consumes; leading axis = positions, sharded along `data`."""
+    """The arrays one step consumes (host arrays until placed on the mesh); leading axis =
+    positions, sharded along `data`."""
 
     planes: jax.Array  # [B, 112, 8, 8] float32
     policy: jax.Array  # [B, 1858], -1 = illegal
@@ -54,14 +61,14 @@ class Batch(NamedTuple):
     next_idx: jax.Array  # [B] int32 policy index of our next move; NO_MOVE if none
 
     @classmethod
-    def from_decoded(cls, decoded: object, q_from_root: bool = False, needs_v7: tuple[str, ...] = ()) -> "Batch":
+    def from_decoded(cls, decoded: DecodedBatch, q_from_root: bool = False, needs_v7: tuple[str, ...] = ()) -> "Batch":
         """The training arrays of a `workers.data.v6.DecodedBatch`; q from best move or root.
 
         `needs_v7` names the loss terms whose targets only V7 records carry: a V6 record then
         raises a ConfigError pointing to `lc0-train data rescore`."""
-        q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)  # type: ignore[attr-defined]
-        d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)  # type: ignore[attr-defined]
-        q_st, d_st = np.asarray(decoded.q_st), np.asarray(decoded.d_st)  # type: ignore[attr-defined]
+        q = np.asarray(decoded.root_q if q_from_root else decoded.best_q)
+        d = np.asarray(decoded.root_d if q_from_root else decoded.best_d)
+        q_st, d_st = np.asarray(decoded.q_st), np.asarray(decoded.d_st)
         v6 = np.isnan(q_st) | np.isnan(d_st)
         if needs_v7 and v6.any():
             raise ConfigError([("training.loss_weights",
@@ -70,9 +77,9 @@ class Batch(NamedTuple):
                                 "`lc0-train data rescore INPUT... --out DIR`")])
         # tf-214's WDL of (q_st, d_st): q clipped to [-1, 1] and d to [0, 1].
         q_st, d_st = np.clip(np.nan_to_num(q_st), -1.0, 1.0), np.clip(np.nan_to_num(d_st), 0.0, 1.0)
-        return cls(np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), _wdl(q, d),  # type: ignore[attr-defined]
-                   np.asarray(decoded.plies_left), _wdl(q_st, d_st),  # type: ignore[attr-defined]
-                   np.asarray(decoded.opp_played_idx, np.int32), np.asarray(decoded.next_played_idx, np.int32))  # type: ignore[attr-defined]
+        return cls._make([np.asarray(decoded.planes), np.asarray(decoded.policy), np.asarray(decoded.result_wdl), _wdl(q, d),
+                          np.asarray(decoded.plies_left), _wdl(q_st, d_st),
+                          np.asarray(decoded.opp_played_idx, np.int32), np.asarray(decoded.next_played_idx, np.int32)])
 
 
 def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -82,9 +89,11 @@ def _wdl(q: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 class StepFunctions(NamedTuple):
     train: Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics]]
+    train_and_report: Callable[[TrainState, Metrics, Batch], tuple[TrainState, Metrics, Metrics]]
     evaluate: Callable[[Params, Params, Batch], Metrics]
     zero_sums: Callable[[], Metrics]
     swa_update: Callable[[TrainState], TrainState]
+    finite: Callable[[TrainState], jax.Array]
 
 
 def _forward(graphdef: nnx.GraphDef, params: Params, batch_stats: Params, batch: Batch, settings: LossSettings,
@@ -180,7 +189,22 @@ def _next_loss_scale(scale: LossScale, finite: jax.Array, dynamic: bool, period:
     return LossScale(new_scale, good)
 
 
-def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, job: ResolvedJob, mesh: Mesh,
+def update_ratios(before: Params, after: Params) -> Metrics:
+    """Per-parameter ‖Δw‖/‖w‖ of one update (−1 where ‖w‖ = 0), keyed `update_ratio/<parameter path>`."""
+    ratios = {}
+    for (path, old), new in zip(jax.tree_util.tree_flatten_with_path(before)[0], jax.tree_util.tree_leaves(after)):
+        norm = jnp.linalg.norm(old.ravel())
+        ratios[f"update_ratio/{param_path(path)}"] = jnp.where(norm > 0, jnp.linalg.norm((new - old).ravel()) / norm, -1.0)
+    return ratios
+
+
+def all_finite(tree: object) -> jax.Array:
+    """True when every floating-point value of `tree` is finite (one reduction, on device)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, schedule: Schedule, job: ResolvedJob, mesh: Mesh,
                         dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
     """Jits the steps once with explicit shardings: state replicated, batch split on `data`."""
     weights, splits = job.losses, job.num_batch_splits
@@ -190,7 +214,7 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
     names = metric_names(weights)
     train_metrics = (*names, *STEP_METRICS)
 
-    def train(state: TrainState, sums: Metrics, batch: Batch) -> tuple[TrainState, Metrics]:
+    def train(state: TrainState, sums: Metrics, batch: Batch, report: bool) -> tuple[TrainState, Metrics] | tuple[TrainState, Metrics, Metrics]:
         scale = state.loss_scale.scale if state.loss_scale is not None else jnp.float32(1.0)
 
         step_key = jax.random.fold_in(dropout_root, state.step) if dropout_root is not None else None
@@ -225,7 +249,10 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         grad_norm = jnp.where(finite, optax.tree.norm(grads), 0.0)
         metrics |= {"grad_norm": grad_norm, "nonfinite_steps": 1.0 - finite.astype(jnp.float32)}
         new_sums = {name: sums[name] + metrics[name] for name in train_metrics} | {"count": sums["count"] + 1}
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats), new_sums
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats)
+        if not report:
+            return new_state, new_sums
+        return new_state, new_sums, {"learning_rate": jnp.asarray(schedule(state.step), jnp.float32), **update_ratios(state.params, params)}
 
     def evaluate(params: Params, batch_stats: Params, batch: Batch) -> Metrics:
         return _forward(graphdef, params, batch_stats, batch, weights, train=False)[1][0]
@@ -237,15 +264,19 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         # Legacy update_swa: swa ← swa·n/(n+1) + w/(n+1); n ← min(n+1, swa_max_n).
         # The average covers the parameters and the normalisation statistics alike.
         n = state.swa_count
+        assert n is not None, "swa_update needs a state built with SWA"
         average = functools.partial(jax.tree_util.tree_map, lambda s, w: s * (n / (n + 1.0)) + w * (1.0 / (n + 1.0)))
         return state.replace(swa_params=average(state.swa_params, state.params), swa_batch_stats=average(state.swa_batch_stats, state.batch_stats),
                              swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
 
     rep, data = replicated(mesh), batch_sharded(mesh)
-    batch_shardings = Batch(*(data for _ in Batch._fields))
+    batch_shardings = Batch._make(data for _ in Batch._fields)
+    train_in = (rep, rep, batch_shardings)
     return StepFunctions(
-        train=jax.jit(train, in_shardings=(rep, rep, batch_shardings), out_shardings=(rep, rep), donate_argnums=(0, 1)),
+        train=jax.jit(functools.partial(train, report=False), in_shardings=train_in, out_shardings=(rep, rep), donate_argnums=(0, 1)),
+        train_and_report=jax.jit(functools.partial(train, report=True), in_shardings=train_in, out_shardings=(rep, rep, rep), donate_argnums=(0, 1)),
         evaluate=jax.jit(evaluate, in_shardings=(rep, rep, batch_shardings), out_shardings=rep),
         zero_sums=jax.jit(zero_sums, out_shardings=rep),
         swa_update=jax.jit(swa_update, in_shardings=(rep,), out_shardings=rep, donate_argnums=(0,)),
+        finite=jax.jit(all_finite, in_shardings=(rep,), out_shardings=rep),
     )
