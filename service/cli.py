@@ -25,10 +25,10 @@ from lc0train import service_pb2
 from workers import malloc
 from workers.cli import register as register_trainer_commands
 from workers.config.problems import ConfigError
+from workers.config.resolve import DATA_PATH_FIELDS
 
 log = logging.getLogger(__name__)
 
-_DATA_FIELDS = ("input_train", "input_test", "input_validation", "input")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +60,9 @@ def register(commands: Any) -> None:
     serve.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT to listen on (port 0 picks one)")
     serve.add_argument("--storage", type=Path, default=Path("runs/service"), help="shared storage root of the job directories")
     serve.add_argument("--db", type=Path, default=_default_db(), help="job database on this machine's local disk")
+    serve.add_argument("--data-root", type=Path, action="append", dest="data_roots", metavar="DIR",
+                       help="a directory that dataset and init_from paths may point into (repeatable); the storage root is "
+                            "always allowed; default: the server's working directory")
     serve.add_argument("--ray-address", help="join this Ray cluster (default: start Ray in-process)")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     serve.add_argument("--metrics-retention", type=float, default=900.0,
@@ -141,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
                                       progress_timeout=args.progress_timeout),
         budgets=Budgets(args.max_restarts, args.max_preemptions),
         metrics_port=args.metrics_port,
+        data_roots=None if args.data_roots is None else tuple(root.expanduser().resolve() for root in args.data_roots),
         metrics_retention=args.metrics_retention,
     )
     crash_after = args.crash_after
@@ -184,12 +188,14 @@ def _rpc_error(err: grpc.RpcError) -> int:
 
 
 def _absolute_data_paths(spec: Any, base: Path) -> None:
-    """Relative dataset paths are relative to where the client runs, not the server."""
-    for name in _DATA_FIELDS:
+    """Relative dataset and init_from paths are relative to where the client runs, not the server."""
+    def absolute(value: str) -> str:
+        return str((base / value).resolve()) if value.strip() and not value.startswith(("/", "~", "gs://", "s3://")) else value
+    for name in DATA_PATH_FIELDS:
         field = getattr(spec.dataset, name)
-        for i, value in enumerate(field):
-            if value and not value.startswith(("/", "gs://", "s3://")):
-                field[i] = str((base / value).resolve())
+        field[:] = [absolute(value) for value in field]
+    if spec.init_from.path:
+        spec.init_from.path = absolute(spec.init_from.path)
 
 
 def _submit(args: argparse.Namespace) -> int:

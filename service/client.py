@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lc0train import service_pb2, service_pb2_grpc
+from workers.console import cycle_status
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 _LOSSES = ("total_loss", "policy_loss", "value_loss", "moves_left_loss")
@@ -65,6 +66,7 @@ def render_job(job: service_pb2.Job) -> str:
         f"job        {job.job_id} ({job.name})",
         f"state      {state_name(job.state)}" + (f": {job.message}" if job.message else ""),
         f"step       {job.step} / {job.total_steps}",
+        *([f"cycle      {job.cycle}"] if job.cycle else []),
         f"restarts   {job.restarts}/{job.max_restarts}   preemptions {job.preemptions}/{job.max_preemptions}",
         f"directory  {job.job_dir}",
         f"submitted  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.create_time))}",
@@ -118,6 +120,8 @@ def _show_event(progress: Progress, task: TaskID, event: service_pb2.JobEvent, j
         progress.console.print(f"{event.kind:>10}  step {event.step}  {shown}")
     elif event.kind == "checkpoint":
         progress.console.print(f"{'checkpoint':>10}  step {event.step}")
+    elif event.kind in ("cycle", "published"):
+        progress.console.print(f"{event.kind:>10}  step {event.step}  {cycle_status(event.kind, json.loads(event.info_json))}")
     elif event.kind == "state":
         info = json.loads(event.info_json) if event.info_json else {}
         progress.console.print(f"{'trainer':>10}  step {event.step}  {info.get('state', '')}")

@@ -53,6 +53,20 @@ class ServerConfig:
     watch_poll_interval: float = 0.5
     metrics_port: int | None = None
     metrics_retention: float = 900.0  # seconds an ended job's series stay in /metrics
+    # Where dataset and init_from paths may point besides the storage root; None: the server's
+    # working directory (see `allowed_data_roots`).
+    data_roots: tuple[Path, ...] | None = None
+
+
+def allowed_data_roots(config: ServerConfig) -> tuple[Path, ...]:
+    """The storage root (its exported nets are what `init_from` usually names) and `data_roots`,
+    by default the server's working directory unless that is the filesystem root."""
+    if config.data_roots is not None:
+        extra = config.data_roots
+    else:
+        cwd = Path.cwd()
+        extra = () if cwd == Path(cwd.anchor) else (cwd,)
+    return tuple(root.absolute() for root in (config.storage, *extra))
 
 
 def check_db_location(db: Path, storage: Path) -> None:
@@ -86,7 +100,8 @@ class TrainingServer:
         self.registry = CollectorRegistry()
         self.service_metrics = ServiceMetrics(self.registry)
         self.store = JobStore(config.db, on_write=self.service_metrics.observe_store_write)
-        self.jobs = JobService(self.store, config.storage, config.budgets, config.watch_poll_interval)
+        self.jobs = JobService(self.store, config.storage, config.budgets, config.watch_poll_interval,
+                               data_roots=allowed_data_roots(config))
         self.metrics = JobMetrics(self.registry, config.metrics_retention) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
         self._metrics_http: object | None = None
@@ -122,7 +137,8 @@ class TrainingServer:
         self.controller.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving on port %d (storage %s, database %s, pid %d)", self.port, config.storage, config.db, os.getpid())
+        log.info("serving on port %d (storage %s, database %s, data roots %s, pid %d)", self.port, config.storage, config.db,
+                 ", ".join(map(str, self.jobs.data_roots or ())), os.getpid())
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:

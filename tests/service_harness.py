@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from service.server import ServerConfig, TrainingServer
 from tests.helpers import SHRINK, TINY_CONFIG, data_overrides
 from workers.config.spec import load_spec
 
+# The tests' chunk files and nets live under pytest's temporary directories.
+TEST_DATA_ROOTS = (Path(tempfile.gettempdir()),)
 # Fast control loop for tests; the watchdog timeouts stay generous unless a test shrinks them.
 FAST = ControllerSettings(poll_interval=0.1, startup_timeout=120, heartbeat_timeout=60, progress_timeout=300, cancel_timeout=60)
 
@@ -56,7 +59,7 @@ class RunningServer:
 
 def server_config(tmp: Path, **changes: object) -> ServerConfig:
     values: dict = dict(storage=tmp / "storage", db=tmp / "state" / "jobs.sqlite3", address="127.0.0.1:0", controller=FAST,
-                        budgets=Budgets(max_restarts=2, max_preemptions=5), watch_poll_interval=0.1)
+                        budgets=Budgets(max_restarts=2, max_preemptions=5), watch_poll_interval=0.1, data_roots=TEST_DATA_ROOTS)
     values.update(changes)
     return ServerConfig(**values)
 
@@ -92,7 +95,8 @@ class ServerProcess:
         self.port_file = tmp / "port"
         self.port_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0", "--port-file", str(self.port_file),
-                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--poll-interval", "0.2", *extra]
+                "--storage", str(tmp / "storage"), "--db", str(tmp / "state" / "jobs.sqlite3"), "--poll-interval", "0.2",
+                "--data-root", str(TEST_DATA_ROOTS[0]), *extra]
         if ray is not None:
             args += ["--ray-address", ray.address]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "ab"))

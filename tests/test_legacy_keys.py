@@ -44,7 +44,7 @@ def test_legacy_example_converts_with_notes_only(name: str, tmp_path: Path, caps
     assert main(["config", "from-yaml", str(source), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     text = out.read_text()
-    for key in ("gpu", "training.path", "dataset.num_chunks", "dataset.train_ratio"):
+    for key in ("gpu", "training.path", "dataset.train_ratio"):
         assert f"warning: {key}: " in err
         assert f"#   {key}: " in text  # the same note as a comment line of the output
     spec = load_spec(out)
@@ -59,7 +59,7 @@ def test_tf214_example_maps_its_heads_and_notes_its_workers() -> None:
     warnings: list[str] = []
     spec = convert_legacy_yaml((DATA / "example_tf214.yaml").read_text(), "x.yaml", warnings)
     noted = {w.split(":", 1)[0] for w in warnings}
-    assert {"dataset.train_workers", "dataset.test_workers", "dataset.allow_less_chunks", "training.value_focus_min",
+    assert {"dataset.train_workers", "dataset.test_workers", "training.value_focus_min",
             "model.policy_d_aux"} <= noted
     assert not noted & set(HEAD_FLAGS)  # its head flags agree with its loss weights
     assert len(spec.model.aux_value_heads) == 2 and spec.model.categorical_value_buckets == 32
@@ -158,7 +158,7 @@ def test_converted_legacy_example_trains_20_steps_with_finite_weighted_terms(nam
         for split, folder in data.items():
             rescore_files([str(p) for p in sorted(generated_data[split].glob("*.gz"))], folder)
     job = resolve(load_spec(converted, [*SHRINK[name], f"dataset.input_train={data['train']}",
-                                        f"dataset.input_test={data['test']}", "training.batch_size=16",
+                                        f"dataset.input_test={data['test']}", "training.batch_size=16", "dataset.num_chunks=8",
                                         "training.shuffle_size=64", "training.total_steps=20", "training.test_steps=20",
                                         "training.train_avg_report_steps=10", "training.num_test_positions=32",
                                         "training.checkpoint_steps=0", "training.warmup_steps=2", "training.swa_steps=5",

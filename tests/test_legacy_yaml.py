@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 
-from lc0train import job_pb2, model_pb2, training_pb2
+from lc0train import data_pb2, job_pb2, model_pb2, training_pb2
 from service.cli import main
 from workers.config.problems import ConfigError
 from workers.config.resolve import resolve
@@ -158,14 +158,15 @@ def test_legacy_defaults_sgd_classic_input_and_resnet_body() -> None:
 
 def test_keys_without_effect_are_notes_and_unhonourable_values_errors() -> None:
     text = "gpu: 0\n" + _with("training", "sparse: true, path: 'nets', diff_focus_min: 0.5, profile_step_count: 3, bogus_key: 1")
-    text = text.replace("dataset: {", "dataset: {num_chunks: 1000, allow_less_chunks: true, ")
+    text = text.replace("dataset: {", "dataset: {num_chunks: 1000, allow_less_chunks: true, sort_type: 'mtime', ")
     assert _problems(text) == {"training.sparse": "only False converts: 2:4 sparsity is not implemented"}
     warnings: list[str] = []
     spec = _convert(text.replace("sparse: true", "sparse: false"), warnings)
     noted = {w.split(":", 1)[0] for w in warnings}
-    assert noted == {"gpu", "training.path", "training.profile_step_count", "training.bogus_key", "dataset.num_chunks",
-                     "dataset.allow_less_chunks"}
+    assert noted == {"gpu", "training.path", "training.profile_step_count", "training.bogus_key"}
     assert spec.dataset.diff_focus_min == 0.5  # mapped, no longer refused
+    # The window keys map to the newest-chunks window.
+    assert (spec.dataset.num_chunks, spec.dataset.allow_less_chunks, spec.dataset.sort_type) == (1000, True, data_pb2.SORT_TYPE_MTIME)
     assert any(w.startswith("training.bogus_key: read by no legacy code") for w in warnings)
     with pytest.raises(ConfigError, match=r"test\.yaml: .*gpu: no effect here.*\(an error under --strict\)"):
         convert_legacy_yaml(text.replace("sparse: true", "sparse: false"), "test.yaml", strict=True)
@@ -343,7 +344,7 @@ def test_converted_example_trains_with_every_configured_term_reported(textproto:
         from workers.lc0net.importer import import_net
         from workers.lc0net.netfile import read_net
 
-        assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.dims.embedding_style
+        assert import_net(read_net(tmp_path / "nets" / "8.pb.gz")).config.embedding_style == job.model.config.embedding_style
 def test_tf214_auxiliary_loss_weights_build_their_heads() -> None:
     text = """
 dataset: {input_train: 'tr/', input_test: 'te/'}

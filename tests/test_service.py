@@ -103,14 +103,14 @@ def _invalid_requests(valid: job_pb2.JobSpec) -> Iterator[tuple[str, bytes]]:
         for _ in range(3):
             yield path, Q.SubmitJobRequest(spec_text=broken).SerializeToString()
     wrong_wire = [  # SubmitJobRequest.spec (field 1) holding fields of the wrong wire type
-        bytes([(1 << 3) | 2, 2, (6 << 3) | 0, 5]),  # resources sent as a varint
-        bytes([(1 << 3) | 2, 2, (3 << 3) | 0, 1]),  # model sent as a varint
-        bytes([(1 << 3) | 2, 2, (4 << 3) | 0, 9]),  # training sent as a varint
-        bytes([(1 << 3) | 2, 3, 0xA0, 0x01, 1]),  # field 20, which JobSpec does not have
+        ("resources: wrong wire type", bytes([(1 << 3) | 2, 2, (6 << 3) | 0, 5])),  # resources sent as a varint
+        ("model: wrong wire type", bytes([(1 << 3) | 2, 2, (3 << 3) | 0, 1])),  # model sent as a varint
+        ("training: wrong wire type", bytes([(1 << 3) | 2, 2, (4 << 3) | 0, 9])),  # training sent as a varint
+        ("#20: unknown field", bytes([(1 << 3) | 2, 3, 0xA0, 0x01, 1])),  # field 20, which JobSpec does not have
     ]
-    for raw in wrong_wire:
+    for path, raw in wrong_wire:
         for _ in range(3):
-            yield "#", raw
+            yield path, raw
     for garbage in (b"\xff\xff\xff", b"\x0a\xff", b"\x12\x05ab", bytes(range(256))):
         for _ in range(3):
             yield "<request>", garbage

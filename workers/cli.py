@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     from workers.console import ConsoleReporter
     from workers.events import EventBus, JsonlSink
     from workers.layout import JobPaths
-    from workers.training.loop import run_training
+    from workers.training.loop import StopRequest, run_training
 
     spec = load_spec(args.config, args.overrides)
     job = resolve(spec, source=str(args.config))
@@ -68,11 +69,23 @@ def _run(args: argparse.Namespace) -> int:
     bus = EventBus()
     sink = JsonlSink(paths.events)
     bus.subscribe(sink)
-    with ConsoleReporter(job.total_steps) as console:
+    stop = StopRequest()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupted(signum: int, frame: object) -> None:
+        # The first Ctrl-C ends the run at the next step with a checkpoint; a second one aborts.
+        log.warning("interrupted: checkpointing and stopping (Ctrl-C again to abort)")
+        signal.signal(signal.SIGINT, previous)
+        stop.request("CANCELLED", checkpoint=True)
+
+    progress_steps = job.continuous.steps_per_network if job.continuous else job.total_steps
+    signal.signal(signal.SIGINT, interrupted)
+    with ConsoleReporter(progress_steps) as console:
         bus.subscribe(console)
         try:
-            run_training(job, paths, bus)
+            run_training(job, paths, bus, stop)
         finally:
+            signal.signal(signal.SIGINT, previous)
             sink.close()
     print(f"job directory: {paths.root}\ncheckpoints:   {paths.checkpoints}\nevents:        {paths.events}")
     return 0

@@ -48,6 +48,19 @@ class ConsoleReporter:
             if "positions_per_s" in metrics:
                 parts.append(f"{metrics['positions_per_s']:,.0f} pos/s")
             self._progress.console.print(f"{event.kind:>10} step {event.step:>7}  " + "  ".join(parts))
+        elif event.kind in ("cycle", "published"):
+            self._progress.console.print(f"{event.kind:>10} step {event.step:>7}  {cycle_status(event.kind, event.info)}")
         elif event.kind in ("checkpoint", "state"):
             detail = event.info.get("state", "") or f"{metrics.get('checkpoint_save_seconds', 0):.2f}s"
             self._progress.console.print(f"{event.kind:>10} step {event.step:>7}  {detail}")
+
+
+def cycle_status(kind: str, info: dict) -> str:
+    """One line for a continuous job's cycle or published event ("waiting for data: 40/100 new chunks")."""
+    if kind == "published":
+        return f"published network {info['network']}: {info['path']}"
+    if info["phase"] == "waiting":
+        return (f"waiting for data: {info['new_chunks']}/{info['needed']} new chunks "
+                f"(window {min(info['chunks'], info['window_size'])}/{info['window_size']})")
+    return (f"training network {info['network']} to step {info['end_step']} on {info['window_chunks']} chunks "
+            f"({info['window_oldest']} .. {info['window_newest']})")

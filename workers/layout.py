@@ -2,7 +2,8 @@
 
 `lc0-train run --out DIR` and the service (`<storage>/<job id>`) write the same layout:
 `spec.textproto` (the config as accepted), `checkpoints/<step>/` (Orbax), `events.jsonl`
-(one JSON report per line) and `nets/<step>.pb.gz` (exported lc0 nets, `-swa` for SWA).
+(one JSON report per line), `nets/<step>.pb.gz` (exported lc0 nets, `-swa` for SWA) and,
+for a continuous job, `cycle.json` (the network last started).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class JobPaths:
     @property
     def events(self) -> Path:
         return self.root / "events.jsonl"
+
+    @property
+    def cycle(self) -> Path:
+        """A continuous job's cycle as last started (workers/training/continuous.py)."""
+        return self.root / "cycle.json"
 
     @property
     def nets(self) -> Path:

@@ -18,7 +18,7 @@ class ResourceConfig(_message.Message):
     def __init__(self, hosts: _Optional[int] = ..., devices_per_host: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "seed", "model", "training", "dataset", "resources", "export", "init_from")
+    __slots__ = ("name", "seed", "model", "training", "dataset", "resources", "export", "init_from", "continuous")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class JobSpec(_message.Message):
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
     EXPORT_FIELD_NUMBER: _ClassVar[int]
     INIT_FROM_FIELD_NUMBER: _ClassVar[int]
+    CONTINUOUS_FIELD_NUMBER: _ClassVar[int]
     name: str
     seed: int
     model: _model_pb2.ModelConfig
@@ -35,4 +36,19 @@ class JobSpec(_message.Message):
     resources: ResourceConfig
     export: _lc0net_pb2.ExportConfig
     init_from: _lc0net_pb2.InitConfig
-    def __init__(self, name: _Optional[str] = ..., seed: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelConfig, _Mapping]] = ..., training: _Optional[_Union[_training_pb2.TrainingConfig, _Mapping]] = ..., dataset: _Optional[_Union[_data_pb2.DataConfig, _Mapping]] = ..., resources: _Optional[_Union[ResourceConfig, _Mapping]] = ..., export: _Optional[_Union[_lc0net_pb2.ExportConfig, _Mapping]] = ..., init_from: _Optional[_Union[_lc0net_pb2.InitConfig, _Mapping]] = ...) -> None: ...
+    continuous: ContinuousConfig
+    def __init__(self, name: _Optional[str] = ..., seed: _Optional[int] = ..., model: _Optional[_Union[_model_pb2.ModelConfig, _Mapping]] = ..., training: _Optional[_Union[_training_pb2.TrainingConfig, _Mapping]] = ..., dataset: _Optional[_Union[_data_pb2.DataConfig, _Mapping]] = ..., resources: _Optional[_Union[ResourceConfig, _Mapping]] = ..., export: _Optional[_Union[_lc0net_pb2.ExportConfig, _Mapping]] = ..., init_from: _Optional[_Union[_lc0net_pb2.InitConfig, _Mapping]] = ..., continuous: _Optional[_Union[ContinuousConfig, _Mapping]] = ...) -> None: ...
+
+class ContinuousConfig(_message.Message):
+    __slots__ = ("chunks_per_network", "steps_per_network", "max_networks", "max_steps", "poll_interval_s")
+    CHUNKS_PER_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    STEPS_PER_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    MAX_NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    POLL_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    chunks_per_network: int
+    steps_per_network: int
+    max_networks: int
+    max_steps: int
+    poll_interval_s: float
+    def __init__(self, chunks_per_network: _Optional[int] = ..., steps_per_network: _Optional[int] = ..., max_networks: _Optional[int] = ..., max_steps: _Optional[int] = ..., poll_interval_s: _Optional[float] = ...) -> None: ...

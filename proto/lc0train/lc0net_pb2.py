@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lc0train/lc0net.proto\x12\x08lc0train\"\x1f\n\x0c\x45xportConfig\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\"\x1a\n\nInitConfig\x12\x0c\n\x04path\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lc0train/lc0net.proto\x12\x08lc0train\"\\\n\x0c\x45xportConfig\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x13\n\x0b\x64\x65stination\x18\x02 \x03(\t\x12&\n\x06upload\x18\x03 \x01(\x0b\x32\x16.lc0train.UploadConfig\"\xb7\x01\n\x0cUploadConfig\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0btraining_id\x18\x02 \x01(\x05\x12\x15\n\rpassword_file\x18\x03 \x01(\t\x12\x14\n\x0cpassword_env\x18\x04 \x01(\t\x12\x19\n\x0cmax_attempts\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rretry_delay_s\x18\x06 \x01(\x02H\x01\x88\x01\x01\x42\x0f\n\r_max_attemptsB\x10\n\x0e_retry_delay_s\"\x1a\n\nInitConfig\x12\x0c\n\x04path\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lc0train.lc0net_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXPORTCONFIG']._serialized_start=35
-  _globals['_EXPORTCONFIG']._serialized_end=66
-  _globals['_INITCONFIG']._serialized_start=68
-  _globals['_INITCONFIG']._serialized_end=94
+  _globals['_EXPORTCONFIG']._serialized_end=127
+  _globals['_UPLOADCONFIG']._serialized_start=130
+  _globals['_UPLOADCONFIG']._serialized_end=313
+  _globals['_INITCONFIG']._serialized_start=315
+  _globals['_INITCONFIG']._serialized_end=341
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from lc0train import job_pb2 as lc0train_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lc0train/service.proto\x12\x08lc0train\x1a\x12lc0train/job.proto\"\x95\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.lc0train.JobState\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x06 \x01(\x03\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63reate_time\x18\t \x01(\x01\x12\x13\n\x0bupdate_time\x18\n \x01(\x01\x12\x10\n\x08restarts\x18\x0b \x01(\x05\x12\x14\n\x0cmax_restarts\x18\x0c \x01(\x05\x12\x13\n\x0bpreemptions\x18\r \x01(\x05\x12\x17\n\x0fmax_preemptions\x18\x0e \x01(\x05\x12\x0f\n\x07job_dir\x18\x0f \x01(\t\x12\x16\n\x0e\x63heckpoint_dir\x18\x10 \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x11 \x01(\x08\x12\x1f\n\x04spec\x18\x12 \x01(\x0b\x32\x11.lc0train.JobSpec\x12\x0f\n\x07\x61ttempt\x18\x13 \x01(\x05\"\xef\x01\n\x10SubmitJobRequest\x12!\n\x04spec\x18\x01 \x01(\x0b\x32\x11.lc0train.JobSpecH\x00\x12\x13\n\tspec_text\x18\x02 \x01(\tH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x19\n\x0cmax_restarts\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12\x1c\n\x0fmax_preemptions\x18\x07 \x01(\x05H\x02\x88\x01\x01\x42\x08\n\x06\x63onfigB\x0f\n\r_max_restartsB\x12\n\x10_max_preemptions\"@\n\x11SubmitJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.lc0train.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"2\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tomit_spec\x18\x02 \x01(\x08\"\\\n\x0fListJobsRequest\x12\"\n\x06states\x18\x01 \x03(\x0e\x32\x12.lc0train.JobState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"H\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.lc0train.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x17\n\x0fskip_checkpoint\x18\x02 \x01(\x08\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa9\x01\n\x08JobEvent\x12\x0c\n\x04time\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x30\n\x07metrics\x18\x04 \x03(\x0b\x32\x1f.lc0train.JobEvent.MetricsEntry\x12\x11\n\tinfo_json\x18\x05 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"J\n\tJobUpdate\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.lc0train.Job\x12!\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x12.lc0train.JobEvent\"S\n\x13GetJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\r\n\x05kinds\x18\x04 \x03(\t\"O\n\x14GetJobEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.lc0train.JobEvent\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x03*\x86\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0c\n\x08STARTING\x10\x02\x12\x0b\n\x07RUNNING\x10\x03\x12\x0e\n\nRESTARTING\x10\x04\x12\r\n\tSUCCEEDED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\x12\r\n\tCANCELLED\x10\x07\x32\x91\x03\n\x0fTrainingService\x12\x44\n\tSubmitJob\x12\x1a.lc0train.SubmitJobRequest\x1a\x1b.lc0train.SubmitJobResponse\x12\x30\n\x06GetJob\x12\x17.lc0train.GetJobRequest\x1a\r.lc0train.Job\x12\x41\n\x08ListJobs\x12\x19.lc0train.ListJobsRequest\x1a\x1a.lc0train.ListJobsResponse\x12\x36\n\tCancelJob\x12\x1a.lc0train.CancelJobRequest\x1a\r.lc0train.Job\x12<\n\x08WatchJob\x12\x19.lc0train.WatchJobRequest\x1a\x13.lc0train.JobUpdate0\x01\x12M\n\x0cGetJobEvents\x12\x1d.lc0train.GetJobEventsRequest\x1a\x1e.lc0train.GetJobEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lc0train/service.proto\x12\x08lc0train\x1a\x12lc0train/job.proto\"\xa4\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.lc0train.JobState\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x06 \x01(\x03\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63reate_time\x18\t \x01(\x01\x12\x13\n\x0bupdate_time\x18\n \x01(\x01\x12\x10\n\x08restarts\x18\x0b \x01(\x05\x12\x14\n\x0cmax_restarts\x18\x0c \x01(\x05\x12\x13\n\x0bpreemptions\x18\r \x01(\x05\x12\x17\n\x0fmax_preemptions\x18\x0e \x01(\x05\x12\x0f\n\x07job_dir\x18\x0f \x01(\t\x12\x16\n\x0e\x63heckpoint_dir\x18\x10 \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x11 \x01(\x08\x12\x1f\n\x04spec\x18\x12 \x01(\x0b\x32\x11.lc0train.JobSpec\x12\x0f\n\x07\x61ttempt\x18\x13 \x01(\x05\x12\r\n\x05\x63ycle\x18\x14 \x01(\t\"\xef\x01\n\x10SubmitJobRequest\x12!\n\x04spec\x18\x01 \x01(\x0b\x32\x11.lc0train.JobSpecH\x00\x12\x13\n\tspec_text\x18\x02 \x01(\tH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x19\n\x0cmax_restarts\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12\x1c\n\x0fmax_preemptions\x18\x07 \x01(\x05H\x02\x88\x01\x01\x42\x08\n\x06\x63onfigB\x0f\n\r_max_restartsB\x12\n\x10_max_preemptions\"@\n\x11SubmitJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.lc0train.Job\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"2\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tomit_spec\x18\x02 \x01(\x08\"\\\n\x0fListJobsRequest\x12\"\n\x06states\x18\x01 \x03(\x0e\x32\x12.lc0train.JobState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"H\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.lc0train.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x17\n\x0fskip_checkpoint\x18\x02 \x01(\x08\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa9\x01\n\x08JobEvent\x12\x0c\n\x04time\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x30\n\x07metrics\x18\x04 \x03(\x0b\x32\x1f.lc0train.JobEvent.MetricsEntry\x12\x11\n\tinfo_json\x18\x05 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"J\n\tJobUpdate\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.lc0train.Job\x12!\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x12.lc0train.JobEvent\"S\n\x13GetJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\r\n\x05kinds\x18\x04 \x03(\t\"O\n\x14GetJobEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.lc0train.JobEvent\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x03*\x86\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0c\n\x08STARTING\x10\x02\x12\x0b\n\x07RUNNING\x10\x03\x12\x0e\n\nRESTARTING\x10\x04\x12\r\n\tSUCCEEDED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\x12\r\n\tCANCELLED\x10\x07\x32\x91\x03\n\x0fTrainingService\x12\x44\n\tSubmitJob\x12\x1a.lc0train.SubmitJobRequest\x1a\x1b.lc0train.SubmitJobResponse\x12\x30\n\x06GetJob\x12\x17.lc0train.GetJobRequest\x1a\r.lc0train.Job\x12\x41\n\x08ListJobs\x12\x19.lc0train.ListJobsRequest\x1a\x1a.lc0train.ListJobsResponse\x12\x36\n\tCancelJob\x12\x1a.lc0train.CancelJobRequest\x1a\r.lc0train.Job\x12<\n\x08WatchJob\x12\x19.lc0train.WatchJobRequest\x1a\x13.lc0train.JobUpdate0\x01\x12M\n\x0cGetJobEvents\x12\x1d.lc0train.GetJobEventsRequest\x1a\x1e.lc0train.GetJobEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,34 +34,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOBEVENT_METRICSENTRY']._loaded_options = None
   _globals['_JOBEVENT_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=1503
-  _globals['_JOBSTATE']._serialized_end=1637
+  _globals['_JOBSTATE']._serialized_start=1518
+  _globals['_JOBSTATE']._serialized_end=1652
   _globals['_JOB']._serialized_start=57
-  _globals['_JOB']._serialized_end=462
-  _globals['_SUBMITJOBREQUEST']._serialized_start=465
-  _globals['_SUBMITJOBREQUEST']._serialized_end=704
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=706
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=770
-  _globals['_GETJOBREQUEST']._serialized_start=772
-  _globals['_GETJOBREQUEST']._serialized_end=822
-  _globals['_LISTJOBSREQUEST']._serialized_start=824
-  _globals['_LISTJOBSREQUEST']._serialized_end=916
-  _globals['_LISTJOBSRESPONSE']._serialized_start=918
-  _globals['_LISTJOBSRESPONSE']._serialized_end=990
-  _globals['_CANCELJOBREQUEST']._serialized_start=992
-  _globals['_CANCELJOBREQUEST']._serialized_end=1051
-  _globals['_WATCHJOBREQUEST']._serialized_start=1053
-  _globals['_WATCHJOBREQUEST']._serialized_end=1086
-  _globals['_JOBEVENT']._serialized_start=1089
-  _globals['_JOBEVENT']._serialized_end=1258
-  _globals['_JOBEVENT_METRICSENTRY']._serialized_start=1212
-  _globals['_JOBEVENT_METRICSENTRY']._serialized_end=1258
-  _globals['_JOBUPDATE']._serialized_start=1260
-  _globals['_JOBUPDATE']._serialized_end=1334
-  _globals['_GETJOBEVENTSREQUEST']._serialized_start=1336
-  _globals['_GETJOBEVENTSREQUEST']._serialized_end=1419
-  _globals['_GETJOBEVENTSRESPONSE']._serialized_start=1421
-  _globals['_GETJOBEVENTSRESPONSE']._serialized_end=1500
-  _globals['_TRAININGSERVICE']._serialized_start=1640
-  _globals['_TRAININGSERVICE']._serialized_end=2041
+  _globals['_JOB']._serialized_end=477
+  _globals['_SUBMITJOBREQUEST']._serialized_start=480
+  _globals['_SUBMITJOBREQUEST']._serialized_end=719
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=721
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=785
+  _globals['_GETJOBREQUEST']._serialized_start=787
+  _globals['_GETJOBREQUEST']._serialized_end=837
+  _globals['_LISTJOBSREQUEST']._serialized_start=839
+  _globals['_LISTJOBSREQUEST']._serialized_end=931
+  _globals['_LISTJOBSRESPONSE']._serialized_start=933
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1005
+  _globals['_CANCELJOBREQUEST']._serialized_start=1007
+  _globals['_CANCELJOBREQUEST']._serialized_end=1066
+  _globals['_WATCHJOBREQUEST']._serialized_start=1068
+  _globals['_WATCHJOBREQUEST']._serialized_end=1101
+  _globals['_JOBEVENT']._serialized_start=1104
+  _globals['_JOBEVENT']._serialized_end=1273
+  _globals['_JOBEVENT_METRICSENTRY']._serialized_start=1227
+  _globals['_JOBEVENT_METRICSENTRY']._serialized_end=1273
+  _globals['_JOBUPDATE']._serialized_start=1275
+  _globals['_JOBUPDATE']._serialized_end=1349
+  _globals['_GETJOBEVENTSREQUEST']._serialized_start=1351
+  _globals['_GETJOBEVENTSREQUEST']._serialized_end=1434
+  _globals['_GETJOBEVENTSRESPONSE']._serialized_start=1436
+  _globals['_GETJOBEVENTSRESPONSE']._serialized_end=1515
+  _globals['_TRAININGSERVICE']._serialized_start=1655
+  _globals['_TRAININGSERVICE']._serialized_end=2056
 # @@protoc_insertion_point(module_scope)

@@ -28,7 +28,7 @@ FAILED: JobState
 CANCELLED: JobState
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "name", "state", "message", "step", "total_steps", "priority", "request_id", "create_time", "update_time", "restarts", "max_restarts", "preemptions", "max_preemptions", "job_dir", "checkpoint_dir", "cancel_requested", "spec", "attempt")
+    __slots__ = ("job_id", "name", "state", "message", "step", "total_steps", "priority", "request_id", "create_time", "update_time", "restarts", "max_restarts", "preemptions", "max_preemptions", "job_dir", "checkpoint_dir", "cancel_requested", "spec", "attempt", "cycle")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class Job(_message.Message):
     CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    CYCLE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     state: JobState
@@ -67,7 +68,8 @@ class Job(_message.Message):
     cancel_requested: bool
     spec: _job_pb2.JobSpec
     attempt: int
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., priority: _Optional[int] = ..., request_id: _Optional[str] = ..., create_time: _Optional[float] = ..., update_time: _Optional[float] = ..., restarts: _Optional[int] = ..., max_restarts: _Optional[int] = ..., preemptions: _Optional[int] = ..., max_preemptions: _Optional[int] = ..., job_dir: _Optional[str] = ..., checkpoint_dir: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., spec: _Optional[_Union[_job_pb2.JobSpec, _Mapping]] = ..., attempt: _Optional[int] = ...) -> None: ...
+    cycle: str
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., priority: _Optional[int] = ..., request_id: _Optional[str] = ..., create_time: _Optional[float] = ..., update_time: _Optional[float] = ..., restarts: _Optional[int] = ..., max_restarts: _Optional[int] = ..., preemptions: _Optional[int] = ..., max_preemptions: _Optional[int] = ..., job_dir: _Optional[str] = ..., checkpoint_dir: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., spec: _Optional[_Union[_job_pb2.JobSpec, _Mapping]] = ..., attempt: _Optional[int] = ..., cycle: _Optional[str] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("spec", "spec_text", "request_id", "validate_only", "priority", "max_restarts", "max_preemptions")

@@ -74,6 +74,8 @@ class JobSeries:
                 self.add("nonfinite_steps", value)
             elif name == "skipped_files":
                 self._skipped(value)
+            elif name == "upload_failures":
+                self.add("upload_failures", value)
             elif name.endswith("_loss"):
                 self.set("loss", value, kind, name.removesuffix("_loss"), weights)
             else:
@@ -83,6 +85,19 @@ class JobSeries:
             self.set("last_report_timestamp_seconds", time)
             if kind == "checkpoint":
                 self.set("last_checkpoint_timestamp_seconds", time)
+        self._cycle(kind, event, time)
+
+    def _cycle(self, kind: str, event: Mapping[str, Any], time: float | None) -> None:
+        """A continuous job's cycle and published reports (workers/training/continuous.py)."""
+        if kind == "cycle" and event.get("phase") == "waiting":
+            self.set("chunks_pending", event.get("new_chunks", 0))
+        elif kind == "cycle" and event.get("phase") == "training":
+            self.set("window_chunks", event.get("window_chunks", 0))
+            self.set("chunks_pending", 0)
+        elif kind == "published" and isinstance(event.get("network"), int):
+            self.set("networks_published", event["network"])
+            if time is not None:
+                self.set("last_publish_timestamp_seconds", time)
 
     def _progress(self, kind: str, step: int, event: Mapping[str, Any]) -> None:
         if kind == "state" and event.get("state") == "RUNNING":  # a trainer (re)started from this step

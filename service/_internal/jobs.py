@@ -55,9 +55,12 @@ class Submission:
 class JobService:
     """Submission, queries and cancellation over a `JobStore` and the storage root."""
 
-    def __init__(self, store: JobStore, storage: Path, budgets: Budgets = Budgets(), watch_poll_interval: float = 0.5):
+    def __init__(self, store: JobStore, storage: Path, budgets: Budgets = Budgets(), watch_poll_interval: float = 0.5, *,
+                 data_roots: Sequence[Path] | None = None):
+        """`data_roots`: where dataset and init_from paths may point (None: anywhere, for tests of other rules)."""
         self.store, self.storage, self.budgets = store, Path(storage), budgets
         self.watch_poll_interval = watch_poll_interval
+        self.data_roots = None if data_roots is None else tuple(data_roots)
 
     def job_dir(self, job_id: str) -> Path:
         return self.storage / job_id
@@ -75,7 +78,7 @@ class JobService:
                 raise InvalidRequest(f"{name}: must be >= 0 (got {value})")
         if len(submission.request_id) > MAX_REQUEST_ID_CHARS:
             raise InvalidRequest(f"request_id: longer than {MAX_REQUEST_ID_CHARS} characters")
-        job = validate_spec(spec)
+        job = validate_spec(spec, self.data_roots)
         if submission.validate_only:
             return None, False
         budgets = self.budgets

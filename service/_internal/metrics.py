@@ -52,6 +52,10 @@ GAUGES = (
     Family("last_report_timestamp_seconds", "Unix time of the latest report", unit="seconds"),
     Family("update_ratio", "Summary of the per-parameter update ratios |dw|/|w| of the latest train report, per layer",
            ("layer", "stat")),
+    Family("window_chunks", "Continuous job: chunks in the latest network's window"),
+    Family("chunks_pending", "Continuous job: new chunks counted towards the next network"),
+    Family("networks_published", "Continuous job: number of the latest published network"),
+    Family("last_publish_timestamp_seconds", "Continuous job: Unix time of the latest publish", unit="seconds"),
 )
 COUNTERS = (
     Family("steps", "Training steps run, including steps redone after a restart"),
@@ -64,6 +68,7 @@ COUNTERS = (
     Family("preemptions", "Preemptions (SIGTERM, node loss)"),
     Family("productive_seconds", "Wall time spent in training steps that were kept", unit="seconds"),
     Family("badput_seconds", "Wall time not spent in kept training steps, by reason", ("reason",), unit="seconds"),
+    Family("upload_failures", "Continuous job: failed network upload tries"),
 )
 
 

@@ -1,4 +1,5 @@
-"""Up-front validation of submitted specs: size and wire-level checks, then `workers.config.resolve`.
+"""Up-front validation of submitted requests and specs: size and wire-level checks, the input
+paths against the server's allowed roots (`workers.config.paths`), then `workers.config.resolve`.
 
 Every problem is a `ConfigError` of (field path, reason) pairs, the one error class of job
 configs, so the API answers INVALID_ARGUMENT naming the field. Text is parsed by
@@ -8,10 +9,14 @@ never mutated.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Sequence
+
 from google.protobuf import descriptor, unknown_fields
 from google.protobuf.message import Message
 
 from lc0train import job_pb2
+from workers.config.paths import path_problems, spec_input_paths
 from workers.config.problems import ConfigError
 from workers.config.resolve import ResolvedJob, resolve
 from workers.config.spec import parse_spec
@@ -28,8 +33,21 @@ def parse_spec_text(text: str) -> job_pb2.JobSpec:
     return parse_spec(text, "spec_text")
 
 
-def validate_spec(spec: job_pb2.JobSpec) -> ResolvedJob:
-    """Returns the resolved job or raises `ConfigError` with every problem found."""
+def check_request(request: Message) -> None:
+    """Refuses a request with fields this server does not know or with a wrong wire type (its
+    own fields only; the spec is checked by `validate_spec`)."""
+    problems: list[tuple[str, str]] = []
+    _check_unknown(request, "", problems)
+    if problems:
+        raise ConfigError(problems)
+
+
+def validate_spec(spec: job_pb2.JobSpec, data_roots: Sequence[Path] | None = None) -> ResolvedJob:
+    """Returns the resolved job or raises `ConfigError` with every problem found.
+
+    With `data_roots`, dataset and `init_from` paths must lie inside them; an `init_from`
+    path that is refused is not read.
+    """
     size = spec.ByteSize()
     if size > MAX_SPEC_BYTES:
         raise ConfigError([("spec", f"{size} bytes exceed the limit of {MAX_SPEC_BYTES}")])
@@ -43,16 +61,49 @@ def validate_spec(spec: job_pb2.JobSpec) -> ResolvedJob:
         problems.append(("training", "required"))
     if problems:
         raise ConfigError(problems)
-    return resolve(spec)
+    if data_roots is not None:
+        problems.extend(path_problems(spec_input_paths(spec), data_roots))
+    if any(path == "init_from.path" for path, _ in problems):
+        spec = _without_init_from(spec)
+    try:
+        job = resolve(spec)
+    except ConfigError as err:
+        raise ConfigError([*problems, *err.problems]) from None
+    if problems:
+        raise ConfigError(problems)
+    return job
+
+
+def _without_init_from(spec: job_pb2.JobSpec) -> job_pb2.JobSpec:
+    copy = job_pb2.JobSpec()
+    copy.CopyFrom(spec)
+    copy.ClearField("init_from")
+    return copy
+
+
+def _check_unknown(message: Message, prefix: str, problems: list[tuple[str, str]]) -> None:
+    """Unknown field numbers, and known ones sent with another wire type (both land in the unknown set)."""
+    unknown = unknown_fields.UnknownFieldSet(message)
+    fields = message.DESCRIPTOR.fields_by_number
+    for i in range(len(unknown)):
+        number = unknown[i].field_number
+        known = fields.get(number)
+        if known is not None:
+            path = f"{prefix}.{known.name}" if prefix else known.name
+            problems.append((path, f"wrong wire type {unknown[i].wire_type} for field {number} "
+                                   f"(a {_TYPE_NAMES.get(known.type, 'value')})"))
+        else:
+            problems.append((f"{prefix}#{number}" if prefix else f"#{number}",
+                             f"unknown field number {number} in {message.DESCRIPTOR.name}"))
+
+
+_TYPE_NAMES = {value: name.removeprefix("TYPE_").lower() for name, value in vars(descriptor.FieldDescriptor).items()
+               if name.startswith("TYPE_") and isinstance(value, int)}
 
 
 def _check_wire(message: Message, prefix: str, problems: list[tuple[str, str]]) -> None:
     """Unknown fields (wrong wire types land there too) and enum numbers the schema lacks."""
-    unknown = unknown_fields.UnknownFieldSet(message)
-    for i in range(len(unknown)):
-        field = unknown[i]
-        problems.append((f"{prefix}#{field.field_number}" if prefix else f"#{field.field_number}",
-                         "unknown field number or wrong wire type"))
+    _check_unknown(message, prefix, problems)
     for field, value in message.ListFields():
         path = f"{prefix}.{field.name}" if prefix else field.name
         repeated = field.is_repeated

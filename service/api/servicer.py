@@ -15,12 +15,16 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
 from lc0train import service_pb2
+from service._internal.cycles import CycleTracker
 from service._internal.jobs import JobService, Submission
 from service._internal.state import InvalidRequest
 from service._internal.store import JobRecord
+from service._internal.validation import check_request
+from service._internal.wire import explain_undecodable
 from service.api.convert import event_to_proto, job_to_proto, state_from_proto
 from service.api.errors import map_errors
 from workers.config.problems import ConfigError
+from workers.layout import JobPaths
 
 SERVICE = service_pb2.DESCRIPTOR.services_by_name["TrainingService"]
 SERVICE_NAME = SERVICE.full_name
@@ -38,8 +42,8 @@ def lenient(message_type: type[Message]) -> Callable[[bytes], object]:
     def deserialize(data: bytes) -> object:
         try:
             return message_type.FromString(data)
-        except DecodeError as err:
-            return Undecodable(str(err))
+        except DecodeError:
+            return Undecodable(explain_undecodable(data, message_type.DESCRIPTOR))
     return deserialize
 
 
@@ -48,14 +52,18 @@ class TrainingServicer:
 
     def __init__(self, jobs: JobService):
         self.jobs = jobs
+        self.cycles = CycleTracker()
 
     def _job(self, record: JobRecord, with_spec: bool = True) -> service_pb2.Job:
-        return job_to_proto(record, self.jobs.job_dir(record.job_id), with_spec)
+        job = job_to_proto(record, self.jobs.job_dir(record.job_id), with_spec)
+        job.cycle = self.cycles.status(record.job_id, JobPaths(self.jobs.job_dir(record.job_id)).events)
+        return job
 
     @map_errors
     async def SubmitJob(self, request: service_pb2.SubmitJobRequest | Undecodable, context: grpc.aio.ServicerContext) -> service_pb2.SubmitJobResponse:
         if isinstance(request, Undecodable):
             raise ConfigError([("<request>", f"not a valid SubmitJobRequest: {request.error}")])
+        check_request(request)  # before validate_only is read: a mangled one must not create a job
         which = request.WhichOneof("config")
         submission = Submission(
             spec=request.spec if which == "spec" else None,
@@ -93,13 +101,16 @@ class TrainingServicer:
 
     @map_errors
     async def WatchJob(self, request: service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[service_pb2.JobUpdate]:
-        first = True
+        first, record = True, None
         async for update in self.jobs.watch(request.job_id):
             if isinstance(update, JobRecord):
+                record = update
                 yield service_pb2.JobUpdate(job=self._job(update, with_spec=first))
                 first = False
             else:
                 yield service_pb2.JobUpdate(event=event_to_proto(update))
+                if record is not None and update.get("kind") in ("cycle", "published"):
+                    yield service_pb2.JobUpdate(job=self._job(record, with_spec=False))  # Job.cycle moved on
 
 
 def handlers(servicer: TrainingServicer) -> grpc.GenericRpcHandler:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from lc0train import model_pb2, training_pb2
+from lc0train import data_pb2, model_pb2, training_pb2
 
 
 class BadValue(Exception):
@@ -104,6 +104,7 @@ LOSS_WEIGHT_NAMES = tuple(f.name for f in training_pb2.LossWeights.DESCRIPTOR.fi
 # ---- the table ----------------------------------------------------------------------------
 
 # legacy `section.key` → (proto field path, value conversion). Repeated fields are extended.
+SORT_TYPES = {"number": data_pb2.SORT_TYPE_NUMBER, "mtime": data_pb2.SORT_TYPE_MTIME, "name": data_pb2.SORT_TYPE_NAME}
 RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "name": ("name", as_str),
     "dataset.input": ("dataset.input", as_paths),
@@ -111,6 +112,11 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "dataset.input_test": ("dataset.input_test", as_paths),
     "dataset.input_validation": ("dataset.input_validation", as_paths),
     "dataset.train_ratio": ("dataset.train_ratio", as_float),
+    # The newest-chunks window (legacy sort_type defaulted to 'mtime'; here game number, see
+    # docs/legacy_differences.md).
+    "dataset.num_chunks": ("dataset.num_chunks", as_int),
+    "dataset.allow_less_chunks": ("dataset.allow_less_chunks", as_bool),
+    "dataset.sort_type": ("dataset.sort_type", as_choice(SORT_TYPES)),
     # Legacy position sampling: a `training:` key in the legacy yaml, a data property here.
     "training.diff_focus_min": ("dataset.diff_focus_min", as_float),
     "training.diff_focus_slope": ("dataset.diff_focus_slope", as_float),
@@ -220,13 +226,6 @@ NOTES: dict[str, str] = {
     # In tf-214's example yaml, read by no code at fae46e6 or tf-214.
     "training.value_focus_min": "read by no legacy code (fae46e6 or tf-214): ignored",
     "training.value_focus_slope": "read by no legacy code (fae46e6 or tf-214): ignored",
-    # The continuous-training window. When DataConfig gains the fields of the same names, each
-    # line becomes a RULES entry: "dataset.num_chunks": ("dataset.num_chunks", as_int), and
-    # "dataset.allow_less_chunks": ("dataset.allow_less_chunks", as_bool).
-    "dataset.num_chunks": "not applied yet: every chunk the input paths match is used (the newest-chunks "
-                          "window is not in this build; narrow the paths or globs)",
-    "dataset.allow_less_chunks": "not applied yet: every chunk the input paths match is used",
-    "dataset.sort_type": "not applied yet: it orders chunks for dataset.num_chunks's window",
 }
 # Accepted only with the value that is lc0-train's behaviour; any other value changes training
 # in a way lc0-train cannot honour, and is an error.

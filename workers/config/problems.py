@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
+from google.protobuf import descriptor
 from google.protobuf.message import Message
+
+_FLOAT_TYPES = (descriptor.FieldDescriptor.TYPE_FLOAT, descriptor.FieldDescriptor.TYPE_DOUBLE)
 
 
 class ConfigError(ValueError):
@@ -30,6 +34,22 @@ class Problems(list[tuple[str, str]]):
     def non_negative(self, path: str, value: float) -> None:
         if value < 0:
             self.add(path, f"must be >= 0 (got {value})")
+
+    def finite(self, path: str, value: float) -> None:
+        if not math.isfinite(value):
+            self.add(path, f"must be a finite number (got {value})")
+
+    def finite_fields(self, message: Message, prefix: str = "") -> None:
+        """Every float and double field set anywhere in `message` (repeated ones too) must be finite."""
+        for field, value in message.ListFields():
+            path = f"{prefix}.{field.name}" if prefix else field.name
+            items = list(value) if field.is_repeated else [value]
+            for i, item in enumerate(items):
+                item_path = f"{path}[{i}]" if field.is_repeated else path
+                if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+                    self.finite_fields(item, item_path)
+                elif field.type in _FLOAT_TYPES:
+                    self.finite(item_path, item)
 
     def unit_interval(self, path: str, value: float) -> None:
         """0 <= value < 1 (momenta and decay rates)."""

@@ -34,6 +34,8 @@ from workers.config.training_settings import (
     resolve_schedule,
     resolve_swa,
 )
+from workers.config.continuous_settings import ContinuousSettings, resolve_continuous
+from workers.config.host_limits import check_host_limits
 from workers.config.loss_settings import LossSettings, resolve_losses
 from workers.config.sampling_settings import resolve_sampling
 from workers.data.sampling import KEEP_ALL, Sampling
@@ -42,6 +44,7 @@ from workers.config.spec import Spec
 
 _M = TypeVar("_M", bound=Message)
 
+DATA_PATH_FIELDS = ("input_train", "input_test", "input_validation", "input")  # DataConfig's chunk sources
 _DEFAULT_MAX_TO_KEEP = 50
 _DEFAULT_SHUFFLE_SIZE = 65_536
 _DEFAULT_PREFETCH = 2
@@ -77,11 +80,13 @@ class ResolvedJob:
     devices_per_host: int
     warnings: tuple[str, ...] = ()
     sampling: Sampling = KEEP_ALL  # the train stream's; test streams use its `sample` only
+    continuous: ContinuousSettings | None = None  # None: a fixed run to the next multiple of total_steps
 
 
 def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     """Validates `spec` and returns its resolved form, or raises ConfigError naming every bad field."""
     problems = Problems()
+    problems.finite_fields(spec)
     warnings: list[str] = []
     model = _resolve_model(spec.model, problems)
     heads = model.heads if model else HeadLayout()
@@ -103,6 +108,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     problems.positive("training.max_to_keep", max_to_keep)
     prefetch = int(optional(d, "prefetch_batches", _DEFAULT_PREFETCH))
     problems.positive("dataset.prefetch_batches", prefetch)
+    check_host_limits(t.batch_size, t.shuffle_size or _DEFAULT_SHUFFLE_SIZE, prefetch, d.num_chunks, problems)
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
@@ -111,13 +117,14 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     num_batch_splits = resolve_batch_splits(t, problems)
     losses = resolve_losses(t, problems, spec.model.moves_left != model_pb2.MOVES_LEFT_NONE, heads)
     sampling = resolve_sampling(d, problems)
+    continuous = resolve_continuous(spec, problems)
     if problems or model is None:
         raise ConfigError(problems, source)
     return ResolvedJob(
         spec=_copy(spec),
         model=model,
         dataset=_copy(d),
-        export_nets=spec.export.enabled,
+        export_nets=_exports(spec),
         init_from=init_from,
         seed=spec.seed,
         batch_size=t.batch_size,
@@ -140,6 +147,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         num_batch_splits=num_batch_splits,
         losses=losses,
         sampling=sampling,
+        continuous=continuous,
     )
 
 
@@ -167,15 +175,27 @@ def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> ResolvedMode
         return None
 
 
+def _exports(spec: Spec) -> bool:
+    """Whether the job writes lc0 nets: when asked, and always for a continuous job (it publishes them)."""
+    return spec.export.enabled or spec.HasField("continuous")
+
+
 def _check_lc0_interop(spec: Spec, model: ResolvedModel, init_from: Path | None, problems: Problems) -> None:
     """Refuses, before the job starts, a net lc0 cannot run and `init_from` weights of another architecture."""
-    if spec.export.enabled and (reason := export_problem(model)):
+    if _exports(spec) and (reason := export_problem(model)):
         problems.add("export.enabled", reason)
     if init_from is not None and (reason := init_from_problem(init_from, model)):
         problems.add("init_from.path", reason)
 
 
 def _check_data(d: data_pb2.DataConfig, problems: Problems) -> None:
+    problems.non_negative("dataset.num_chunks", d.num_chunks)
+    if not d.num_chunks and d.allow_less_chunks:
+        problems.add("dataset.allow_less_chunks", "only applies with dataset.num_chunks")
+    for name in DATA_PATH_FIELDS:
+        for i, value in enumerate(getattr(d, name)):
+            if not value.strip():
+                problems.add(f"dataset.{name}[{i}]", "empty path (name a file, a directory or a glob)")
     if d.input:
         if d.input_train or d.input_test:
             problems.add("dataset.input", "use either dataset.input with train_ratio or input_train/input_test, not both")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 
 from lc0train import data_pb2
 from workers.config.problems import Problems, optional
@@ -16,9 +14,6 @@ def resolve_sampling(d: data_pb2.DataConfig, problems: Problems) -> Sampling:
     problems.positive("dataset.sample", sample)
     focus = DiffFocus(**{name: optional(d, name, getattr(DiffFocus, name)) for name in
                          ("diff_focus_min", "diff_focus_slope", "diff_focus_q_weight", "diff_focus_pol_scale")})
-    for name, value in dataclasses.asdict(focus).items():
-        if not math.isfinite(value):
-            problems.add(f"dataset.{name}", f"must be finite (got {value})")
     if focus.diff_focus_q_weight + focus.diff_focus_pol_scale <= 0:
         problems.add("dataset.diff_focus_q_weight", "diff_focus_q_weight + diff_focus_pol_scale must be > 0 "
                      f"(got {focus.diff_focus_q_weight} + {focus.diff_focus_pol_scale})")

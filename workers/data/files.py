@@ -1,6 +1,7 @@
 """Training-data inputs: finding chunk files, splitting them across processes, reading one.
 
-A chunk is a gzip file of consecutive fixed-size V6 or V7 records (usually one game). Reading
+A chunk is a plain file or a member of a tar archive (``ARCHIVE.tar:MEMBER``, see
+`workers.data.archives`); either is a gzip file of consecutive fixed-size V6 or V7 records (usually one game). Reading
 a chunk checks everything that can be checked without decoding: the gzip stream itself, that
 the decompressed length is a whole number of records of the first record's version, and that
 every record has that version (a file mixing versions is corrupt).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.data.archives import ArchiveCache, is_archive, member_path, split_member
 from workers.data.v6 import RECORD_SIZES
 
 logger = logging.getLogger(__name__)
@@ -37,38 +39,63 @@ class ChunkError(Exception):
         return f"{self.path}: {self.reason}"
 
 
-def discover_chunks(specs: Sequence[str]) -> list[Path]:
-    """Expand files, directories (recursive `*.gz`) and globs to a sorted, de-duplicated list.
+def discover_chunks(specs: Sequence[str], archives: ArchiveCache | None = None) -> list[Path]:
+    """Expand files, directories (recursive `*.gz` and `*.tar`), globs, tar archives and
+    ``ARCHIVE.tar:MEMBER`` addresses to a sorted, de-duplicated list of chunk paths.
 
-    Raises ValueError naming the first spec that matches no file.
+    An archive contributes its `*.gz` members and, for each damaged region or truncated
+    member, one entry that reading reports as bad (see `archives.ArchiveListing.bad_entries`),
+    so damage is skipped and counted like a bad file. Raises ValueError naming the first spec
+    that matches no chunk, OSError when an archive cannot be read.
     """
+    archives = archives if archives is not None else ArchiveCache()
     found: set[Path] = set()
     for spec in specs:
-        matches = _expand(spec)
+        matches = _expand(spec, archives)
         if not matches:
             raise ValueError(
                 f"data input {spec!r} matches no chunk files "
-                "(expected a file, a directory holding *.gz files, or a glob)"
+                "(expected a file, a directory holding *.gz or *.tar files, a glob, a .tar archive "
+                "or ARCHIVE.tar:MEMBER)"
             )
-        found.update(Path(os.path.abspath(p)) for p in matches)
+        found.update(matches)
     paths = sorted(found, key=str)
     logger.info("found %d chunk files in %d input(s)", len(paths), len(specs))
     return paths
 
 
-def _expand(spec: str) -> list[Path]:
-    """The files one spec names; directories (given or globbed) are searched recursively."""
+def _expand(spec: str, archives: ArchiveCache) -> list[Path]:
+    """The chunks one spec names (absolute); directories (given or globbed) are searched recursively."""
     path = Path(spec).expanduser()
     if path.is_file():
-        return [path]
+        return archive_chunks(path, archives) if is_archive(path) else [Path(os.path.abspath(path))]
+    member = split_member(path)
+    if member is not None:
+        archive, name = Path(os.path.abspath(member[0])), member[1]
+        known = archive.is_file() and name in archives.listing(archive).members
+        return [member_path(archive, name)] if known else []
     candidates = [path] if path.is_dir() else [Path(m) for m in glob.glob(str(path), recursive=True)]
     files: list[Path] = []
     for candidate in candidates:
         if candidate.is_dir():
-            files.extend(p for p in candidate.rglob("*.gz") if p.is_file())
+            files.extend(Path(os.path.abspath(p)) for p in candidate.rglob("*.gz") if p.is_file())
+            for tar in candidate.rglob("*.tar"):
+                files.extend(archive_chunks(tar, archives) if tar.is_file() else [])
         elif candidate.is_file():
-            files.append(candidate)
+            files.extend(archive_chunks(candidate, archives) if is_archive(candidate)
+                         else [Path(os.path.abspath(candidate))])
     return files
+
+
+def archive_chunks(archive: Path, archives: ArchiveCache) -> list[Path]:
+    """The chunk paths of one archive as a finished file: its members plus one bad entry for each
+    damaged region and for a truncated last member (logged)."""
+    archive = Path(os.path.abspath(archive))
+    listing = archives.listing(archive, refresh=True)
+    bad = listing.bad_entries(include_partial=True)
+    for name, reason in bad.items():
+        logger.warning("archive %s: %s: %s", archive, name, reason)
+    return [member_path(archive, name) for name in [*listing.members, *bad]]
 
 
 def shard_for_process(files: Sequence[Path], process_index: int, process_count: int) -> list[Path]:
@@ -84,18 +111,17 @@ def shard_for_process(files: Sequence[Path], process_index: int, process_count: 
     return list(files[process_index::process_count])
 
 
-def read_chunk(path: Path) -> np.ndarray:
-    """Read one chunk as raw records, uint8 [n, size] (read-only): size 8356 for a V6 file, 8396
+def read_chunk(path: Path, archives: ArchiveCache | None = None) -> np.ndarray:
+    """Read one chunk (a file or ``ARCHIVE.tar:MEMBER``) as raw records, uint8 [n, size] (read-only): size 8356 for a V6 file, 8396
     for a V7 file (`v6.RECORD_SIZES`; the first record's version decides).
 
     Raises ChunkError for an unreadable, empty, corrupt or truncated file, a first record whose
-    version is neither 6 nor 7, or a later record of another version than the first.
+    version is neither 6 nor 7, or a later record of another version than the first, and for a
+    member that its archive does not hold completely. `archives` keeps archive listings between
+    calls (without it each member read lists its archive again).
     """
     path = Path(path)
-    try:
-        compressed = path.read_bytes()
-    except OSError as exc:
-        raise ChunkError(path, f"unreadable: {exc.strerror or exc}") from exc
+    compressed = _read_bytes(path, archives if archives is not None else ArchiveCache())
     if not compressed:
         raise ChunkError(path, "empty")
     try:
@@ -118,6 +144,16 @@ def read_chunk(path: Path) -> np.ndarray:
     if bad.size:
         raise ChunkError(path, f"bad version {versions[bad[0]]} in record {bad[0]}")
     return records
+
+
+def _read_bytes(path: Path, archives: ArchiveCache) -> bytes:
+    member = split_member(path)
+    try:
+        return path.read_bytes() if member is None else archives.read_member(*member)
+    except OSError as exc:
+        raise ChunkError(path, f"unreadable: {exc.strerror or exc}") from exc
+    except LookupError as exc:
+        raise ChunkError(path, str(exc.args[0])) from exc
 
 
 def u32_field(records: np.ndarray, offset: int) -> np.ndarray:

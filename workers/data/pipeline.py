@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.data.archives import ArchiveCache
 from workers.data.files import ChunkError, read_chunk, u32_field
 from workers.data.sampling import KEEP_ALL, Sampling
 from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
@@ -156,6 +157,7 @@ class _Source:
         # Touched only by the one thread that loads windows.
         self._bad_files: set[Path] = set()
         self._format_warned: set[Path] = set()
+        self._archives = ArchiveCache()
 
     def cursor(self, epoch: int, window_start: int, offset: int) -> DataCursor:
         return DataCursor(epoch, window_start, offset, **self._identity)
@@ -252,7 +254,7 @@ class _Source:
         if path in self._bad_files:
             return np.empty((0, V7_RECORD_SIZE), np.uint8)
         try:
-            rows = read_chunk(path)
+            rows = read_chunk(path, self._archives)
         except ChunkError as exc:
             logger.warning("skipping chunk %s: %s", path, exc.reason)
             self._bad_files.add(path)

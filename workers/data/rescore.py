@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from workers.data.archives import ArchiveCache, split_member
 from workers.data.files import ChunkError, discover_chunks, read_chunk
 from workers.data.v6 import NO_MOVE, NUM_POLICY, RECORD_SIZES, V7_DTYPE, V7_RECORD_SIZE, V7_VERSION, record_fields
 
@@ -128,19 +129,19 @@ class RescoreReport:
 def rescore_files(specs: Sequence[str], out_dir: Path) -> RescoreReport:
     """Rescore every chunk that `specs` name (files, directories, globs) into V7 chunks in `out_dir`.
 
-    A directory's chunks keep their path relative to it; a file or glob match keeps its name.
+    A directory's chunks keep their path relative to it; a file or glob match keeps its name; an
+    archive member (``ARCHIVE.tar:MEMBER``) is written as a plain file at its path in the archive.
     Bad inputs (unreadable, corrupt, out-of-range values, or two inputs with one output name)
     are logged, listed in the report and skipped. Output files are written atomically, so
     `out_dir` may be the input directory. Raises ValueError when a spec matches no file.
     """
     out_dir = Path(out_dir)
     report = RescoreReport(out_dir)
+    archives = ArchiveCache()
     targets: dict[Path, Path] = {}  # input -> output, in discovery order
     for spec in specs:
-        base = Path(spec).expanduser()
-        for path in discover_chunks([spec]):  # absolute paths, symlinks kept
-            name = path.relative_to(os.path.abspath(base)) if base.is_dir() else Path(path.name)
-            targets.setdefault(path, out_dir / name)
+        for path in discover_chunks([spec], archives):  # absolute paths, symlinks kept
+            targets.setdefault(path, out_dir / _output_name(Path(spec).expanduser(), path))
     report.inputs = len(targets)
     claimed: dict[Path, Path] = {}
     for path, target in targets.items():
@@ -150,7 +151,7 @@ def rescore_files(specs: Sequence[str], out_dir: Path) -> RescoreReport:
         else:
             claimed[target.resolve()] = path
             try:
-                rescored = rescore_records(read_chunk(path))
+                rescored = rescore_records(read_chunk(path, archives))
                 _write_atomically(target, gzip.compress(rescored.tobytes(), mtime=0))
             except ChunkError as exc:
                 reason = exc.reason
@@ -167,6 +168,14 @@ def rescore_files(specs: Sequence[str], out_dir: Path) -> RescoreReport:
     logger.info("rescored %d of %d chunk files (%d records) into %s", len(report.written), report.inputs,
                 report.records, out_dir)
     return report
+
+
+def _output_name(spec: Path, path: Path) -> Path:
+    """Where one discovered chunk goes under the output directory (see `rescore_files`)."""
+    member = split_member(path)
+    if member is not None:
+        return Path(member[1])
+    return path.relative_to(os.path.abspath(spec)) if spec.is_dir() else Path(path.name)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from lc0train import data_pb2
 from workers.data.files import discover_chunks, shard_for_process
+from workers.data.window import ChunkIndex
 from workers.seeds import derive_seed
 
 
@@ -19,17 +21,37 @@ class DataFiles:
     validation: list[Path]
 
 
-def resolve_data_files(config: data_pb2.DataConfig, seed: int) -> DataFiles:
-    """Expands the dataset specs; `input` + `train_ratio` splits one pool by file in a seeded order."""
+def resolve_data_files(config: data_pb2.DataConfig, seed: int, with_train: bool = True) -> DataFiles:
+    """Expands the dataset specs; `input` + `train_ratio` splits one pool by file in a seeded order.
+    With `num_chunks`, the training chunks (or the pool) are the newest `num_chunks` only.
+    Without `with_train` (a continuous job's windows) `input_train` is left out."""
     validation = discover_chunks(config.input_validation) if config.input_validation else []
     if not config.input:
-        return DataFiles(discover_chunks(config.input_train), discover_chunks(config.input_test), validation)
-    pool = discover_chunks(config.input)
+        train = training_chunks(config, config.input_train) if with_train else []
+        return DataFiles(train, discover_chunks(config.input_test), validation)
+    pool = training_chunks(config, config.input)
     order = np.random.default_rng(derive_seed(seed, "train-test-split")).permutation(len(pool))
     n_train = int(len(pool) * config.train_ratio)
     if n_train == 0 or n_train == len(pool):
         raise ValueError(f"dataset.train_ratio: {config.train_ratio} of {len(pool)} chunk files leaves an empty train or test set")
     return DataFiles([pool[i] for i in sorted(order[:n_train])], [pool[i] for i in sorted(order[n_train:])], validation)
+
+
+def training_chunks(config: data_pb2.DataConfig, specs: Sequence[str]) -> list[Path]:
+    """Every chunk `specs` name, or with `dataset.num_chunks` the newest that many (sorted by path).
+
+    Raises ValueError when fewer chunks exist and `allow_less_chunks` is off.
+    """
+    if not config.num_chunks:
+        return discover_chunks(specs)
+    index = ChunkIndex(specs, config.sort_type)
+    index.poll()
+    if not len(index):
+        raise ValueError(f"dataset inputs {list(specs)} match no chunk files")
+    if len(index) < config.num_chunks and not config.allow_less_chunks:
+        raise ValueError(f"dataset.num_chunks: {config.num_chunks} chunks wanted, the inputs hold only "
+                         f"{len(index)} (set dataset.allow_less_chunks to train on fewer)")
+    return sorted(index.window(config.num_chunks), key=str)
 
 
 def shard(files: DataFiles, process_index: int, process_count: int) -> DataFiles:

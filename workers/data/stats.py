@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.data.archives import ArchiveCache
 from workers.data.files import ChunkError, discover_chunks, f32_field, read_chunk, u32_field
 from workers.data.v6 import InputFormat
 
@@ -31,14 +32,15 @@ def dataset_stats(specs: Sequence[str]) -> dict[str, Any]:
     Results are from the side to move's view: a record counts as a win when result_q > 0.5,
     a loss when result_q < -0.5 and a draw otherwise.
     """
-    paths = discover_chunks(specs)
+    archives = ArchiveCache()
+    paths = discover_chunks(specs, archives)
     formats: Counter[int] = Counter()
     versions: Counter[int] = Counter()  # records per version (every record of a file has the same)
     skipped: dict[str, str] = {}
     records = legal_moves = wins = losses = 0
     for path in paths:
         try:
-            rows = read_chunk(path)
+            rows = read_chunk(path, archives)
         except ChunkError as exc:
             logger.warning("skipping chunk %s: %s", path, exc.reason)
             skipped[str(path)] = exc.reason

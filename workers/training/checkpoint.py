@@ -4,7 +4,9 @@ On-disk format (one directory per step under `<job>/checkpoints/`):
   <step>/state/   the whole TrainState pytree (step, params, optimizer state, batch
                   statistics, SWA weights and count, loss scale), StandardSave
   <step>/data/    JSON: {"processes": [{"train": <DataCursor>, "test": <DataCursor>}, ...]},
-                  one entry per JAX process (each reads its own shard of the files)
+                  one entry per JAX process (each reads its own shard of the files); a
+                  continuous job's entries also hold "cycle" (the same on every process:
+                  network number, chunk anchor, wait, see workers/training/continuous.py)
 Saves are asynchronous with Orbax's atomic commit (a step directory appears under its
 final name only once complete; unfinished temporary ones are removed at start). `committed()`
 and `wait()` name the saves that have committed since they were last asked, so a checkpoint

@@ -3,7 +3,8 @@
 Cadence follows the legacy trainer: a test before training whenever the step is a
 multiple of `total_steps`; a train report every `train_avg_report_steps`; a test every
 `test_steps`; validation every `validation_steps`; a checkpoint every `checkpoint_steps`;
-and all of them at the end, which is the next multiple of `total_steps`.
+and all of them at the end, which is the next multiple of `total_steps`. A continuous job
+(`workers.training.continuous`) runs the same cadence over one network's steps at a time.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 import numpy as np
 from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
+from workers.training.continuous import run_continuous
+from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
 from workers.data.pipeline import ChunkStream, DataCursor
 from workers.data.splits import resolve_data_files, shard
@@ -56,23 +59,30 @@ class StopRequest:
 
 def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
     """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
+    raise_path_problems(resolved_input_paths(job))  # paths only the workers see; before any step or state is made
     paths.root.mkdir(parents=True, exist_ok=True)
     if not paths.spec_file.exists():
         paths.spec_file.write_text(text_format.MessageToString(job.spec))
     with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
+        if job.continuous is not None:
+            return run_continuous(loop, job.continuous, stop or StopRequest())
         return loop.run(stop or StopRequest())
 
 
 class _TrainLoop:
     def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus):
         self.job, self.bus = job, bus
-        all_files = resolve_data_files(job.dataset, job.seed)
+        # A continuous job's training chunks are the window of each network (set per cycle).
+        all_files = resolve_data_files(job.dataset, job.seed, with_train=job.continuous is None)
         self.files = shard(all_files, jax.process_index(), jax.process_count())
         training = build_training(job)
         self.mesh, self.steps = training.mesh, training.steps
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
         self.saving: dict[int, tuple[float, dict[str, float]]] = {}  # (start, metrics) of each save not seen committed yet
-        self.state, cursors = _resume(self.checkpointer, training.state)
+        self.state, cursors, self.restored_cycle = _resume(self.checkpointer, training.state)
+        self.restored_train_cursor: dict | None = cursors.get("train")
+        self.cycle_at: Callable[[int], dict[str, Any]] | None = None  # a continuous job's cycle to checkpoint at a step
+        self.paths = paths
         self.exporter = JobExporter(job.model, paths) if job.export_nets else None
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
@@ -88,7 +98,7 @@ class _TrainLoop:
         }))
 
     def _open_streams(self, cursors: dict[str, dict], num_test_positions: int) -> None:
-        self.train_stream = self._stream(self.files.train, "train", cursors.get("train"))
+        self.train_stream = self._stream(self.files.train, "train", cursors.get("train")) if self.files.train else None
         self.eval_batch = self.job.batch_size // self.job.num_batch_splits  # legacy: tests run on split-size batches
         self.test_stream = self._stream(self.files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
         # With SWA each test evaluates the raw weights, then the SWA weights on the next batches.
@@ -128,10 +138,23 @@ class _TrainLoop:
         for decoded in stream:
             yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
 
+    def use_train_files(self, files: list[Path], purpose: str, cursor: dict | None) -> None:
+        """Train on `files` (this process's shard) from now on, from `cursor` of the same stream."""
+        if self.train_stream is not None:
+            self.train_stream.close()
+        self.files = dataclasses.replace(self.files, train=files)
+        self.train_stream = self._stream(files, purpose, cursor)
+
     def run(self, stop: StopRequest) -> TrainState:
+        end = (self.step // self.job.total_steps + 1) * self.job.total_steps
+        return self.finish(self.train_until(end, stop) or "SUCCEEDED")
+
+    def train_until(self, end: int, stop: StopRequest) -> str | None:
+        """Train from the current step to `end` with the cadence of the module docstring, ending
+        with a checkpoint; returns the agreed stop reason when stopped early (None at `end`)."""
         job = self.job
         start = self.step
-        end = (start // job.total_steps + 1) * job.total_steps
+        assert self.train_stream is not None, "no training chunks"
         batches = self._device_batches(self.train_stream)
         sums = self.steps.zero_sums()
         window_start, window_steps = time.perf_counter(), 0
@@ -168,14 +191,19 @@ class _TrainLoop:
                 self._checkpoint(t)
             self._publish_commits(self.checkpointer.committed())
             if stopping and t < end:
-                return self._finish(t, reason)
-        return self._finish(end, "SUCCEEDED")
+                return reason
+        return None
 
-    def _finish(self, step: int, state: str) -> TrainState:
+    def wait_for_checkpoints(self) -> None:
+        """Wait for the saves in flight and report each as committed."""
         with self._phase("checkpoint"):
             committed = self.checkpointer.wait()
         self._publish_commits(committed)
-        self._publish("state", step, state=state)
+
+    def finish(self, state: str) -> TrainState:
+        """End the run: saves committed, then the final `state` report."""
+        self.wait_for_checkpoints()
+        self._publish("state", self.step, state=state)
         return self.state
 
     def _stop_agreed(self, step: int, report_due: bool, stop: StopRequest) -> tuple[bool, str, bool]:
@@ -264,14 +292,24 @@ class _TrainLoop:
                 last = self.checkpointer.latest_step()
                 raise FloatingPointError(f"non-finite train state at step {step}: not checkpointed; "
                                          + (f"the last checkpoint, step {last}, is finite" if last is not None else "no checkpoint was written"))
-            self.checkpointer.save(self.state, gather_json({"train": self.train_stream.cursor.to_json(), "test": self.test_stream.cursor.to_json()}))
-            if self.exporter is not None:
-                swa = self._weights(swa=True) if self.state.swa_params is not None else None
-                self.exporter.export(step, self._weights(swa=False), swa)
+            cursors: dict[str, Any] = {"test": self.test_stream.cursor.to_json()}
+            if self.train_stream is not None:
+                cursors["train"] = self.train_stream.cursor.to_json()
+            if self.cycle_at is not None:
+                cursors["cycle"] = self.cycle_at(step)
+            self.checkpointer.save(self.state, gather_json(cursors))
+            self.export(step)
+            skipped = len(self.train_stream.stats.skipped_files) if self.train_stream is not None else 0
             self.saving[step] = (started, {
                 "checkpoint_save_seconds": time.perf_counter() - started,
-                "skipped_files": float(len(self.train_stream.stats.skipped_files)),
+                "skipped_files": float(skipped),
             })
+
+    def export(self, step: int) -> None:
+        """Write the lc0 nets of the current weights as those of `step` (when the job exports)."""
+        if self.exporter is not None:
+            swa = self._weights(swa=True) if self.state.swa_params is not None else None
+            self.exporter.export(step, self._weights(swa=False), swa)
 
     def _publish_commits(self, steps: list[int]) -> None:
         """One `checkpoint` event per committed save, with the seconds from its start to its commit being seen."""
@@ -290,15 +328,16 @@ class _TrainLoop:
                 self.checkpointer.close()
 
 
-def _resume(checkpointer: Checkpointer, fresh: TrainState) -> tuple[TrainState, dict[str, dict]]:
-    """The newest committed checkpoint restored onto `fresh`'s shardings with this process's data cursors, or `fresh`."""
+def _resume(checkpointer: Checkpointer, fresh: TrainState) -> tuple[TrainState, dict[str, dict], dict[str, Any] | None]:
+    """The newest committed checkpoint restored onto `fresh`'s shardings with this process's data
+    cursors and a continuous job's cycle (the same on every process), or `fresh`."""
     if checkpointer.latest_step() is None:
-        return fresh, {}
+        return fresh, {}, None
     state, all_cursors = checkpointer.restore(fresh)
     # Checkpoints from before the gate projection clamped negative gates in the forward pass.
     state = state.replace(params=project_gates(state.params),
                           swa_params=None if state.swa_params is None else project_gates(state.swa_params))
-    return state, _own_cursors(all_cursors)
+    return state, _own_cursors(all_cursors), all_cursors[0].get("cycle") if all_cursors else None
 
 
 def _own_cursors(saved: list[dict]) -> dict[str, dict]:
