@@ -80,8 +80,8 @@ def preset_spec(name: str, batch_size: int, precision: str = "FP32", batch_split
 
 
 def config_spec(path: Path, overrides: list[str], batch_size: int, precision: str, batch_splits: int) -> job_pb2.JobSpec:
-    """A JobSpec file on the bench's real chunks with the bench's batch size, precision and splits."""
-    return load_spec(path, [*overrides, f"training.batch_size={batch_size}", f"training.precision={precision}",
+    """A JobSpec file on one host and the bench's real chunks, with the bench's batch size, precision and splits."""
+    return load_spec(path, [*overrides, "resources.hosts=1", f"training.batch_size={batch_size}", f"training.precision={precision}",
                             f"training.num_batch_splits={batch_splits}", f"dataset.input_train={SELFPLAY}",
                             f"dataset.input_test={SELFPLAY}", f"dataset.input_validation={SELFPLAY}",
                             "export.enabled=false"])
