@@ -9,7 +9,9 @@ FROM python:3.11-slim
 ARG ACCELERATOR=cpu
 ARG LC0_UID=10001
 
-# tcmalloc removes the per-step page faults of glibc malloc under XLA:CPU (bench/ numbers).
+# tcmalloc removes the per-step page faults of glibc malloc under XLA:CPU (docs/performance.md),
+# preloaded image-wide so every process has it from its start; to run without it, pass
+# `-e LD_PRELOAD= -e LC0_TRAIN_MALLOC=system` (the switch alone does not undo this preload).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libtcmalloc-minimal4 make \
  && rm -rf /var/lib/apt/lists/*

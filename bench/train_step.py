@@ -2,11 +2,14 @@
 
 Protocol (../shared/docs/benchmarks.md): 3 warm-up steps (the first compiles), then 20
 timed steps, each timed to `block_until_ready` of the new state and metrics; positions/s =
-batch / median step time; MFU against a dense f32 matmul peak (jit of a 2048² matmul)
-measured in the same process. A second measurement runs the step with the real data
+batch / median step time; MFU against a dense matmul peak in the compute dtype (jit of an
+n² matmul, n = --peak-size, 2048 by default) measured in the same process. A second measurement runs the step with the real data
 pipeline (ChunkStream over real lc0 chunks) and a metrics fetch every 10 steps attached.
 
-    python bench/train_step.py --preset tiny|small|medium [--batch-size N] [--json]
+    python bench/train_step.py --preset tiny|small|medium [--batch-size N] [--precision FP32|BF16] [--json]
+    python bench/train_step.py --config configs/bt4.textproto [--set FIELD=VALUE ...] [...]
+
+bench/gpu.sh runs every preset and BT4 in FP32 and BF16 on a GPU (`--smoke`: tiny sizes on CPU).
 
 For the numbers the benchmark quotes, start the process with tcmalloc preloaded
 (`make bench` does): LD_PRELOAD=libtcmalloc_minimal.so.4 TCMALLOC_RELEASE_RATE=0.
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from lc0train import job_pb2, model_pb2, training_pb2  # noqa: E402
 from workers.config.resolve import resolve  # noqa: E402
+from workers.config.spec import load_spec  # noqa: E402
 from workers.data.files import discover_chunks, read_chunk  # noqa: E402
 from workers.data.pipeline import ChunkStream  # noqa: E402
 from workers.data.v6 import decode_records  # noqa: E402
@@ -75,6 +79,14 @@ def preset_spec(name: str, batch_size: int, precision: str = "FP32", batch_split
     return spec
 
 
+def config_spec(path: Path, overrides: list[str], batch_size: int, precision: str, batch_splits: int) -> job_pb2.JobSpec:
+    """A JobSpec file on one host and the bench's real chunks, with the bench's batch size, precision and splits."""
+    return load_spec(path, [*overrides, "resources.hosts=1", f"training.batch_size={batch_size}", f"training.precision={precision}",
+                            f"training.num_batch_splits={batch_splits}", f"dataset.input_train={SELFPLAY}",
+                            f"dataset.input_test={SELFPLAY}", f"dataset.input_validation={SELFPLAY}",
+                            "export.enabled=false"])
+
+
 def matmul_flops_per_position(m: NetDims) -> int:
     """Training matmul FLOPs per position (3× forward; every Linear and attention einsum)."""
     e, d, heads, tokens = m.embedding, m.d_model, m.heads, 64
@@ -92,9 +104,9 @@ def matmul_flops_per_position(m: NetDims) -> int:
     return 3 * fwd
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """Dense f32 matmul throughput of this process's default device."""
-    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """Dense n×n matmul throughput (GFLOP/s) of this process's default device in `dtype`."""
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32), dtype)
     matmul = jax.jit(lambda x, y: x @ y)
     matmul(a, a).block_until_ready()
     times = []
@@ -128,15 +140,20 @@ def time_steps(step: Callable, state: TrainState, sums: dict, next_batch: Callab
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--config", type=Path, help="a transformer JobSpec textproto (e.g. configs/bt4.textproto) instead of a preset")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD.PATH=VALUE",
+                        help="override a field of --config (repeatable)")
+    parser.add_argument("--peak-size", type=int, default=2048, help="n of the n×n matmul that measures the peak (8192 fills a GPU)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--precision", choices=["FP32", "BF16"], default="FP32", help="compute dtype (parameters stay FP32)")
     parser.add_argument("--batch-splits", type=int, default=1, help="gradient accumulation micro-batches per step")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    job = resolve(preset_spec(args.preset, args.batch_size, args.precision, args.batch_splits))
+    job = resolve(config_spec(args.config, args.overrides, args.batch_size, args.precision, args.batch_splits) if args.config
+                  else preset_spec(args.preset, args.batch_size, args.precision, args.batch_splits))
     mesh, init, steps, state = build_training(job)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(args.peak_size, dtype="bfloat16" if args.precision == "BF16" else "float32")
 
     batch = to_global_batch(mesh, real_batch(args.batch_size))
     bare, state = time_steps(steps.train, state, steps.zero_sums(), lambda: batch)
@@ -150,12 +167,13 @@ def main() -> None:
     median = statistics.median(bare)
     flops = matmul_flops_per_position(job.model.dims) * args.batch_size / median
     result = {
-        "preset": args.preset,
+        "preset": str(args.config) if args.config else args.preset,
         "batch_size": args.batch_size,
         "precision": args.precision,
         "batch_splits": args.batch_splits,
         "params": parameter_count(init.params),
         "devices": mesh.size,
+        "device": str(jax.devices()[0].device_kind),
         "positions_per_s": args.batch_size / median,
         "step_ms_median": median * 1e3,
         "step_ms_min": min(bare) * 1e3,

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import grpc
 
 from lc0train import service_pb2
+from workers import malloc
 from workers.cli import register as register_trainer_commands
 from workers.config.problems import ConfigError
 from workers.config.resolve import DATA_PATH_FIELDS
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one `lc0-train` command; a `ConfigError` exits 2 naming the offending field path."""
+    if argv is None:  # the command itself, not a call from Python: re-exec with tcmalloc (workers/malloc.py)
+        malloc.reexec_with_tcmalloc()
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

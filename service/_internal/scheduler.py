@@ -20,6 +20,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from service._internal.actor import TrainerActor
 from service._internal.status import ActorStatus
+from workers import malloc
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class Scheduler:
                 resources={"TPU": self._bundle["TPU"]} if "TPU" in self._bundle else None,
                 # One thread (the main one) runs the methods: the SIGTERM handler needs it.
                 max_restarts=0,
+                runtime_env={"env_vars": malloc.worker_env()},  # tcmalloc in the worker process (workers/malloc.py)
                 scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=host),
             ).remote())
         coordinator = ray.get(actors[0].coordinator_address.remote()) if hosts > 1 else ""

@@ -10,6 +10,10 @@ orientation (h along ranks, w along files; cross-correlation in both):
 
 Dense kernels are nnx's `[in, out]`; lc0 stores `[out][in]` (transpose). Dense layers fed
 by a flattened conv output see it in lc0's channel-major order `c·64 + square`.
+
+Every conv runs through `workers.model.conv_grad.conv_general_dilated`: XLA's own
+convolution forward, and on CPU a backward pass written as two NHWC/HWIO convolutions
+(same numbers as autodiff; see that module for why).
 """
 
 import dataclasses
@@ -22,6 +26,7 @@ from jax.typing import DTypeLike
 
 from workers.model.activations import activation_fn
 from workers.model.batchnorm import BatchNorm, BatchNormSettings
+from workers.model.conv_grad import conv_general_dilated
 
 # The legacy trainer initialises every conv and dense kernel with glorot_normal.
 glorot_normal = nnx.initializers.glorot_normal()
@@ -61,6 +66,7 @@ class ConvLayers:
             kernel_init=glorot_normal,
             dtype=self.compute_dtype,
             param_dtype=self.param_dtype,
+            conv_general_dilated=conv_general_dilated,
             rngs=rngs,
         )
 
