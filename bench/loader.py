@@ -25,9 +25,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from workers.data.files import ChunkError, discover_chunks, read_chunk, u32_field  # noqa: E402
-from workers.data.pipeline import ChunkStream  # noqa: E402
-from workers.data.sampling import KEEP_ALL, DiffFocus, Sampling  # noqa: E402
+from workers.data.files import ChunkError, discover_chunks, read_chunk, u32_field
+from workers.data.pipeline import ChunkStream
+from workers.data.sampling import KEEP_ALL, DiffFocus, Sampling
 
 logger = logging.getLogger(__name__)
 

@@ -36,13 +36,13 @@ from jax import lax
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.train_step import matmul_peak_gflops, real_batch, time_steps  # noqa: E402
-from workers.config.resolve import resolve  # noqa: E402
-from workers.config.spec import load_spec  # noqa: E402
-from workers.model.conv_grad import NHWC_HWIO, conv_general_dilated  # noqa: E402
-from workers.training.setup import build_training  # noqa: E402
-from workers.training.sharding import to_global_batch  # noqa: E402
-from workers.training.state import parameter_count  # noqa: E402
+from bench.train_step import matmul_peak_gflops, real_batch, time_steps
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
+from workers.model.conv_grad import NHWC_HWIO, conv_general_dilated
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
+from workers.training.state import parameter_count
 
 CONFIG = ROOT / "configs" / "se_resnet_10x128.textproto"
 SELFPLAY = ROOT / "tests" / "data" / "lc0-selfplay"

@@ -24,13 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import grpc  # noqa: E402
+import grpc
 
-from lc0train import service_pb2, service_pb2_grpc  # noqa: E402
-from service._internal.controller import ControllerSettings  # noqa: E402
-from service.server import ServerConfig, TrainingServer  # noqa: E402
-from tests.helpers import SHRINK, TINY_CONFIG  # noqa: E402  (the shipped example, shrunk)
-from workers.config.spec import load_spec  # noqa: E402
+from lc0train import service_pb2, service_pb2_grpc
+from service._internal.controller import ControllerSettings
+from service.server import ServerConfig, TrainingServer
+from tests.helpers import SHRINK, TINY_CONFIG  # the shipped example, shrunk
+from workers.config.spec import load_spec
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -34,17 +34,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lc0train import job_pb2, model_pb2, training_pb2  # noqa: E402
-from workers.config.resolve import resolve  # noqa: E402
-from workers.config.spec import load_spec  # noqa: E402
-from workers.data.files import discover_chunks, read_chunk  # noqa: E402
-from workers.data.pipeline import ChunkStream  # noqa: E402
-from workers.data.v6 import decode_records  # noqa: E402
-from workers.model.dims import NetDims  # noqa: E402
-from workers.training.setup import build_training  # noqa: E402
-from workers.training.sharding import to_global_batch  # noqa: E402
-from workers.training.state import TrainState, parameter_count  # noqa: E402
-from workers.training.step import Batch  # noqa: E402
+from lc0train import job_pb2, model_pb2, training_pb2
+from workers.config.resolve import resolve
+from workers.config.spec import load_spec
+from workers.data.files import discover_chunks, read_chunk
+from workers.data.pipeline import ChunkStream
+from workers.data.v6 import decode_records
+from workers.model.dims import NetDims
+from workers.training.setup import build_training
+from workers.training.sharding import to_global_batch
+from workers.training.state import TrainState, parameter_count
+from workers.training.step import Batch
 
 # embedding size, encoder blocks, heads, dff, dense embedding, smolgen (channels, hidden, gen) or None
 PRESETS = {

@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from workers.data.window import ChunkIndex  # noqa: E402
+from workers.data.window import ChunkIndex
 
 MEMBERS_PER_TAR = 10_000
 FILES_PER_DIR = 1_000

@@ -56,7 +56,9 @@ def test_gradients_inside_a_scan_compile_to_canonical_convolutions_only() -> Non
     x, k = _arrays(3, cin=4, cout=4)
 
     def grads(x: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
-        loss = lambda x, k: jnp.sum(conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC_HWIO) ** 2)  # noqa: E731
+        def loss(x: jax.Array, k: jax.Array) -> jax.Array:
+            return jnp.sum(conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC_HWIO) ** 2)
+
         return lax.scan(lambda carry, xs: (carry, jax.grad(loss, argnums=(0, 1))(xs, k)), 0.0, x[None])[1]
 
     hlo = jax.jit(grads).lower(x, k).compile().as_text()

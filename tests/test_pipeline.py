@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from workers.data.files import read_chunk
-from workers.data.pipeline import ChunkStream, DataCursor
+from workers.data.pipeline import ChunkStream
+from workers.data.stream_state import DataCursor
 from workers.data.v6 import DecodedBatch
 
 DATA = Path(__file__).parent / "data" / "lc0-selfplay"

@@ -32,7 +32,7 @@ def add_games(games: Path, first: int) -> None:
         (games / f".training.{game}.gz.tmp").rename(games / f"training.{game}.gz")
 
 
-def waiting_after(network: int):  # noqa: ANN201 - a predicate on Job
+def waiting_after(network: int):  # a predicate on Job
     return lambda job: f"waiting for data: 0/{BATCH} new chunks" in job.cycle and f"last published network {network}" in job.cycle
 
 

@@ -48,7 +48,7 @@ def map_errors(method: Callable[..., Any]) -> Callable[..., Any]:
                     yield item
             except grpc.aio.AbortError:
                 raise
-            except Exception as err:  # noqa: BLE001 - every error becomes a status
+            except Exception as err:  # every error becomes a status
                 await context.abort(*_status_of(err, name))
         return stream
 
@@ -58,6 +58,6 @@ def map_errors(method: Callable[..., Any]) -> Callable[..., Any]:
             return await method(self, request, context)
         except grpc.aio.AbortError:
             raise
-        except Exception as err:  # noqa: BLE001 - every error becomes a status
+        except Exception as err:  # every error becomes a status
             await context.abort(*_status_of(err, name))
     return unary

@@ -28,7 +28,7 @@ import logging
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import numpy as np
 from workers.data.archives import ArchiveCache
 from workers.data.files import ChunkError, read_chunk, u32_field
 from workers.data.sampling import KEEP_ALL, Sampling
+from workers.data.stream_state import DataCursor, LoaderStats, StatsRecorder
 from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
 
 logger = logging.getLogger(__name__)
@@ -48,71 +49,6 @@ _INPUT_FORMAT_OFFSET = 4
 _POLL_S = 0.1
 _WINDOW_SLACK = 4096  # records beyond shuffle_size that a window's last file may add (lc0 games are shorter)
 _Batches = Generator[tuple[DecodedBatch, "DataCursor"], None, None]
-
-
-@dataclasses.dataclass(frozen=True)
-class DataCursor:
-    """Where the stream continues: the next record is `offset` into the window that starts at
-    file `window_start` of epoch `epoch`. The other fields identify the stream it belongs to."""
-
-    epoch: int
-    window_start: int
-    offset: int
-    seed: int
-    shuffle_size: int
-    shuffle: bool
-    num_files: int
-    files_digest: str
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> DataCursor:
-        """Rebuild a cursor from `to_json()` output; raises ValueError on a malformed dict."""
-        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-        if set(data) != set(types):
-            raise ValueError(f"data cursor keys {sorted(data)} do not match the expected {sorted(types)}")
-        for name, kind in types.items():
-            value = data[name]
-            if type(value).__name__ != kind or (kind == "int" and value < 0):
-                raise ValueError(f"data cursor field {name!r}: {value!r} is not a valid {kind}")
-        return cls(**data)
-
-
-@dataclasses.dataclass
-class LoaderStats:
-    """Counters of one stream. `files_read`/`records_read` include read-ahead and re-reads in later
-    epochs; `positions_emitted` counts what was handed to the caller."""
-
-    files_read: int = 0
-    records_read: int = 0
-    positions_emitted: int = 0
-    skipped_files: dict[str, str] = dataclasses.field(default_factory=dict)
-    format_mismatches: int = 0
-
-
-class _StatsRecorder:
-    """LoaderStats shared by the reading thread and the caller, behind a lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stats = LoaderStats()
-
-    def add(self, *, files_read: int = 0, records_read: int = 0, positions_emitted: int = 0,
-            format_mismatches: int = 0, skipped: tuple[str, str] | None = None) -> None:
-        with self._lock:
-            self._stats.files_read += files_read
-            self._stats.records_read += records_read
-            self._stats.positions_emitted += positions_emitted
-            self._stats.format_mismatches += format_mismatches
-            if skipped is not None:
-                self._stats.skipped_files[skipped[0]] = skipped[1]
-
-    def snapshot(self) -> LoaderStats:
-        with self._lock:
-            return dataclasses.replace(self._stats, skipped_files=dict(self._stats.skipped_files))
 
 
 class _StreamClosed(Exception):
@@ -149,7 +85,7 @@ class _StreamSpec:
 class _Source:
     """Builds windows and batches following the stream definition of the module docstring."""
 
-    def __init__(self, spec: _StreamSpec, stats: _StatsRecorder, stop: threading.Event) -> None:
+    def __init__(self, spec: _StreamSpec, stats: StatsRecorder, stop: threading.Event) -> None:
         self._spec = spec
         self._identity = spec.identity()
         self._stats = stats
@@ -316,7 +252,7 @@ class _Prefetcher:
             self._put(_END)
         except _StreamClosed:
             return
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+        except Exception as exc:  # handed to the consumer, raised there
             self._put(exc)
         finally:
             items.close()
@@ -367,7 +303,7 @@ class ChunkStream:
         spec = _StreamSpec(tuple(sorted((Path(f) for f in files), key=str)), shuffle_size, seed,
                            int(input_format), repeat, shuffle, sampling)
         self._batch_size = batch_size
-        self._stats = _StatsRecorder()
+        self._stats = StatsRecorder()
         stop = threading.Event()
         source = _Source(spec, self._stats, stop)
         self._cursor = source.resume_point(cursor)

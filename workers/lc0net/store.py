@@ -71,7 +71,8 @@ def stored_config(path: Path) -> model_pb2.ModelConfig:
 
 def _job_paths(path: Path) -> JobPaths:
     """The job directory of `path` (itself or, for its checkpoints/ directory, its parent)."""
-    paths = JobPaths(path.parent if path.name == "checkpoints" and not JobPaths(path).spec_file.exists() else path)
+    in_checkpoints = JobPaths(path.parent).checkpoints == path and not JobPaths(path).spec_file.exists()
+    paths = JobPaths(path.parent if in_checkpoints else path)
     if not paths.spec_file.exists():
         raise ValueError(f"{path}: neither a job directory (spec.textproto, checkpoints/) nor an imported net ({MODEL_FILE})")
     return paths

@@ -25,7 +25,8 @@ from workers.training.checkpoint import Checkpointer
 from workers.training.continuous import run_continuous
 from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
-from workers.data.pipeline import ChunkStream, DataCursor
+from workers.data.pipeline import ChunkStream
+from workers.data.stream_state import DataCursor
 from workers.data.splits import resolve_data_files, shard
 from workers.events import Event, EventBus
 from workers.layout import JobPaths
