@@ -90,6 +90,8 @@ def test_resolve_builds_the_sampling_and_names_bad_fields() -> None:
     job = resolve(_spec("dataset.sample=32", "dataset.diff_focus_min=0.25", "dataset.diff_focus_slope=2"))
     assert job.sampling == Sampling(32, DiffFocus(0.25, 2.0, 6.0, 3.5))
     assert job.sampling.for_stream("test") == Sampling(32) and job.sampling.for_stream("validation") == Sampling()
+    with pytest.raises(ValueError, match="unknown split 'train-network-1'"):  # a stream's seed key is not its split
+        job.sampling.for_stream("train-network-1")
     assert resolve(_spec()).sampling == Sampling()  # unset: every record kept
     with pytest.raises(ConfigError) as info:
         resolve(_spec("dataset.sample=0", "dataset.diff_focus_q_weight=-3.5"))

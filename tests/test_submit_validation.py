@@ -172,11 +172,29 @@ def test_paths_outside_the_roots_get_one_message_whether_or_not_they_exist(
             messages[(what, field)] = details.split(f"{prefix}: ", 1)[1].split("; ")[0]
     assert set(messages.values()) == {outside_roots_message([places["data"], allowed, places["worker_only"]])}, messages
     # The upload password is read by the workers and sent to the upload URL: a file like any other input.
-    upload = ("continuous.chunks_per_network=1", "continuous.steps_per_network=1", "export.enabled=true",
+    upload = ("continuous.chunks_per_network=1", "continuous.steps_per_network=1", "dataset.num_chunks=4", "export.enabled=true",
               "export.upload.url=http://127.0.0.1:9/upload")
+    roots_message = outside_roots_message([places["data"], allowed, places["worker_only"]])
     for path in (str(outside / "secret.gz"), "/etc/passwd"):
         ok, details = _call(server, _request(_spec(generated_data, *upload, f"export.upload.password_file={path}")) + VALIDATE_ONLY)
-        assert not ok and f"export.upload.password_file: {outside_roots_message([places['data'], allowed, places['worker_only']])}" in details
+        assert not ok and f"export.upload.password_file: {roots_message}" in details
+    # ... and so is any environment variable it could name: only the upload's own.
+    ok, details = _call(server, _request(_spec(generated_data, *upload, "export.upload.password_env=LC0_TRAIN_TOKEN")) + VALIDATE_ONLY)
+    assert not ok and "export.upload.password_env: 'LC0_TRAIN_TOKEN': must be UPLOAD_PWD or start with LC0_UPLOAD_" in details
+    ok, details = _call(server, _request(_spec(generated_data, *upload, "export.upload.password_env=LC0_UPLOAD_RUN1")) + VALIDATE_ONLY)
+    assert ok, details
+    # Published networks are written only inside the roots, and only by continuous jobs.
+    for template in (f"{outside}/{{network}}.pb.gz", f"{allowed}/../outside/{{network}}.pb.gz"):
+        ok, details = _call(server, _request(_spec(generated_data, *upload[:4], f"export.destination={template}")) + VALIDATE_ONLY)
+        assert not ok and (f"export.destination[0]: {roots_message}" in details or "'..' is not allowed" in details), details
+    ok, details = _call(server, _request(_spec(generated_data, *upload[:4], "name=../up", f"export.destination={allowed}/{{job}}/n.pb.gz"))
+                        + VALIDATE_ONLY)
+    assert not ok and "name: '../up' names a folder of export.destination" in details
+    ok, details = _call(server, _request(_spec(generated_data, *upload[:4], f"export.destination={allowed}/{{job}}-{{network}}.pb.gz"))
+                        + VALIDATE_ONLY)
+    assert ok, details
+    ok, details = _call(server, _request(_spec(generated_data, f"export.destination={allowed}/{{network}}.pb.gz")) + VALIDATE_ONLY)
+    assert not ok and "export.destination: only applies to a continuous job" in details
     ok, details = _call(server, _request(_spec(generated_data, f"dataset.input_train={allowed}/*/../../outside/*.gz")))
     assert not ok and "'..' after a wildcard" in details
     ok, details = _call(server, _request(_spec(generated_data, "dataset.input_train=relative/dir")))

@@ -63,9 +63,10 @@ class JsonlSink:
         with self._naming_the_path():
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()  # the trainer and the upload thread both publish
 
     def __call__(self, event: Event) -> None:
-        with self._naming_the_path():
+        with self._lock, self._naming_the_path():
             self._file.write(event.to_json() + "\n")
             self._file.flush()
 

@@ -16,7 +16,7 @@ from google.protobuf import descriptor, unknown_fields
 from google.protobuf.message import Message
 
 from lc0train import job_pb2
-from workers.config.paths import path_problems, spec_input_paths
+from workers.config.paths import confinement_problems, path_problems, spec_input_paths, spec_output_paths
 from workers.config.problems import ConfigError
 from workers.config.resolve import ResolvedJob, resolve
 from workers.config.spec import parse_spec
@@ -63,6 +63,7 @@ def validate_spec(spec: job_pb2.JobSpec, data_roots: Sequence[Path] | None = Non
         raise ConfigError(problems)
     if data_roots is not None:
         problems.extend(path_problems(spec_input_paths(spec), data_roots))
+        problems.extend(confinement_problems(spec_output_paths(spec), data_roots))
     if any(path == "init_from.path" for path, _ in problems):
         spec = _without_init_from(spec)
     try:

@@ -9,6 +9,10 @@ from workers.config.problems import Problems, optional
 
 _DEFAULT_POLL_INTERVAL_S = 1.0
 _TEMPLATE_SAMPLE = {"job": "job", "network": 1, "step": 100, "swa": ""}
+# export.upload.password_env may name only these variables: the password is sent to the upload
+# URL, which the job chooses, so an arbitrary name would send any of the worker's secrets.
+DEFAULT_PASSWORD_ENV = "UPLOAD_PWD"
+PASSWORD_ENV_PREFIX = "LC0_UPLOAD_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,9 @@ class ContinuousSettings:
 def resolve_continuous(spec: job_pb2.JobSpec, problems: Problems) -> ContinuousSettings | None:
     """The continuous schedule, or None for a fixed run; problems name each bad field."""
     if not spec.HasField("continuous"):
+        for name in ("destination", "upload"):
+            if spec.export.HasField(name) if name == "upload" else spec.export.destination:
+                problems.add(f"export.{name}", "only applies to a continuous job (JobSpec.continuous)")
         return None
     c, d = spec.continuous, spec.dataset
     problems.positive("continuous.chunks_per_network", c.chunks_per_network)
@@ -50,11 +57,21 @@ def resolve_continuous(spec: job_pb2.JobSpec, problems: Problems) -> ContinuousS
         problems.add("dataset.input", "a continuous job reads its window from dataset.input_train")
     for i, template in enumerate(spec.export.destination):
         try:
-            template.format(**_TEMPLATE_SAMPLE)
-        except (KeyError, IndexError, ValueError) as err:
+            sample = template.format(**_TEMPLATE_SAMPLE)
+        except Exception as err:  # any str.format failure: KeyError, AttributeError, ValueError, ...
             problems.add(f"export.destination[{i}]", f"{template!r} is not a template of {{job}}, {{network}}, "
                                                       f"{{step}}, {{swa}}: {err!r}")
+            continue
+        if ".." in sample.split("/"):
+            problems.add(f"export.destination[{i}]", f"{template!r}: '..' is not allowed in a destination")
+    if any("{job}" in template for template in spec.export.destination) and (
+            "/" in spec.name or spec.name in (".", "..")):
+        problems.add("name", f"{spec.name!r} names a folder of export.destination ({{job}}): no '/', '.' or '..'")
     upload = spec.export.upload
+    if upload.password_env and not (upload.password_env == DEFAULT_PASSWORD_ENV
+                                    or upload.password_env.startswith(PASSWORD_ENV_PREFIX)):
+        problems.add("export.upload.password_env", f"{upload.password_env!r}: must be {DEFAULT_PASSWORD_ENV} or start with "
+                                                    f"{PASSWORD_ENV_PREFIX} (the value is sent to the upload URL)")
     if upload.url:
         if upload.HasField("max_attempts"):
             problems.positive("export.upload.max_attempts", upload.max_attempts)

@@ -71,6 +71,28 @@ def path_problems(paths: InputPaths, roots: Sequence[Path] | None = None) -> Pro
     return problems
 
 
+def spec_output_paths(spec: Spec) -> InputPaths:
+    """A sample of every path outside the job directory the workers of `spec` will write (the
+    network destinations; a template that does not format is reported by resolve())."""
+    if not spec.HasField("continuous"):
+        return
+    for i, template in enumerate(spec.export.destination):
+        try:
+            yield f"export.destination[{i}]", template.format(job=spec.name or "job", network=1, step=1, swa="")
+        except Exception:  # resolve() names the bad template
+            continue
+
+
+def confinement_problems(paths: InputPaths, roots: Sequence[Path]) -> Problems:
+    """Problems of the `paths` that do not resolve inside one of `roots` (whether or not they exist)."""
+    problems = Problems()
+    real_roots = [Path(os.path.realpath(root)) for root in roots]
+    for field, value in paths:
+        if reason := _confinement_problem(os.path.expanduser(value), real_roots):
+            problems.add(field, reason)
+    return problems
+
+
 def raise_path_problems(paths: InputPaths) -> None:
     """The trainer's start check: raises `ConfigError` naming each input path missing on this host."""
     if problems := path_problems(paths):

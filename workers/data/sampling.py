@@ -75,11 +75,13 @@ class Sampling:
     def active(self) -> bool:
         return self.sample > 1 or (self.diff_focus is not None and self.diff_focus.active)
 
-    def for_stream(self, purpose: str) -> Sampling:
+    def for_stream(self, split: str) -> Sampling:
         """As the legacy trainer: train gets both, test the down-sampling only, validation neither."""
-        if purpose == "train":
+        if split not in ("train", "test", "validation"):
+            raise ValueError(f"unknown split {split!r}")
+        if split == "train":
             return self
-        return Sampling(self.sample) if purpose == "test" else KEEP_ALL
+        return Sampling(self.sample) if split == "test" else KEEP_ALL
 
     def keep(self, rows: np.ndarray, seed: int, epoch: int, file_index: int) -> np.ndarray:
         """Boolean mask over `rows` (raw V6/V7 records of one file) of the records kept."""

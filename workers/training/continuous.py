@@ -87,7 +87,7 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
             if _capped(settings, cycle, loop.step):
                 return loop.finish("SUCCEEDED")
             if not cycle.training:
-                with loop._phase("data_wait"):  # waiting for self-play games is not training time
+                with loop._phase("waiting_for_data"):  # waiting for self-play games is not training time
                     reason = _wait_for_data(loop, settings, index, cycle, stop)
                 if reason is not None:
                     return loop.finish(reason)
@@ -155,7 +155,9 @@ def _move_anchor(index: ChunkIndex) -> tuple[Anchor, int]:
 
 
 def _publish(loop: _TrainLoop, network: int, publisher: Publisher) -> None:
-    """Publish the nets that the checkpoint of the current step exported."""
+    """Publish the nets that the checkpoint of the current step exported (process 0 exports and publishes)."""
+    if jax.process_index() != 0:
+        return
     step = loop.step
     swa = loop.paths.net(step, swa=True)
     publisher.publish(network, step, loop.paths.net(step), swa if swa.exists() else None)

@@ -109,19 +109,20 @@ class _TrainLoop:
     def step(self) -> int:
         return int(jax.device_get(self.state.step))
 
-    def _stream(self, files: list[Path], purpose: str, cursor: dict | None, *, batch_size: int | None = None,
-                repeat: bool = True, shuffle: bool = True) -> ChunkStream:
+    def _stream(self, files: list[Path], split: str, cursor: dict | None, *, seed_key: str | None = None,
+                batch_size: int | None = None, repeat: bool = True, shuffle: bool = True) -> ChunkStream:
+        """A stream of the `split` (train, test or validation) seeded by `seed_key` (default: the split)."""
         return ChunkStream(
             files,
             batch_size=(batch_size or self.job.batch_size) // jax.process_count(),
             shuffle_size=self.job.shuffle_size,
-            seed=derive_seed(self.job.seed, purpose),
+            seed=derive_seed(self.job.seed, seed_key or split),
             input_format=self.job.model.input_type,
             repeat=repeat,
             shuffle=shuffle,
             cursor=DataCursor.from_json(cursor) if cursor else None,
             prefetch=self.job.prefetch_batches,
-            sampling=self.job.sampling.for_stream(purpose),
+            sampling=self.job.sampling.for_stream(split),
         )
 
     def _publish(self, kind: str, step: int, metrics: dict[str, float] | None = None, **info: object) -> None:
@@ -139,12 +140,12 @@ class _TrainLoop:
         for decoded in stream:
             yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
 
-    def use_train_files(self, files: list[Path], purpose: str, cursor: dict | None) -> None:
-        """Train on `files` (this process's shard) from now on, from `cursor` of the same stream."""
+    def use_train_files(self, files: list[Path], seed_key: str, cursor: dict | None) -> None:
+        """Train on `files` (this process's shard) from now on, from `cursor` of the stream seeded by `seed_key`."""
         if self.train_stream is not None:
             self.train_stream.close()
         self.files = dataclasses.replace(self.files, train=files)
-        self.train_stream = self._stream(files, purpose, cursor)
+        self.train_stream = self._stream(files, "train", cursor, seed_key=seed_key)
 
     def run(self, stop: StopRequest) -> TrainState:
         end = (self.step // self.job.total_steps + 1) * self.job.total_steps

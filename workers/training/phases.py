@@ -1,7 +1,8 @@
 """Where a trainer run's time goes: every second since the run started belongs to one phase.
 
 The training loop switches phases around what it waits for (`step` is training, the
-others are badput: `compilation`, `data_wait`, `evaluation`, `checkpoint`, `reporting`) and
+others are badput: `compilation`, `data_wait`, `evaluation`, `checkpoint`, `reporting`, and a
+continuous job's `waiting_for_data` for new self-play games) and
 publishes the cumulative seconds per phase with each report as `phase_seconds`; the
 service turns them into the goodput and badput counters (service/_internal/goodput.py).
 """

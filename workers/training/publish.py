@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from lc0train import lc0net_pb2, model_pb2
+from workers.config.continuous_settings import DEFAULT_PASSWORD_ENV
 from workers.config.problems import ConfigError
 from workers.events import Event, EventBus
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 _DEFAULT_ATTEMPTS = 5
 _DEFAULT_RETRY_DELAY_S = 10.0
-_DEFAULT_PASSWORD_ENV = "UPLOAD_PWD"
 _TIMEOUT_S = 120.0
 
 
@@ -158,7 +158,7 @@ def _password(config: lc0net_pb2.UploadConfig) -> str:
         except (OSError, IndexError) as err:
             raise ConfigError([("export.upload.password_file", f"cannot read a password from "
                                                                f"{config.password_file}: {err}")]) from err
-    name = config.password_env or _DEFAULT_PASSWORD_ENV
+    name = config.password_env or DEFAULT_PASSWORD_ENV
     if name not in os.environ:
         raise ConfigError([("export.upload.password_env", f"environment variable {name} is not set "
                                                            "(or set export.upload.password_file)")])
