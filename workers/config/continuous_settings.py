@@ -8,7 +8,7 @@ from lc0train import job_pb2, lc0net_pb2
 from workers.config.problems import Problems, optional
 
 _DEFAULT_POLL_INTERVAL_S = 1.0
-_TEMPLATE_SAMPLE = {"job": "job", "network": 1, "step": 100, "swa": ""}
+TEMPLATE_SAMPLE = {"job": "job", "network": 1, "step": 100, "swa": ""}  # formats a destination for checks
 # export.upload.password_env may name only these variables: the password is sent to the upload
 # URL, which the job chooses, so an arbitrary name would send any of the worker's secrets.
 DEFAULT_PASSWORD_ENV = "UPLOAD_PWD"
@@ -57,7 +57,7 @@ def resolve_continuous(spec: job_pb2.JobSpec, problems: Problems) -> ContinuousS
         problems.add("dataset.input", "a continuous job reads its window from dataset.input_train")
     for i, template in enumerate(spec.export.destination):
         try:
-            sample = template.format(**_TEMPLATE_SAMPLE)
+            sample = template.format(**TEMPLATE_SAMPLE)
         except Exception as err:  # any str.format failure: KeyError, AttributeError, ValueError, ...
             problems.add(f"export.destination[{i}]", f"{template!r} is not a template of {{job}}, {{network}}, "
                                                       f"{{step}}, {{swa}}: {err!r}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from lc0train import data_pb2
+from workers.config.continuous_settings import TEMPLATE_SAMPLE
 from workers.config.problems import ConfigError, Problems
 from workers.config.resolve import DATA_PATH_FIELDS, ResolvedJob
 from workers.config.spec import Spec
@@ -78,7 +79,7 @@ def spec_output_paths(spec: Spec) -> InputPaths:
         return
     for i, template in enumerate(spec.export.destination):
         try:
-            yield f"export.destination[{i}]", template.format(job=spec.name or "job", network=1, step=1, swa="")
+            yield f"export.destination[{i}]", template.format(**TEMPLATE_SAMPLE | {"job": spec.name or "job"})
         except Exception:  # resolve() names the bad template
             continue
 

@@ -25,11 +25,11 @@ import math
 import numpy as np
 
 from workers.data.files import f32_field
+from workers.data.v6 import V6_DTYPE, record_fields
 
 _SAMPLING_STREAM = 2  # second seed word: apart from the pipeline's file-order (0) and record-order (1) RNGs
-_BEST_Q_OFFSET = 8284
-_ORIG_Q_OFFSET = 8328
-_POLICY_KLD_OFFSET = 8348
+_FIELDS = record_fields(V6_DTYPE)  # V7 records keep these fields at the same offsets
+_BEST_Q_OFFSET, _ORIG_Q_OFFSET, _POLICY_KLD_OFFSET = (_FIELDS[name][1] for name in ("best_q", "orig_q", "policy_kld"))
 
 
 @dataclasses.dataclass(frozen=True)
