@@ -45,7 +45,7 @@ def expected_series(events: list[dict], job_id: str) -> dict[tuple[str, frozense
 
     for event in events:
         kind, metrics = event["kind"], event["metrics"]
-        if kind in ("train", "checkpoint", "state"):
+        if kind in ("train", "state"):  # a checkpoint is reported at its commit, when training may be further
             put("lc0_train_step", event["step"])
         if kind in ("train", "test", "validation"):
             weights = event.get("weights", "raw")
