@@ -28,17 +28,23 @@ from lc0train import model_pb2 as lc0train_dot_model__pb2
 from lc0train import training_pb2 as lc0train_dot_training__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12lc0train/job.proto\x12\x08lc0train\x1a\x13lc0train/data.proto\x1a\x15lc0train/lc0net.proto\x1a\x14lc0train/model.proto\x1a\x17lc0train/training.proto\"9\n\x0eResourceConfig\x12\r\n\x05hosts\x18\x01 \x01(\x05\x12\x18\n\x10\x64\x65vices_per_host\x18\x02 \x01(\x05\"\xcc\x02\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12$\n\x05model\x18\x03 \x01(\x0b\x32\x15.lc0train.ModelConfig\x12*\n\x08training\x18\x04 \x01(\x0b\x32\x18.lc0train.TrainingConfig\x12%\n\x07\x64\x61taset\x18\x05 \x01(\x0b\x32\x14.lc0train.DataConfig\x12+\n\tresources\x18\x06 \x01(\x0b\x32\x18.lc0train.ResourceConfig\x12&\n\x06\x65xport\x18\x07 \x01(\x0b\x32\x16.lc0train.ExportConfig\x12\'\n\tinit_from\x18\x08 \x01(\x0b\x32\x14.lc0train.InitConfig\x12.\n\ncontinuous\x18\x14 \x01(\x0b\x32\x1a.lc0train.ContinuousConfig\"\xa4\x01\n\x10\x43ontinuousConfig\x12\x1a\n\x12\x63hunks_per_network\x18\x01 \x01(\x05\x12\x19\n\x11steps_per_network\x18\x02 \x01(\x05\x12\x14\n\x0cmax_networks\x18\x03 \x01(\x05\x12\x11\n\tmax_steps\x18\x04 \x01(\x03\x12\x1c\n\x0fpoll_interval_s\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x12\n\x10_poll_interval_sb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12lc0train/job.proto\x12\x08lc0train\x1a\x13lc0train/data.proto\x1a\x15lc0train/lc0net.proto\x1a\x14lc0train/model.proto\x1a\x17lc0train/training.proto\"\'\n\tMeshShape\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x05\x12\x0c\n\x04\x66sdp\x18\x02 \x01(\x05\"l\n\x0b\x41\x63\x63\x65lerator\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.lc0train.Accelerator.Kind\x12\x10\n\x08tpu_type\x18\x02 \x01(\t\"!\n\x04Kind\x12\x07\n\x03\x43PU\x10\x00\x12\x07\n\x03GPU\x10\x01\x12\x07\n\x03TPU\x10\x02\"\x88\x01\n\x0eResourceConfig\x12\r\n\x05hosts\x18\x01 \x01(\x05\x12\x18\n\x10\x64\x65vices_per_host\x18\x02 \x01(\x05\x12!\n\x04mesh\x18\x03 \x01(\x0b\x32\x13.lc0train.MeshShape\x12*\n\x0b\x61\x63\x63\x65lerator\x18\x04 \x01(\x0b\x32\x15.lc0train.Accelerator\"\xcc\x02\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12$\n\x05model\x18\x03 \x01(\x0b\x32\x15.lc0train.ModelConfig\x12*\n\x08training\x18\x04 \x01(\x0b\x32\x18.lc0train.TrainingConfig\x12%\n\x07\x64\x61taset\x18\x05 \x01(\x0b\x32\x14.lc0train.DataConfig\x12+\n\tresources\x18\x06 \x01(\x0b\x32\x18.lc0train.ResourceConfig\x12&\n\x06\x65xport\x18\x07 \x01(\x0b\x32\x16.lc0train.ExportConfig\x12\'\n\tinit_from\x18\x08 \x01(\x0b\x32\x14.lc0train.InitConfig\x12.\n\ncontinuous\x18\x14 \x01(\x0b\x32\x1a.lc0train.ContinuousConfig\"\xa4\x01\n\x10\x43ontinuousConfig\x12\x1a\n\x12\x63hunks_per_network\x18\x01 \x01(\x05\x12\x19\n\x11steps_per_network\x18\x02 \x01(\x05\x12\x14\n\x0cmax_networks\x18\x03 \x01(\x05\x12\x11\n\tmax_steps\x18\x04 \x01(\x03\x12\x1c\n\x0fpoll_interval_s\x18\x05 \x01(\x02H\x00\x88\x01\x01\x42\x12\n\x10_poll_interval_sb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lc0train.job_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOURCECONFIG']._serialized_start=123
-  _globals['_RESOURCECONFIG']._serialized_end=180
-  _globals['_JOBSPEC']._serialized_start=183
-  _globals['_JOBSPEC']._serialized_end=515
-  _globals['_CONTINUOUSCONFIG']._serialized_start=518
-  _globals['_CONTINUOUSCONFIG']._serialized_end=682
+  _globals['_MESHSHAPE']._serialized_start=123
+  _globals['_MESHSHAPE']._serialized_end=162
+  _globals['_ACCELERATOR']._serialized_start=164
+  _globals['_ACCELERATOR']._serialized_end=272
+  _globals['_ACCELERATOR_KIND']._serialized_start=239
+  _globals['_ACCELERATOR_KIND']._serialized_end=272
+  _globals['_RESOURCECONFIG']._serialized_start=275
+  _globals['_RESOURCECONFIG']._serialized_end=411
+  _globals['_JOBSPEC']._serialized_start=414
+  _globals['_JOBSPEC']._serialized_end=746
+  _globals['_CONTINUOUSCONFIG']._serialized_start=749
+  _globals['_CONTINUOUSCONFIG']._serialized_end=913
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ from lc0train import data_pb2 as _data_pb2
 from lc0train import lc0net_pb2 as _lc0net_pb2
 from lc0train import model_pb2 as _model_pb2
 from lc0train import training_pb2 as _training_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -9,13 +10,41 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class MeshShape(_message.Message):
+    __slots__ = ("data", "fsdp")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FSDP_FIELD_NUMBER: _ClassVar[int]
+    data: int
+    fsdp: int
+    def __init__(self, data: _Optional[int] = ..., fsdp: _Optional[int] = ...) -> None: ...
+
+class Accelerator(_message.Message):
+    __slots__ = ("kind", "tpu_type")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CPU: _ClassVar[Accelerator.Kind]
+        GPU: _ClassVar[Accelerator.Kind]
+        TPU: _ClassVar[Accelerator.Kind]
+    CPU: Accelerator.Kind
+    GPU: Accelerator.Kind
+    TPU: Accelerator.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TPU_TYPE_FIELD_NUMBER: _ClassVar[int]
+    kind: Accelerator.Kind
+    tpu_type: str
+    def __init__(self, kind: _Optional[_Union[Accelerator.Kind, str]] = ..., tpu_type: _Optional[str] = ...) -> None: ...
+
 class ResourceConfig(_message.Message):
-    __slots__ = ("hosts", "devices_per_host")
+    __slots__ = ("hosts", "devices_per_host", "mesh", "accelerator")
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     DEVICES_PER_HOST_FIELD_NUMBER: _ClassVar[int]
+    MESH_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_FIELD_NUMBER: _ClassVar[int]
     hosts: int
     devices_per_host: int
-    def __init__(self, hosts: _Optional[int] = ..., devices_per_host: _Optional[int] = ...) -> None: ...
+    mesh: MeshShape
+    accelerator: Accelerator
+    def __init__(self, hosts: _Optional[int] = ..., devices_per_host: _Optional[int] = ..., mesh: _Optional[_Union[MeshShape, _Mapping]] = ..., accelerator: _Optional[_Union[Accelerator, _Mapping]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
     __slots__ = ("name", "seed", "model", "training", "dataset", "resources", "export", "init_from", "continuous")
