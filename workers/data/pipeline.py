@@ -1,16 +1,19 @@
 """The training stream: V6 and V7 chunk files → shuffled, decoded, fixed-size batches.
 
-Stream definition (a pure function of the sorted file list, `seed` and `shuffle_size`):
+Stream definition (a pure function of the sorted file list, `seed`, `shuffle_size` and the
+process's place; with one process the files of an epoch are simply the epoch's global order):
 
-* Epoch `e` visits the files in the order `default_rng([seed, 0, e]).permutation(n_files)`.
-* Consecutive files of that order form a *window*: files are added until it holds at least
+* Epoch `e` deals this process its files: every n-th file of the global order
+  `default_rng([seed, 0, e]).permutation(n_files)` not read yet (`workers.data.dealing`).
+* Consecutive files of that deal form a *window*: files are added until it holds at least
   `shuffle_size` usable records (or the epoch's files run out).
 * A window's records are emitted in the order `default_rng([seed, 1, e, start]).permutation`,
-  where `start` is the index of its first file in the epoch's order.
+  where `start` is the global position of its first file.
 * Batches are cut from the concatenated record sequence (spanning windows and epochs).
 
 So `(epoch, window start, offset in the window)`, the `DataCursor`, pins the stream exactly and
-resuming re-reads one window. Windows keep raw uint8 records in V7-sized rows (V6 records padded
+resuming re-reads one window; the cursors of all processes merge into a global position that
+another process count can resume from (`dealing.start_cursor`). Windows keep raw uint8 records in V7-sized rows (V6 records padded
 by `v6.pad_to_v7`, keeping version 6), so files of both versions mix in one window and decode
 into the same `DecodedBatch` (V6 records: q_st/d_st NaN, future moves NO_MOVE). Each batch is
 decoded on its own (decoding a whole window at once is far slower). With `prefetch > 0` one
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import queue
 import threading
@@ -36,15 +38,15 @@ from typing import Any
 import numpy as np
 
 from workers.data.archives import ArchiveCache
+from workers.data.dealing import Dealing, start_cursor
 from workers.data.files import ChunkError, read_chunk, u32_field
 from workers.data.sampling import KEEP_ALL, Sampling
-from workers.data.stream_state import DataCursor, LoaderStats, StatsRecorder
+from workers.data.stream_state import DataCursor, LoaderStats, StatsRecorder, files_digest
 from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
 
 logger = logging.getLogger(__name__)
 
-_FILE_ORDER_STREAM = 0  # second seed word: keeps the file-order and record-order RNGs apart
-_RECORD_ORDER_STREAM = 1
+_RECORD_ORDER_STREAM = 1  # second seed word: apart from the file-order RNG (0, global_position.py)
 _INPUT_FORMAT_OFFSET = 4
 _POLL_S = 0.1
 _WINDOW_SLACK = 4096  # records beyond shuffle_size that a window's last file may add (lc0 games are shorter)
@@ -74,20 +76,22 @@ class _StreamSpec:
     repeat: bool
     shuffle: bool
     sampling: Sampling = KEEP_ALL
+    process_index: int = 0
+    process_count: int = 1
 
-    def identity(self) -> dict[str, Any]:
-        """What a cursor records to recognise its stream."""
-        digest = hashlib.sha256("\n".join(p.name for p in self.files).encode()).hexdigest()[:16]
-        return {"seed": self.seed, "shuffle_size": self.shuffle_size, "shuffle": self.shuffle,
-                "num_files": len(self.files), "files_digest": digest}
+    def fresh_cursor(self) -> DataCursor:
+        """The start of a new stream: what its cursors record to recognise it and its process."""
+        return DataCursor(0, 0, 0, self.seed, self.shuffle_size, self.shuffle, len(self.files),
+                          files_digest(self.files), self.sampling.describe(), self.process_index, self.process_count)
 
 
 class _Source:
     """Builds windows and batches following the stream definition of the module docstring."""
 
-    def __init__(self, spec: _StreamSpec, stats: StatsRecorder, stop: threading.Event) -> None:
+    def __init__(self, spec: _StreamSpec, start: DataCursor, stats: StatsRecorder, stop: threading.Event) -> None:
         self._spec = spec
-        self._identity = spec.identity()
+        self._start = start
+        self._dealing = Dealing.of(start, len(spec.files))
         self._stats = stats
         self._stop = stop
         # Touched only by the one thread that loads windows.
@@ -96,23 +100,15 @@ class _Source:
         self._archives = ArchiveCache()
 
     def cursor(self, epoch: int, window_start: int, offset: int) -> DataCursor:
-        return DataCursor(epoch, window_start, offset, **self._identity)
+        return dataclasses.replace(self._start, epoch=epoch, window_start=window_start, offset=offset)
 
-    def resume_point(self, cursor: DataCursor | None) -> DataCursor:
-        """The cursor to start from. One saved for another stream (files, seed or shuffle settings
-        changed) cannot be honoured mid-epoch: warn and start its next epoch instead."""
-        if cursor is None:
-            return self.cursor(0, 0, 0)
-        changed = [f"{name} {getattr(cursor, name)!r} -> {value!r}"
-                   for name, value in self._identity.items() if getattr(cursor, name) != value]
-        if changed:
-            logger.warning("data cursor belongs to a different stream (%s); starting epoch %d from its "
-                           "beginning instead of resuming mid-epoch", ", ".join(changed), cursor.epoch + 1)
-            return self.cursor(cursor.epoch + 1, 0, 0)
-        if cursor.window_start >= len(self._spec.files):
-            raise ValueError(f"data cursor window_start {cursor.window_start} is out of range "
-                             f"for {len(self._spec.files)} files")
-        return self.cursor(cursor.epoch, cursor.window_start, cursor.offset)
+    def check_start(self) -> None:
+        """Raises ValueError when the start cursor lies outside its epoch's files."""
+        start = self._start
+        dealt = len(self._dealing.epoch(start.epoch).files)
+        if start.window_start and start.window_start >= dealt:
+            raise ValueError(f"data cursor window_start {start.window_start} is out of range "
+                             f"for the {dealt} files of epoch {start.epoch}")
 
     def batches(self, start: DataCursor, batch_size: int, executor: ThreadPoolExecutor | None) -> _Batches:
         """Full batches from `start` on, each with the cursor just after it."""
@@ -152,7 +148,7 @@ class _Source:
     def _cursor_after(self, window: _Window, offset: int) -> DataCursor:
         if offset < len(window.order):
             return self.cursor(window.epoch, window.start, offset)
-        if window.end < len(self._spec.files):
+        if window.end < len(self._dealing.epoch(window.epoch).files):
             return self.cursor(window.epoch, window.end, 0)
         return self.cursor(window.epoch + 1, 0, 0)
 
@@ -160,9 +156,8 @@ class _Source:
         spec = self._spec
         if start == 0:
             logger.debug("data epoch %d: %d chunk files", epoch, len(spec.files))
-        file_order = np.arange(len(spec.files))
-        if spec.shuffle:
-            file_order = np.random.default_rng([spec.seed, _FILE_ORDER_STREAM, epoch]).permutation(file_order)
+        deal = self._dealing.epoch(epoch)
+        file_order = deal.files
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
         buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
         count, end, usable = 0, start, 0
@@ -171,7 +166,7 @@ class _Source:
                 raise _StreamClosed
             rows = self._read(spec.files[file_order[end]])
             usable += len(rows)
-            rows = spec.sampling.select(rows, spec.seed, epoch, int(file_order[end]))
+            rows = spec.sampling.select(rows, spec.seed, epoch, int(deal.sample_index[end]))
             end += 1
             if count + len(rows) > len(buffer):  # a file longer than any game: grow once
                 buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
@@ -181,8 +176,9 @@ class _Source:
             count += len(rows)
         rows = buffer[:count]
         order = np.arange(len(rows))
-        if spec.shuffle:
-            order = np.random.default_rng([spec.seed, _RECORD_ORDER_STREAM, epoch, start]).permutation(order)
+        if spec.shuffle and len(order):
+            key = int(deal.window_keys[start])
+            order = np.random.default_rng([spec.seed, _RECORD_ORDER_STREAM, epoch, key]).permutation(order)
         return _Window(epoch, start, end, rows, order, usable)
 
     def _read(self, path: Path) -> np.ndarray:
@@ -212,7 +208,10 @@ class _Source:
     def _no_data_message(self) -> str:
         stats = self._stats.snapshot()
         example = "".join(f" (e.g. {p}: {r})" for p, r in list(stats.skipped_files.items())[:1])
-        return (f"none of the {len(self._spec.files)} chunk files holds a usable record: "
+        count = len(self._spec.files)
+        which = (f"none of the {count} chunk files holds" if self._spec.process_count == 1 else
+                 f"process {self._spec.process_index} read {count} chunk files in a row without")
+        return (f"{which} a usable record: "
                 f"{len(stats.skipped_files)} unreadable or corrupt{example}, {stats.format_mismatches} "
                 f"records of another input format than {self._spec.input_format}")
 
@@ -284,29 +283,37 @@ class ChunkStream:
     Bad files are skipped (logged once, listed in `stats`); records of another input format are
     dropped and counted. `sampling` (the legacy down-sampling and diff focus, `workers.data.sampling`)
     filters each file's records as it is read, before they enter a window. Raises ValueError when no
-    file holds a usable record. In a multi-process run pass each process its own shard
-    (`files.shard_for_process`).
+    file holds a usable record. In a multi-process run every process passes all the files and its
+    `process_index` of `process_count`; it reads its own deal of them (`workers.data.dealing`).
+    `cursor` is where to resume: this stream's own cursor, or the cursors every process of the
+    last run saved (`cursor[i]` of process i, any count of them; see `dealing.start_cursor`).
     """
 
     def __init__(self, files: Sequence[Path], *, batch_size: int, shuffle_size: int, seed: int,
                  input_format: int, repeat: bool = True, shuffle: bool = True,
-                 cursor: DataCursor | None = None, prefetch: int = 2, sampling: Sampling = KEEP_ALL) -> None:
+                 cursor: DataCursor | Sequence[DataCursor] | None = None, prefetch: int = 2,
+                 sampling: Sampling = KEEP_ALL, process_index: int = 0, process_count: int = 1) -> None:
         for name, value, low in (("batch_size", batch_size, 1), ("shuffle_size", shuffle_size, 1),
-                                 ("seed", seed, 0), ("prefetch", prefetch, 0)):
+                                 ("seed", seed, 0), ("prefetch", prefetch, 0), ("process_count", process_count, 1)):
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
-        if not files:
-            raise ValueError("ChunkStream needs at least one chunk file")
+        if not 0 <= process_index < process_count:
+            raise ValueError(f"process_index must be in [0, {process_count}), got {process_index}")
+        if len(files) < process_count:
+            raise ValueError(f"ChunkStream needs at least one chunk file per process: {len(files)} files, "
+                             f"{process_count} processes")
         if input_format not in {int(f) for f in InputFormat}:
             raise ValueError(f"input_format {input_format} is not an lc0 input format "
                              f"({', '.join(str(int(f)) for f in InputFormat)})")
         spec = _StreamSpec(tuple(sorted((Path(f) for f in files), key=str)), shuffle_size, seed,
-                           int(input_format), repeat, shuffle, sampling)
+                           int(input_format), repeat, shuffle, sampling, process_index, process_count)
+        saved = [] if cursor is None else [cursor] if isinstance(cursor, DataCursor) else list(cursor)
+        self._cursor = start_cursor(saved, spec.fresh_cursor(), spec.files)
         self._batch_size = batch_size
         self._stats = StatsRecorder()
         stop = threading.Event()
-        source = _Source(spec, self._stats, stop)
-        self._cursor = source.resume_point(cursor)
+        source = _Source(spec, self._cursor, self._stats, stop)
+        source.check_start()
         logger.info("data stream over %d files: batch %d, shuffle window %d records, from epoch %d window "
                     "%d offset %d", len(files), batch_size, shuffle_size, self._cursor.epoch,
                     self._cursor.window_start, self._cursor.offset)

@@ -75,6 +75,12 @@ class Sampling:
     def active(self) -> bool:
         return self.sample > 1 or (self.diff_focus is not None and self.diff_focus.active)
 
+    def describe(self) -> str:
+        """The settings as a data cursor records them: streams that differ here select differently."""
+        focus = self.diff_focus if self.diff_focus is not None and self.diff_focus.active else None
+        return f"sample={self.sample}" + ("" if focus is None else " diff_focus=" + ",".join(
+            repr(value) for value in dataclasses.astuple(focus)))
+
     def for_stream(self, split: str) -> Sampling:
         """As the legacy trainer: train gets both, test the down-sampling only, validation neither."""
         if split not in ("train", "test", "validation"):

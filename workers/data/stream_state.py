@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from workers.data.global_position import GlobalPosition
+
+
+_REQUIRED = {"epoch": int, "window_start": int, "offset": int, "seed": int, "shuffle_size": int,
+             "shuffle": bool, "num_files": int, "files_digest": str}
+# Added later; a cursor saved before lacks them (see `DataCursor`).
+_OPTIONAL = {"sampling": str, "process_index": int, "process_count": int, "origin": dict, "shard_until": int}
 
 
 @dataclasses.dataclass(frozen=True)
 class DataCursor:
-    """Where the stream continues: the next record is `offset` into the window that starts at
-    file `window_start` of epoch `epoch`. The other fields identify the stream it belongs to."""
+    """Where one process's stream continues: the next record is `offset` into the window that
+    starts at file `window_start` of the files this process is dealt in epoch `epoch`
+    (`workers.data.position`). `seed` .. `sampling` identify the stream; `process_index`,
+    `process_count`, `origin` and `shard_until` say how its files were dealt.
+
+    A cursor saved before these were recorded has `sampling` None (not compared on resume) and
+    `process_count` 0 (its place in the saved list says which process it was)."""
 
     epoch: int
     window_start: int
@@ -19,24 +34,43 @@ class DataCursor:
     seed: int
     shuffle_size: int
     shuffle: bool
-    num_files: int
+    num_files: int  # all files of the stream (an old cursor: its process's shard)
     files_digest: str
+    sampling: str | None = None
+    process_index: int = 0
+    process_count: int = 0
+    origin: GlobalPosition = GlobalPosition()  # what was left to read when the stream was dealt
+    shard_until: int = -1  # epochs up to this one are dealt as the old per-process shards
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that recognise the stream."""
+        return {"seed": self.seed, "shuffle_size": self.shuffle_size, "shuffle": self.shuffle,
+                "num_files": self.num_files, "files_digest": self.files_digest, "sampling": self.sampling}
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "origin": self.origin.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DataCursor:
-        """Rebuild a cursor from `to_json()` output; raises ValueError on a malformed dict."""
-        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-        if set(data) != set(types):
-            raise ValueError(f"data cursor keys {sorted(data)} do not match the expected {sorted(types)}")
-        for name, kind in types.items():
-            value = data[name]
-            if type(value).__name__ != kind or (kind == "int" and value < 0):
-                raise ValueError(f"data cursor field {name!r}: {value!r} is not a valid {kind}")
-        return cls(**data)
+        """Rebuild a cursor from `to_json()` output (or an older cursor's, without the later
+        fields); raises ValueError on a malformed dict."""
+        if not set(_REQUIRED) <= set(data) <= set(_REQUIRED) | set(_OPTIONAL):
+            raise ValueError(f"data cursor keys {sorted(data)} do not match the expected {sorted(_REQUIRED)} "
+                             f"(and optionally {sorted(_OPTIONAL)})")
+        for name, kind in (_REQUIRED | _OPTIONAL).items():
+            value = data.get(name)
+            if name in data and (type(value) is not kind or (kind is int and value < (-1 if name == "shard_until" else 0))):
+                raise ValueError(f"data cursor field {name!r}: {value!r} is not a valid {kind.__name__}")
+        fields = dict(data)
+        if "origin" in fields:
+            fields["origin"] = GlobalPosition.from_json(fields["origin"])
+        return cls(**fields)
+
+
+def files_digest(files: Sequence[Path]) -> str:
+    """A short digest of a sorted file list (by name), recorded in cursors."""
+    return hashlib.sha256("\n".join(p.name for p in files).encode()).hexdigest()[:16]
 
 
 @dataclasses.dataclass
