@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.data.files import ChunkError, discover_chunks, read_chunk, shard_for_process
+from workers.data.files import ChunkError, discover_chunks, read_chunk
 from workers.data.v6 import RECORD_SIZE
 
 DATA = Path(__file__).parent / "data" / "lc0-selfplay"
@@ -123,16 +123,3 @@ def test_chunk_error_pickles() -> None:  # it crosses process boundaries (Ray wo
     error = pickle.loads(pickle.dumps(ChunkError(Path("x.gz"), "empty")))
     assert (error.path, error.reason, str(error)) == (Path("x.gz"), "empty", "x.gz: empty")
 
-
-def test_shards_are_disjoint_and_cover_all() -> None:
-    files = [Path(f"game_{i:03d}.gz") for i in range(10)]
-    shards = [shard_for_process(files, i, 3) for i in range(3)]
-    assert sorted(f for shard in shards for f in shard) == files
-    assert [len(s) for s in shards] == [4, 3, 3]
-    assert shard_for_process(files[:2], 2, 3) == []
-
-
-@pytest.mark.parametrize(("index", "count"), [(3, 3), (-1, 3), (0, 0)])
-def test_shard_rejects_bad_index(index: int, count: int) -> None:
-    with pytest.raises(ValueError, match="process_"):
-        shard_for_process([Path("a.gz")], index, count)

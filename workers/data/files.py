@@ -1,4 +1,4 @@
-"""Training-data inputs: finding chunk files, splitting them across processes, reading one.
+"""Training-data inputs: finding chunk files and reading one.
 
 A chunk is a plain file or a member of a tar archive (``ARCHIVE.tar:MEMBER``, see
 `workers.data.archives`); either is a gzip file of consecutive fixed-size V6 or V7 records (usually one game). Reading
@@ -96,19 +96,6 @@ def archive_chunks(archive: Path, archives: ArchiveCache) -> list[Path]:
     for name, reason in bad.items():
         logger.warning("archive %s: %s: %s", archive, name, reason)
     return [member_path(archive, name) for name in [*listing.members, *bad]]
-
-
-def shard_for_process(files: Sequence[Path], process_index: int, process_count: int) -> list[Path]:
-    """The files process `process_index` of `process_count` reads (round-robin over `files`).
-
-    Shards are disjoint and together cover every file; with fewer files than processes some
-    shards are empty (ChunkStream then refuses to start). Raises ValueError for a bad index.
-    """
-    if process_count < 1:
-        raise ValueError(f"process_count must be >= 1, got {process_count}")
-    if not 0 <= process_index < process_count:
-        raise ValueError(f"process_index must be in [0, {process_count}), got {process_index}")
-    return list(files[process_index::process_count])
 
 
 def read_chunk(path: Path, archives: ArchiveCache | None = None) -> np.ndarray:

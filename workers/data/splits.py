@@ -1,4 +1,4 @@
-"""Which chunk files feed training, testing and validation, and which of them this process reads."""
+"""Which chunk files feed training, testing and validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lc0train import data_pb2
-from workers.data.files import discover_chunks, shard_for_process
+from workers.data.files import discover_chunks
 from workers.data.window import ChunkIndex
 from workers.seeds import derive_seed
 
@@ -53,7 +53,3 @@ def training_chunks(config: data_pb2.DataConfig, specs: Sequence[str]) -> list[P
                          f"{len(index)} (set dataset.allow_less_chunks to train on fewer)")
     return sorted(index.window(config.num_chunks), key=str)
 
-
-def shard(files: DataFiles, process_index: int, process_count: int) -> DataFiles:
-    """This process's disjoint share of every split."""
-    return DataFiles(*(shard_for_process(f, process_index, process_count) for f in dataclasses.astuple(files)))

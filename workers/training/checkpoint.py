@@ -4,15 +4,19 @@ On-disk format (one directory per step under `<job>/checkpoints/`):
   <step>/state/   the whole TrainState pytree (step, params, optimizer state, batch
                   statistics, SWA weights and count, loss scale), StandardSave
   <step>/data/    JSON: {"processes": [{"train": <DataCursor>, "test": <DataCursor>}, ...]},
-                  one entry per JAX process (each reads its own shard of the files); a
-                  continuous job's entries also hold "cycle" (the same on every process:
-                  network number, chunk anchor, wait, see workers/training/continuous.py)
+                  one entry per JAX process (each reads its own deal of the files); a
+                  resumed job of another process count merges them into one global data
+                  position (workers/data/dealing.py). A continuous job's entries also hold
+                  "cycle" (the same on every process: network number, chunk anchor, wait,
+                  see workers/training/continuous.py)
 Saves are asynchronous with Orbax's atomic commit (a step directory appears under its
 final name only once complete; unfinished temporary ones are removed at start). `committed()`
 and `wait()` name the saves that have committed since they were last asked, so a checkpoint
 is reported only once it is on disk. With several processes Orbax writes each array once
 and the primary process writes the metadata and the JSON. Restore builds the abstract
-target from the *current* mesh's shardings, never from what the file recorded.
+target from the *current* mesh's shardings, never from what the file recorded, so a
+checkpoint restores onto any mesh shape, device count and process count (each process
+reads the pieces of the arrays its devices hold).
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import jax
 
 from workers.config.continuous_settings import ContinuousSettings
-from workers.data.files import shard_for_process
 from workers.data.window import Anchor, ChunkIndex
 from workers.training.multihost import agree_stop, gather_json
 from workers.training.publish import Publisher
@@ -82,7 +81,7 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
     publisher = Publisher(settings.job_name, settings.destinations, settings.upload, loop.job.model.config, loop.bus)
     try:
         _publish_if_missing(loop, cycle, publisher)
-        cursor = loop.restored_train_cursor if cycle.training else None
+        cursor = loop.restored_train_cursors if cycle.training else None
         while True:
             if _capped(settings, cycle, loop.step):
                 return loop.finish("SUCCEEDED")
@@ -105,12 +104,11 @@ def run_continuous(loop: _TrainLoop, settings: ContinuousSettings, stop: StopReq
 
 
 def _train_network(loop: _TrainLoop, settings: ContinuousSettings, index: ChunkIndex, cycle: Cycle,
-                   cursor: dict | None, stop: StopRequest) -> str | None:
+                   cursor: list[dict] | None, stop: StopRequest) -> str | None:
     """Train network `cycle.network + 1` to its last step and checkpoint; the stop reason if stopped."""
     network = cycle.network + 1
     window = index.window(settings.num_chunks, cycle.anchor)
-    files = shard_for_process(sorted(window, key=str), jax.process_index(), jax.process_count())
-    loop.use_train_files(files, f"train-network-{network}", cursor)
+    loop.use_train_files(sorted(window, key=str), f"train-network-{network}", cursor)
     end = cycle.start_step + settings.steps_per_network
     if settings.max_steps:
         end = min(end, settings.max_steps)

@@ -27,7 +27,7 @@ from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
 from workers.data.pipeline import ChunkStream
 from workers.data.stream_state import DataCursor
-from workers.data.splits import resolve_data_files, shard
+from workers.data.splits import resolve_data_files
 from workers.events import Event, EventBus
 from workers.layout import JobPaths
 from workers.lc0net.jobs import JobExporter
@@ -74,20 +74,20 @@ class _TrainLoop:
     def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus):
         self.job, self.bus = job, bus
         # A continuous job's training chunks are the window of each network (set per cycle).
-        all_files = resolve_data_files(job.dataset, job.seed, with_train=job.continuous is None)
-        self.files = shard(all_files, jax.process_index(), jax.process_count())
+        # Every process names all files; each stream deals this process its share (workers.data.dealing).
+        self.files = resolve_data_files(job.dataset, job.seed, with_train=job.continuous is None)
         training = build_training(job)
         self.mesh, self.steps = training.mesh, training.steps
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
         self.saving: dict[int, tuple[float, dict[str, float]]] = {}  # (start, metrics) of each save not seen committed yet
         self.state, cursors, self.restored_cycle = _resume(self.checkpointer, training.state)
-        self.restored_train_cursor: dict | None = cursors.get("train")
+        self.restored_train_cursors: list[dict] | None = cursors.get("train")
         self.cycle_at: Callable[[int], dict[str, Any]] | None = None  # a continuous job's cycle to checkpoint at a step
         self.paths = paths
         self.exporter = JobExporter(job.model, paths) if job.export_nets else None
         if self.exporter is not None:
             bus.subscribe(self.exporter.observe)
-        self._open_streams(cursors, job.num_test_positions or TESTS_PER_CHUNK_FILE * len(all_files.test))
+        self._open_streams(cursors, job.num_test_positions or TESTS_PER_CHUNK_FILE * len(self.files.test))
         for warning in job.warnings:
             log.warning("%s", warning)
         # From the RUNNING report on, every second is counted in one phase (`phase_seconds` of each report).
@@ -98,7 +98,7 @@ class _TrainLoop:
             "warnings": list(job.warnings),
         }))
 
-    def _open_streams(self, cursors: dict[str, dict], num_test_positions: int) -> None:
+    def _open_streams(self, cursors: dict[str, list[dict]], num_test_positions: int) -> None:
         self.train_stream = self._stream(self.files.train, "train", cursors.get("train")) if self.files.train else None
         self.eval_batch = self.job.batch_size // self.job.num_batch_splits  # legacy: tests run on split-size batches
         self.test_stream = self._stream(self.files.test, "test", cursors.get("test"), batch_size=self.eval_batch)
@@ -109,9 +109,10 @@ class _TrainLoop:
     def step(self) -> int:
         return int(jax.device_get(self.state.step))
 
-    def _stream(self, files: list[Path], split: str, cursor: dict | None, *, seed_key: str | None = None,
+    def _stream(self, files: list[Path], split: str, saved: list[dict] | None, *, seed_key: str | None = None,
                 batch_size: int | None = None, repeat: bool = True, shuffle: bool = True) -> ChunkStream:
-        """A stream of the `split` (train, test or validation) seeded by `seed_key` (default: the split)."""
+        """This process's stream of the `split` (train, test or validation) seeded by `seed_key`
+        (default: the split), resumed from the cursors every process `saved` (any process count)."""
         return ChunkStream(
             files,
             batch_size=(batch_size or self.job.batch_size) // jax.process_count(),
@@ -120,9 +121,11 @@ class _TrainLoop:
             input_format=self.job.model.input_type,
             repeat=repeat,
             shuffle=shuffle,
-            cursor=DataCursor.from_json(cursor) if cursor else None,
+            cursor=[DataCursor.from_json(c) for c in saved] if saved else None,
             prefetch=self.job.prefetch_batches,
             sampling=self.job.sampling.for_stream(split),
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
         )
 
     def _publish(self, kind: str, step: int, metrics: dict[str, float] | None = None, **info: object) -> None:
@@ -140,12 +143,12 @@ class _TrainLoop:
         for decoded in stream:
             yield to_global_batch(self.mesh, Batch.from_decoded(decoded, self.job.losses.q_from_root, self.job.losses.needs_v7))
 
-    def use_train_files(self, files: list[Path], seed_key: str, cursor: dict | None) -> None:
-        """Train on `files` (this process's shard) from now on, from `cursor` of the stream seeded by `seed_key`."""
+    def use_train_files(self, files: list[Path], seed_key: str, saved: list[dict] | None) -> None:
+        """Train on `files` from now on, resuming from the cursors `saved` of the stream seeded by `seed_key`."""
         if self.train_stream is not None:
             self.train_stream.close()
         self.files = dataclasses.replace(self.files, train=files)
-        self.train_stream = self._stream(files, "train", cursor, seed_key=seed_key)
+        self.train_stream = self._stream(files, "train", saved, seed_key=seed_key)
 
     def run(self, stop: StopRequest) -> TrainState:
         end = (self.step // self.job.total_steps + 1) * self.job.total_steps
@@ -330,25 +333,21 @@ class _TrainLoop:
                 self.checkpointer.close()
 
 
-def _resume(checkpointer: Checkpointer, fresh: TrainState) -> tuple[TrainState, dict[str, dict], dict[str, Any] | None]:
-    """The newest committed checkpoint restored onto `fresh`'s shardings with this process's data
-    cursors and a continuous job's cycle (the same on every process), or `fresh`."""
+def _resume(checkpointer: Checkpointer, fresh: TrainState) -> tuple[TrainState, dict[str, list[dict]], dict[str, Any] | None]:
+    """The newest committed checkpoint restored onto `fresh`'s shardings (any mesh and process
+    count), with every process's saved data cursors by stream (the streams merge and deal them
+    again when the count changed) and a continuous job's cycle (the same on every process); or `fresh`."""
     if checkpointer.latest_step() is None:
         return fresh, {}, None
     state, all_cursors = checkpointer.restore(fresh)
     # Checkpoints from before the gate projection clamped negative gates in the forward pass.
     state = state.replace(params=project_gates(state.params),
                           swa_params=None if state.swa_params is None else project_gates(state.swa_params))
-    return state, _own_cursors(all_cursors), all_cursors[0].get("cycle") if all_cursors else None
-
-
-def _own_cursors(saved: list[dict]) -> dict[str, dict]:
-    """This process's data cursors from a checkpoint's per-process list (none if the host count changed)."""
-    if len(saved) != jax.process_count():
-        log.warning("checkpoint has data cursors of %d processes, %d are running: the data streams start a new pass",
-                    len(saved), jax.process_count())
-        return {}
-    return saved[jax.process_index()]
+    if len(all_cursors) != jax.process_count():
+        log.info("checkpoint has data cursors of %d processes, %d are running: their position is merged and dealt again",
+                 len(all_cursors), jax.process_count())
+    by_stream = {name: [c[name] for c in all_cursors] for name in ("train", "test") if all(name in c for c in all_cursors)}
+    return state, by_stream, all_cursors[0].get("cycle") if all_cursors else None
 
 
 def _check_finite(metrics: dict[str, float], step: int, kind: str) -> None:
