@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -96,14 +97,16 @@ def merge(cursors: Sequence[DataCursor], num_files: int) -> GlobalPosition:
     return GlobalPosition.of_masks(first, read)
 
 
-def start_cursor(saved: Sequence[DataCursor], fresh: DataCursor, files: Sequence[object]) -> DataCursor:
+def start_cursor(saved: Sequence[DataCursor], fresh: DataCursor, files: Sequence[Path]) -> DataCursor:
     """Where this process's stream starts, given every process's saved cursor of the last run
     (`saved[i]` of process i; empty for a new stream) and `fresh`, the start of a new stream
-    (this process's index and count, the stream's identity). `files` is the sorted file list."""
+    (this process's index and count, the stream's identity). `files` is the sorted file list.
+    A single cursor of a multi-process stream is taken as this process's own."""
     if not saved:
         return fresh
     n_saved = len(saved)
-    cursors = [_upgraded(c, i, n_saved, fresh, files) for i, c in enumerate(saved)]
+    own_only = n_saved == 1 and saved[0].process_count > 1  # a process's own cursor of a multi-process stream
+    cursors = list(saved) if own_only else [_upgraded(c, i, n_saved, fresh, files) for i, c in enumerate(saved)]
     expected = fresh.identity()
     changed = sorted({f"{name} {value!r} -> {expected[name]!r}" for c in cursors for name, value in c.identity().items()
                       if value != expected[name] and not (name == "sampling" and value is None)})
@@ -112,8 +115,11 @@ def start_cursor(saved: Sequence[DataCursor], fresh: DataCursor, files: Sequence
         log.warning("data cursor belongs to a different stream (%s); starting epoch %d from its beginning "
                     "instead of resuming mid-epoch", ", ".join(changed), epoch)
         return dataclasses.replace(fresh, epoch=epoch, origin=GlobalPosition(epoch))
-    if n_saved == fresh.process_count:
-        own = cursors[fresh.process_index]
+    if own_only or n_saved == fresh.process_count:
+        own = cursors[0 if own_only else fresh.process_index]
+        if (own.process_index, own.process_count) != (fresh.process_index, fresh.process_count):
+            raise ValueError(f"data cursor of process {own.process_index} of {own.process_count} given to process "
+                             f"{fresh.process_index} of {fresh.process_count}")
         return dataclasses.replace(own, sampling=fresh.sampling)
     position = merge(cursors, fresh.num_files)
     log.info("data position of %d processes merged (epoch %d, %d files of the epochs begun read) and dealt "
@@ -121,7 +127,7 @@ def start_cursor(saved: Sequence[DataCursor], fresh: DataCursor, files: Sequence
     return dataclasses.replace(fresh, epoch=position.epoch, origin=position)
 
 
-def _upgraded(cursor: DataCursor, index: int, count: int, fresh: DataCursor, files: Sequence[object]) -> DataCursor:
+def _upgraded(cursor: DataCursor, index: int, count: int, fresh: DataCursor, files: Sequence[Path]) -> DataCursor:
     """A cursor in today's form: one saved before dealing was recorded was process `index` of `count`
     reading the shard `files[index::count]`, dealt that way up to its epoch."""
     if cursor.process_count:
@@ -132,7 +138,7 @@ def _upgraded(cursor: DataCursor, index: int, count: int, fresh: DataCursor, fil
     if count == 1:  # one process always read the global order
         return dataclasses.replace(cursor, process_index=0, process_count=1)
     shard = files[index::count]
-    if (cursor.num_files, cursor.files_digest) != (len(shard), files_digest(shard)):  # type: ignore[arg-type]
+    if (cursor.num_files, cursor.files_digest) != (len(shard), files_digest(shard)):
         return cursor  # another stream: reported by the identity check
     return dataclasses.replace(cursor, num_files=fresh.num_files, files_digest=fresh.files_digest,
                                process_index=index, process_count=count, shard_until=cursor.epoch)

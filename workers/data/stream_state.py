@@ -12,10 +12,10 @@ from typing import Any
 from workers.data.global_position import GlobalPosition
 
 
-_REQUIRED = {"epoch": int, "window_start": int, "offset": int, "seed": int, "shuffle_size": int,
+_REQUIRED: dict[str, type] = {"epoch": int, "window_start": int, "offset": int, "seed": int, "shuffle_size": int,
              "shuffle": bool, "num_files": int, "files_digest": str}
 # Added later; a cursor saved before lacks them (see `DataCursor`).
-_OPTIONAL = {"sampling": str, "process_index": int, "process_count": int, "origin": dict, "shard_until": int}
+_OPTIONAL: dict[str, type] = {"sampling": str, "process_index": int, "process_count": int, "origin": dict, "shard_until": int}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +58,10 @@ class DataCursor:
         if not set(_REQUIRED) <= set(data) <= set(_REQUIRED) | set(_OPTIONAL):
             raise ValueError(f"data cursor keys {sorted(data)} do not match the expected {sorted(_REQUIRED)} "
                              f"(and optionally {sorted(_OPTIONAL)})")
-        for name, kind in (_REQUIRED | _OPTIONAL).items():
-            value = data.get(name)
-            if name in data and (type(value) is not kind or (kind is int and value < (-1 if name == "shard_until" else 0))):
+        for name, value in data.items():
+            kind = (_REQUIRED | _OPTIONAL)[name]
+            lowest = -1 if name == "shard_until" else 0
+            if type(value) is not kind or (kind is int and int(value) < lowest):
                 raise ValueError(f"data cursor field {name!r}: {value!r} is not a valid {kind.__name__}")
         fields = dict(data)
         if "origin" in fields:
