@@ -61,7 +61,7 @@ class DataCursor:
         for name, value in data.items():
             kind = (_REQUIRED | _OPTIONAL)[name]
             lowest = -1 if name == "shard_until" else 0
-            if type(value) is not kind or (kind is int and int(value) < lowest):
+            if type(value) is not kind or (isinstance(value, int) and value < lowest):
                 raise ValueError(f"data cursor field {name!r}: {value!r} is not a valid {kind.__name__}")
         fields = dict(data)
         if "origin" in fields:
