@@ -22,7 +22,6 @@ checkpoint of that time resumes exactly.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,23 +61,18 @@ class Dealing:
                    cursor.origin, cursor.shard_until)
 
     def epoch(self, epoch: int) -> EpochDeal:
-        """This process's files of `epoch` (cached: a permutation of all files per epoch)."""
-        return _deal(self, epoch)
-
-
-@functools.lru_cache(maxsize=4)
-def _deal(dealing: Dealing, epoch: int) -> EpochDeal:
-    p, n, count = dealing.process_index, dealing.process_count, dealing.num_files
-    if epoch <= dealing.shard_until:
-        shard = np.arange(p, count, n)
-        order = np.arange(len(shard))
-        if dealing.shuffle:
-            order = np.random.default_rng([dealing.seed, FILE_ORDER_STREAM, epoch]).permutation(order)
-        return EpochDeal(shard[order], np.arange(len(shard)), order)
-    unread = np.flatnonzero(~dealing.origin.read_mask(epoch, count))
-    mine = unread[p::n]
-    files = global_order(dealing.seed, dealing.shuffle, epoch, count)[mine]
-    return EpochDeal(files, mine, files)
+        """This process's files of `epoch` (a permutation of all files: callers keep what they reuse)."""
+        p, n, count = self.process_index, self.process_count, self.num_files
+        if epoch <= self.shard_until:
+            shard = np.arange(p, count, n)
+            order = np.arange(len(shard))
+            if self.shuffle:
+                order = np.random.default_rng([self.seed, FILE_ORDER_STREAM, epoch]).permutation(order)
+            return EpochDeal(shard[order], np.arange(len(shard)), order)
+        unread = np.flatnonzero(~self.origin.read_mask(epoch, count))
+        mine = unread[p::n]
+        files = global_order(self.seed, self.shuffle, epoch, count)[mine]
+        return EpochDeal(files, mine, files)
 
 
 def merge(cursors: Sequence[DataCursor], num_files: int) -> GlobalPosition:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from workers.data.archives import ArchiveCache
-from workers.data.dealing import Dealing, start_cursor
+from workers.data.dealing import Dealing, EpochDeal, start_cursor
 from workers.data.files import ChunkError, read_chunk, u32_field
 from workers.data.sampling import KEEP_ALL, Sampling
 from workers.data.stream_state import DataCursor, LoaderStats, StatsRecorder, files_digest
@@ -92,6 +92,7 @@ class _Source:
         self._spec = spec
         self._start = start
         self._dealing = Dealing.of(start, len(spec.files))
+        self._deals: dict[int, EpochDeal] = {}  # of the epochs in use (the window thread reads ahead)
         self._stats = stats
         self._stop = stop
         # Touched only by the one thread that loads windows.
@@ -102,10 +103,17 @@ class _Source:
     def cursor(self, epoch: int, window_start: int, offset: int) -> DataCursor:
         return dataclasses.replace(self._start, epoch=epoch, window_start=window_start, offset=offset)
 
+    def _deal(self, epoch: int) -> EpochDeal:
+        deal = self._deals.get(epoch)
+        if deal is None:
+            deal = self._dealing.epoch(epoch)
+            self._deals = {e: d for e, d in self._deals.items() if e >= epoch - 1} | {epoch: deal}
+        return deal
+
     def check_start(self) -> None:
         """Raises ValueError when the start cursor lies outside its epoch's files."""
         start = self._start
-        dealt = len(self._dealing.epoch(start.epoch).files)
+        dealt = len(self._deal(start.epoch).files)
         if start.window_start and start.window_start >= dealt:
             raise ValueError(f"data cursor window_start {start.window_start} is out of range "
                              f"for the {dealt} files of epoch {start.epoch}")
@@ -148,7 +156,7 @@ class _Source:
     def _cursor_after(self, window: _Window, offset: int) -> DataCursor:
         if offset < len(window.order):
             return self.cursor(window.epoch, window.start, offset)
-        if window.end < len(self._dealing.epoch(window.epoch).files):
+        if window.end < len(self._deal(window.epoch).files):
             return self.cursor(window.epoch, window.end, 0)
         return self.cursor(window.epoch + 1, 0, 0)
 
@@ -156,7 +164,7 @@ class _Source:
         spec = self._spec
         if start == 0:
             logger.debug("data epoch %d: %d chunk files", epoch, len(spec.files))
-        deal = self._dealing.epoch(epoch)
+        deal = self._deal(epoch)
         file_order = deal.files
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
         buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
