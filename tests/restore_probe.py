@@ -1,6 +1,6 @@
 """One JAX process of tests/test_restore_anywhere.py: trains a job to its end (resuming from its
-latest checkpoint) and prints, as its last line, the train losses by step and the record ids of
-every train batch it decoded.
+latest checkpoint) and prints, as its last line, the train losses by step, the record ids of
+every train batch it decoded and how many leaves of its final train state are sharded.
 
     python -m tests.restore_probe SETTINGS_JSON
 
@@ -25,6 +25,8 @@ def main(settings: dict) -> None:
 
     if settings["processes"] > 1:
         initialize(settings["coordinator"], settings["processes"], settings["process"])
+    import jax
+
     from tests.helpers import TINY_CONFIG
     from workers.config.resolve import resolve
     from workers.config.spec import load_spec
@@ -45,9 +47,10 @@ def main(settings: dict) -> None:
     events: list[Event] = []
     bus = EventBus()
     bus.subscribe(events.append)
-    run_training(resolve(load_spec(TINY_CONFIG, settings["overrides"])), JobPaths(Path(settings["job_dir"])), bus)
+    state = run_training(resolve(load_spec(TINY_CONFIG, settings["overrides"])), JobPaths(Path(settings["job_dir"])), bus)
     losses = {e.step: e.metrics["total_loss"] for e in events if e.kind == "train"}
-    print(json.dumps({"losses": losses, "batches": decoded}), flush=True)
+    sharded = sum(not leaf.sharding.is_fully_replicated for leaf in jax.tree_util.tree_leaves(state))
+    print(json.dumps({"losses": losses, "batches": decoded, "sharded_leaves": sharded}), flush=True)
 
 
 if __name__ == "__main__":
