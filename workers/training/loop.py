@@ -36,7 +36,7 @@ from workers.training.multihost import agree_stop, gather_json, preemption_reach
 from workers.training.phases import PhaseClock
 from workers.seeds import derive_seed
 from workers.training.setup import build_training
-from workers.training.sharding import to_global_batch
+from workers.training.sharding import state_bytes, to_global_batch
 from workers.training.state import Params, TrainState, parameter_count
 from workers.training.step import TOTALS, Batch, Metrics
 
@@ -94,6 +94,7 @@ class _TrainLoop:
         self.clock = PhaseClock("step")
         bus.publish(Event("state", self.step, info={
             "state": "RUNNING", "parameters": parameter_count(training.init.params), "devices": self.mesh.size,
+            "mesh": dict(self.mesh.shape), "state_bytes_per_device": state_bytes(self.state),
             "train_files": len(self.files.train), "test_files": len(self.files.test), "validation_files": len(self.files.validation),
             "warnings": list(job.warnings),
         }))

@@ -1,0 +1,68 @@
+"""Resolution of `resources.mesh`: the sizes of the device mesh's `data` and `fsdp` axes.
+
+At submit time only the rules that need no devices are checked (each axis -1 or >= 0, at
+most one -1, and the product when `resources.devices_per_host` fixes the device count);
+once the JAX runtime is up, `MeshSettings.sizes` turns -1 into "the devices left over" and
+checks the product against the devices the job really has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lc0train import job_pb2
+from workers.config.problems import ConfigError, Problems
+
+FIELD = "resources.mesh"
+REST = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshSettings:
+    """Axis sizes with unset made explicit: `fsdp` 0 → 1; `data` 0 → the rest (-1), or 1 when
+    `fsdp` is the rest. Both unset is pure data parallelism (data = every device, fsdp = 1)."""
+
+    data: int = REST
+    fsdp: int = 1
+
+    def sizes(self, device_count: int) -> tuple[int, int]:
+        """(data, fsdp) over `device_count` devices, or a ConfigError naming `resources.mesh`."""
+        problems = Problems()
+        sizes = self.check(device_count, problems)
+        if problems:
+            raise ConfigError(problems)
+        assert sizes is not None
+        return sizes
+
+    def check(self, device_count: int, problems: Problems) -> tuple[int, int] | None:
+        """(data, fsdp) over `device_count` devices, or None with the reason added to `problems`."""
+        fixed = max(self.data, 1) * max(self.fsdp, 1)
+        shown = f"{{data: {self.data} fsdp: {self.fsdp}}}"
+        if REST not in (self.data, self.fsdp):
+            if fixed != device_count:
+                problems.add(FIELD, f"{shown} spans {fixed} devices but the job has {device_count} (hosts x devices per host); "
+                             "use -1 for the axis that takes the rest")
+                return None
+            return self.data, self.fsdp
+        if device_count % fixed:
+            problems.add(FIELD, f"{shown}: the job's {device_count} devices (hosts x devices per host) are not divisible by {fixed}")
+            return None
+        rest = device_count // fixed
+        return (rest, self.fsdp) if self.data == REST else (self.data, rest)
+
+
+def resolve_mesh(resources: job_pb2.ResourceConfig, problems: Problems) -> MeshSettings:
+    """`resources.mesh` with its defaults; checked against hosts x devices_per_host when both are known."""
+    data, fsdp = resources.mesh.data, resources.mesh.fsdp
+    found = len(problems)
+    for name, value in (("data", data), ("fsdp", fsdp)):
+        if value < REST:
+            problems.add(f"{FIELD}.{name}", f"must be >= 0, or -1 for the devices left over (got {value})")
+    if data == REST and fsdp == REST:
+        problems.add(FIELD, "-1 (the devices left over) may be given to one axis only, not to both data and fsdp")
+    if len(problems) > found:
+        return MeshSettings()
+    settings = MeshSettings(data=data or (1 if fsdp == REST else REST), fsdp=fsdp or 1)
+    if resources.devices_per_host > 0:
+        settings.check(max(resources.hosts, 1) * resources.devices_per_host, problems)
+    return settings
