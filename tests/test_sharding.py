@@ -67,19 +67,21 @@ def test_every_leaf_of_the_state_gets_its_shapes_sharding_and_moments_follow_the
     assert per_device_bytes(state.params, shardings.params) == expected
 
 
-@pytest.mark.parametrize(("mesh", "message"), [
-    ({"data": 3, "fsdp": 2}, "resources.mesh: {data: 3 fsdp: 2} spans 6 devices but the job has 4"),
-    ({"data": -1, "fsdp": -1}, "resources.mesh: -1 (the devices left over) may be given to one axis only"),
-    ({"data": 2, "fsdp": -3}, "resources.mesh.fsdp: must be >= 0, or -1 for the devices left over (got -3)"),
-    ({"data": -1, "fsdp": 3}, "resources.mesh: {data: -1 fsdp: 3}: the job's 4 devices (hosts x devices per host) are not divisible by 3"),
+@pytest.mark.parametrize(("mesh", "message", "device_dependent"), [
+    ({"data": 3, "fsdp": 2}, "resources.mesh: {data: 3 fsdp: 2} spans 6 devices but the job has 4", True),
+    ({"data": -1, "fsdp": 3}, "resources.mesh: {data: -1 fsdp: 3}: the job's 4 devices (hosts x devices per host) are not divisible by 3", True),
+    ({"data": -1, "fsdp": -1}, "resources.mesh: -1 (the devices left over) may be given to one axis only", False),
+    ({"data": 2, "fsdp": -3}, "resources.mesh.fsdp: must be >= 0, or -1 for the devices left over (got -3)", False),
+    ({"data": 5}, "resources.mesh: spans at least 5 devices, which do not divide the micro-batch of 48", False),
+    ({"data": 3, "fsdp": 1, "hosts": 2}, "resources.mesh: spans 3 devices, which cannot be split evenly over resources.hosts 2", False),
 ])
-def test_a_bad_mesh_is_refused_with_its_field_path(mesh: dict[str, int], message: str) -> None:
-    overrides = [f"resources.mesh.{axis}={size}" for axis, size in mesh.items()]
-    with pytest.raises(ConfigError) as refused:  # at submit time when devices_per_host fixes the device count
-        _job(*overrides, "resources.devices_per_host=4")
+def test_a_bad_mesh_is_refused_with_its_field_path(mesh: dict[str, int], message: str, device_dependent: bool) -> None:
+    overrides = [f"resources.{axis}={size}" if axis == "hosts" else f"resources.mesh.{axis}={size}" for axis, size in mesh.items()]
+    with pytest.raises(ConfigError) as refused:  # at submit, when devices_per_host fixes the device count or no device count fits
+        _job("training.batch_size=48", *overrides, "resources.devices_per_host=4")
     assert message in str(refused.value)
-    if -3 not in mesh.values() and mesh != {"data": -1, "fsdp": -1}:
-        job = _job(*overrides)  # devices_per_host 0: checked once the runtime knows the devices
+    if device_dependent:  # with devices_per_host 0: refused once the runtime counts the job's 4 devices
+        job = _job("training.batch_size=48", *overrides)
         with pytest.raises(ConfigError) as refused:
             check_devices(job, device_count=4, process_count=1)
         assert message in str(refused.value)

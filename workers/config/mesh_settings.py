@@ -1,7 +1,9 @@
 """Resolution of `resources.mesh`: the sizes of the device mesh's `data` and `fsdp` axes.
 
-At submit time only the rules that need no devices are checked (each axis -1 or >= 0, at
-most one -1, and the product when `resources.devices_per_host` fixes the device count);
+At submit time the rules that need no devices are checked: each axis -1 or >= 0, at most one
+-1; the fixed axes' product divides the micro-batch (the batch is split over every device);
+with both axes fixed, the hosts divide it; and the product matches when
+`resources.devices_per_host` fixes the device count.
 once the JAX runtime is up, `MeshSettings.sizes` turns -1 into "the devices left over" and
 checks the product against the devices the job really has.
 """
@@ -25,6 +27,11 @@ class MeshSettings:
     data: int = REST
     fsdp: int = 1
 
+    @property
+    def fixed_devices(self) -> int:
+        """The product of the axes given a size: the fewest devices this mesh runs on."""
+        return max(self.data, 1) * max(self.fsdp, 1)
+
     def sizes(self, device_count: int) -> tuple[int, int]:
         """(data, fsdp) over `device_count` devices, or a ConfigError naming `resources.mesh`."""
         problems = Problems()
@@ -36,7 +43,7 @@ class MeshSettings:
 
     def check(self, device_count: int, problems: Problems) -> tuple[int, int] | None:
         """(data, fsdp) over `device_count` devices, or None with the reason added to `problems`."""
-        fixed = max(self.data, 1) * max(self.fsdp, 1)
+        fixed = self.fixed_devices
         shown = f"{{data: {self.data} fsdp: {self.fsdp}}}"
         if REST not in (self.data, self.fsdp):
             if fixed != device_count:
@@ -51,8 +58,9 @@ class MeshSettings:
         return (rest, self.fsdp) if self.data == REST else (self.data, rest)
 
 
-def resolve_mesh(resources: job_pb2.ResourceConfig, problems: Problems) -> MeshSettings:
-    """`resources.mesh` with its defaults; checked against hosts x devices_per_host when both are known."""
+def resolve_mesh(resources: job_pb2.ResourceConfig, micro_batch: int, problems: Problems) -> MeshSettings:
+    """`resources.mesh` with its defaults, checked against the micro-batch (0: unknown) and the
+    hosts (x devices_per_host when set)."""
     data, fsdp = resources.mesh.data, resources.mesh.fsdp
     found = len(problems)
     for name, value in (("data", data), ("fsdp", fsdp)):
@@ -63,6 +71,12 @@ def resolve_mesh(resources: job_pb2.ResourceConfig, problems: Problems) -> MeshS
     if len(problems) > found:
         return MeshSettings()
     settings = MeshSettings(data=data or (1 if fsdp == REST else REST), fsdp=fsdp or 1)
-    if resources.devices_per_host > 0:
-        settings.check(max(resources.hosts, 1) * resources.devices_per_host, problems)
+    fixed, hosts = settings.fixed_devices, max(resources.hosts, 1)
+    if micro_batch > 0 and micro_batch % fixed:
+        problems.add(FIELD, f"spans at least {fixed} devices, which do not divide the micro-batch of {micro_batch} "
+                     "(training.batch_size / num_batch_splits; the batch is split over every device)")
+    elif REST not in (settings.data, settings.fsdp) and fixed % hosts:
+        problems.add(FIELD, f"spans {fixed} devices, which cannot be split evenly over resources.hosts {hosts}")
+    elif resources.devices_per_host > 0:
+        settings.check(hosts * resources.devices_per_host, problems)
     return settings

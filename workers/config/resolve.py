@@ -114,10 +114,11 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
-    mesh = resolve_mesh(r, problems)
     schedule, optimizer = resolve_schedule(t, problems), resolve_optimizer(t, problems)
     precision, swa = resolve_precision(t, problems), resolve_swa(t, problems, warnings)
     num_batch_splits = resolve_batch_splits(t, problems)
+    whole_splits = t.batch_size > 0 and num_batch_splits > 0 and t.batch_size % num_batch_splits == 0
+    mesh = resolve_mesh(r, t.batch_size // num_batch_splits if whole_splits else 0, problems)
     losses = resolve_losses(t, problems, spec.model.moves_left != model_pb2.MOVES_LEFT_NONE, heads)
     sampling = resolve_sampling(d, problems)
     continuous = resolve_continuous(spec, problems)
