@@ -148,3 +148,41 @@ def test_fsdp_across_two_gloo_processes_trains_like_data_parallelism(tmp_path: P
     assert seen[0]["1,4"]["losses"] == seen[1]["1,4"]["losses"]
     _assert_same_training(tmp_path, seen[0], "4,1", "1,4")
     assert seen[0]["1,4"]["bytes"]["params"] < 0.3 * seen[0]["4,1"]["bytes"]["params"]
+
+
+def _run_cli(out: Path, overrides: list[str], devices: int) -> None:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    args = [sys.executable, "-m", "service.cli", "run", str(TINY_CONFIG), "--out", str(out)]
+    for override in [*SHRINK, *overrides]:
+        args += ["--set", override]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+@pytest.mark.slow
+def test_a_sharded_job_reports_its_bytes_exports_whole_nets_and_resumes_onto_another_sharding(tmp_path: Path,
+                                                                                              generated_data: dict[str, Path]) -> None:
+    from tests.helpers import data_overrides
+    from workers.events import read_events
+    from workers.layout import JobPaths
+    from workers.lc0net.export import TrainingInfo, export_net
+    from workers.lc0net.netfile import read_net
+    from workers.lc0net.store import load_stored
+
+    common = [*data_overrides(generated_data), "export.enabled=true", "training.train_avg_report_steps=1", "training.test_steps=100",
+              "training.checkpoint_steps=0"]
+    out = tmp_path / "job"
+    _run_cli(out, [*common, "training.total_steps=2", "resources.mesh.fsdp=2"], devices=4)
+    running = next(e for e in read_events(out / "events.jsonl") if e["kind"] == "state")
+    assert running["mesh"] == {"data": 2, "fsdp": 2}
+    sizes = running["state_bytes_per_device"]
+    assert 0 < sizes["params"] < sizes["opt_state"] < sizes["total"]
+    # The trainer's net holds the whole weights: the same as exported again from the checkpoint in this one-device process.
+    stored = load_stored(out, step=2)
+    written = read_net(JobPaths(out).net(2))
+    assert written.weights == export_net(stored.config, stored.params, TrainingInfo(steps=2)).weights
+    # Resumed onto fsdp 4: the checkpoint's shards are re-cut on load and training goes on from step 2.
+    _run_cli(out, [*common, "training.total_steps=2", "resources.mesh.fsdp=4"], devices=4)
+    events = read_events(out / "events.jsonl")
+    assert [e["mesh"] for e in events if e["kind"] == "state" and e.get("state") == "RUNNING"][-1] == {"data": 1, "fsdp": 4}
+    assert [e["step"] for e in events if e["kind"] == "train"] == [1, 2, 3, 4]
