@@ -3,9 +3,9 @@
 At submit time the rules that need no devices are checked: each axis -1 or >= 0, at most one
 -1; the fixed axes' product divides the micro-batch (the batch is split over every device);
 with both axes fixed, the hosts divide it; and the product matches when
-`resources.devices_per_host` fixes the device count.
-once the JAX runtime is up, `MeshSettings.sizes` turns -1 into "the devices left over" and
-checks the product against the devices the job really has.
+`resources.devices_per_host` fixes the device count. Once the JAX runtime is up,
+`MeshSettings.check` turns -1 into "the devices left over" and checks the product against
+the devices the job really has (`workers.config.resolve.check_devices`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from lc0train import job_pb2
-from workers.config.problems import ConfigError, Problems
+from workers.config.problems import Problems
 
 FIELD = "resources.mesh"
 REST = -1
@@ -31,15 +31,6 @@ class MeshSettings:
     def fixed_devices(self) -> int:
         """The product of the axes given a size: the fewest devices this mesh runs on."""
         return max(self.data, 1) * max(self.fsdp, 1)
-
-    def sizes(self, device_count: int) -> tuple[int, int]:
-        """(data, fsdp) over `device_count` devices, or a ConfigError naming `resources.mesh`."""
-        problems = Problems()
-        sizes = self.check(device_count, problems)
-        if problems:
-            raise ConfigError(problems)
-        assert sizes is not None
-        return sizes
 
     def check(self, device_count: int, problems: Problems) -> tuple[int, int] | None:
         """(data, fsdp) over `device_count` devices, or None with the reason added to `problems`."""
