@@ -14,6 +14,7 @@ from service._internal.controller import Controller, ControllerSettings
 from service._internal.scheduler import ActorPoll
 from service._internal.status import ActorStatus, Phase, TrainerResult
 from service._internal.store import JobRecord, JobStore, NewJob
+from workers.config.accelerators import Placement
 
 SETTINGS = ControllerSettings(poll_interval=0.1, startup_timeout=30, heartbeat_timeout=5, progress_timeout=300, cancel_timeout=60)
 
@@ -29,13 +30,13 @@ class ScriptedScheduler:
     stopped: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     released: list[str] = dataclasses.field(default_factory=list)
 
-    def reserve(self, job_id: str, hosts: int) -> bool:
+    def reserve(self, job_id: str, placement: Placement) -> bool:
         return True
 
     def live_actors(self, job_id: str, attempt: int, hosts: int) -> int:
         return hosts if (job_id, attempt) in self.live else 0
 
-    def launch(self, job_id: str, attempt: int, hosts: int, spec: bytes, job_dir: str) -> None:
+    def launch(self, job_id: str, attempt: int, placement: Placement, spec: bytes, job_dir: str) -> None:
         self.launched.append((job_id, attempt))
         self.live.add((job_id, attempt))
 
