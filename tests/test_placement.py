@@ -2,8 +2,8 @@
 
 The test cluster (tests/service_harness.py) gets nodes that carry what Ray's TPU detection
 gives real TPU VMs: a `TPU` resource of 4 chips, `TPU-v4-16-head` on worker 0, and the
-`ray.io/tpu-*` labels (set as an autoscaler sets them), two v4-16 slices of two hosts each;
-and two nodes of 2 fake GPUs. No TPU or GPU exists here, so the trainer never runs: what is
+`ray.io/tpu-*` labels (set as an autoscaler sets them): two v4-16 slices of two hosts each
+and a one-host v4-8; and two nodes of 2 fake GPUs. No TPU or GPU exists here, so the trainer never runs: what is
 checked is where the placement groups' bundles land (Ray's own record of them), which is
 where `Scheduler.launch` puts actor i (bundle i). Submit refusals go through a real
 loopback gRPC server.
@@ -54,6 +54,8 @@ def cluster() -> Iterator[RayCluster]:
                 resources = {"TPU": 4, **({"TPU-v4-16-head": 1} if worker == 0 else {})}
                 add(f"--resources={json.dumps(resources)}", labels={placement.SLICE_NAME: name, placement.WORKER_ID: str(worker),
                                                                     placement.POD_TYPE: "v4-16", placement.TOPOLOGY: "2x2x2"})
+        add('--resources={"TPU": 4, "TPU-v4-8-head": 1}', labels={placement.SLICE_NAME: "one-host", placement.WORKER_ID: "0",
+                                                                  placement.POD_TYPE: "v4-8", placement.TOPOLOGY: "2x2x1"})
         yield head
     finally:
         for node in nodes:
@@ -126,6 +128,15 @@ def test_tpu_jobs_get_one_whole_slice_each_host_i_on_worker_i(cluster: RayCluste
     assert [labels[table["bundles_to_node_id"][i]][placement.SLICE_NAME] for i in range(2)] == [name, name]
     for job in (second, third):
         scheduler.release(job, 0, 2)
+
+
+def test_a_one_host_slice_is_one_node_of_its_type(cluster: RayCluster) -> None:
+    scheduler = Scheduler()
+    job_id, bundles = _placed(scheduler, Placement(hosts=1, tpu=tpu_slice("v4-8")))
+    try:
+        assert _slice_hosts(bundles) == [("one-host", "0")] and bundles[0]["resources"] == {"CPU": 1.0, "TPU": 4.0}
+    finally:
+        scheduler.release(job_id, 0, 1)
 
 
 def test_gpu_jobs_get_one_bundle_of_their_gpus_per_host(cluster: RayCluster) -> None:

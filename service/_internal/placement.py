@@ -8,12 +8,13 @@ so claims that slice; then the job's group takes one bundle per host of that sli
 i pinned by the node labels Ray sets on TPU hosts (`ray.io/tpu-slice-name` and
 `ray.io/tpu-worker-id` = i). Its hosts never span two slices, and JAX process i runs on TPU
 worker i. Where this Ray offers `ray.util.tpu.SlicePlacementGroup`, the second group is made
-through it (it derives the bundles from the slice's topology, checked here against the
-slice type); otherwise it is a plain placement group with the same label selectors. Ray's
-own head step is not used: it blocks its caller until a slice is free, and the control loop
-must not block. The head group lives as long as the job's group, so no other job claims
-the slice in the meantime; both are detached and named after the job, so a restarted
-control plane finds them.
+through it (it derives the bundles from the slice's `ray.io/tpu-topology` and refuses a
+topology that disagrees with the type); otherwise, or when it refuses, it is a plain
+placement group with the same label selectors. Ray's own head step is not used: it blocks
+its caller until a slice is free, and the control loop must not block. The head group lives
+as long as the job's group, so no other job claims the slice in the meantime; both are
+detached and named after the job, so a restarted control plane finds them. A one-host
+slice (v4-8, v5e-8) is one node: one bundle pinned by its `ray.io/tpu-pod-type` label.
 """
 
 from __future__ import annotations
@@ -83,7 +84,15 @@ def request(name: str, placement: Placement, cpus_per_host: float) -> None:
 
 
 def request_slice(name: str, tpu: TpuSlice, cpus_per_host: float) -> None:
-    """One step towards the job's slice: claim a slice's head, then (once claimed) reserve its hosts."""
+    """One step towards the job's slice: claim a slice's head, then (once claimed) reserve its hosts.
+
+    A one-host slice is one node: its group of one bundle is pinned by the pod type alone.
+    """
+    bundle = host_bundle(Placement(hosts=tpu.hosts, tpu=tpu), cpus_per_host)
+    if tpu.hosts == 1:
+        placement_group([bundle], strategy="PACK", name=name, lifetime="detached", bundle_label_selector=[{POD_TYPE: tpu.pod_type}])
+        log.info("%s: a %s host requested (%s)", name, tpu.pod_type, bundle)
+        return
     head = find_group(head_group_name(name))
     if head is None:
         placement_group([{tpu.head_resource: 1.0}], name=head_group_name(name), lifetime="detached")
@@ -99,18 +108,29 @@ def request_slice(name: str, tpu: TpuSlice, cpus_per_host: float) -> None:
         log.warning("%s: the node holding %s has no %s label; claiming again", name, tpu.head_resource, SLICE_NAME)
         return
     selectors = [{SLICE_NAME: labels[SLICE_NAME], WORKER_ID: str(host)} for host in range(tpu.hosts)]
-    bundle = host_bundle(Placement(hosts=tpu.hosts, tpu=tpu), cpus_per_host)
-    if SLICE_GROUP_API is not None and labels.get(TOPOLOGY):
-        group = SLICE_GROUP_API(topology=labels[TOPOLOGY], accelerator_version=tpu.generation.name, resources_per_bundle=bundle,
-                                strategy="STRICT_SPREAD", name=name, lifetime="detached", bundle_label_selector=selectors)
-        if group.num_bundles != tpu.hosts:  # a topology that disagrees with the type: refuse to guess
-            group.shutdown()
-            raise RuntimeError(f"slice {labels[SLICE_NAME]}: Ray makes {group.num_bundles} host(s) of topology "
-                               f"{labels[TOPOLOGY]}, the type {tpu.pod_type} has {tpu.hosts}")
-    else:
+    if not _request_through_ray(name, tpu, labels.get(TOPOLOGY, ""), bundle, selectors):
         placement_group([dict(bundle) for _ in range(tpu.hosts)], strategy="STRICT_SPREAD", name=name, lifetime="detached",
                         bundle_label_selector=selectors)
     log.info("%s: slice %s claimed; %d host(s) × %s requested", name, labels[SLICE_NAME], tpu.hosts, bundle)
+
+
+def _request_through_ray(name: str, tpu: TpuSlice, topology: str, bundle: dict[str, float], selectors: list[dict[str, str]]) -> bool:
+    """The job's group through `ray.util.tpu.SlicePlacementGroup`; False where this Ray lacks it or refuses.
+
+    With the slice named in every selector it skips its own (blocking) head step; it makes
+    the bundles from the slice's topology and refuses (before creating anything) when they
+    are not one per selector, i.e. when the topology disagrees with the type.
+    """
+    if SLICE_GROUP_API is None or not topology:
+        return False
+    try:
+        SLICE_GROUP_API(topology=topology, accelerator_version=tpu.generation.name, resources_per_bundle=bundle,
+                        chips_per_vm=tpu.chips_per_host, strategy="STRICT_SPREAD", name=name, lifetime="detached",
+                        bundle_label_selector=selectors)
+    except ValueError as err:
+        log.warning("%s: ray.util.tpu refused slice topology %s (%s); a plain placement group instead", name, topology, err)
+        return False
+    return True
 
 
 def _node(node_id: str) -> dict[str, Any] | None:
@@ -151,14 +171,18 @@ def shortfall(placement: Placement, cpus_per_host: float) -> str:
 
 
 def whole_slices(tpu: TpuSlice, nodes: list[dict[str, Any]], bundle: dict[str, float]) -> list[str]:
-    """The slices of type `tpu` that are all there: a head, and one host per worker id that holds `bundle`."""
+    """The slices of type `tpu` that are all there: a head, and one host per worker id that holds `bundle`
+    (a one-host slice: a node of the type that holds it)."""
+    hosts = [node for node in nodes if (node.get("Labels") or {}).get(POD_TYPE) == tpu.pod_type and _holds(node, bundle)]
+    if tpu.hosts == 1:
+        return sorted(node["NodeID"] for node in hosts)
     workers: dict[str, dict[str, dict[str, Any]]] = {}
-    for node in nodes:
-        labels = node.get("Labels") or {}
-        if labels.get(POD_TYPE) == tpu.pod_type and labels.get(SLICE_NAME) and _holds(node, bundle):
+    for node in hosts:
+        labels = node["Labels"]
+        if labels.get(SLICE_NAME):
             workers.setdefault(labels[SLICE_NAME], {})[labels.get(WORKER_ID, "")] = node
-    return sorted(name for name, hosts in workers.items()
-                  if all(str(i) in hosts for i in range(tpu.hosts)) and tpu.head_resource in hosts["0"].get("Resources", {}))
+    return sorted(name for name, by_id in workers.items()
+                  if all(str(i) in by_id for i in range(tpu.hosts)) and tpu.head_resource in by_id["0"].get("Resources", {}))
 
 
 def _holds(node: dict[str, Any], bundle: dict[str, float]) -> bool:
