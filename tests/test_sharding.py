@@ -96,6 +96,13 @@ def test_the_mesh_resolves_unset_axes_and_the_rest() -> None:
                               "resources.devices_per_host=4"), 8, 2) == (4, 2)
 
 
+def test_a_tpu_slices_devices_are_known_at_submit() -> None:
+    tpu = ("training.batch_size=64", "resources.accelerator.kind=TPU", "resources.accelerator.tpu_type=v4-32")  # 4 hosts x 4 chips
+    assert _job(*tpu, "resources.mesh.fsdp=8").mesh.fixed_devices == 8
+    with pytest.raises(ConfigError, match=r"resources.mesh: \{data: -1 fsdp: 32\}: the job's 16 devices"):
+        _job(*tpu, "resources.mesh.fsdp=32")
+
+
 def _probe(out: Path, meshes: list[str], overrides: tuple[str, ...], devices: int, process: tuple[int, int, str] | None = None) -> subprocess.Popen:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
     joining = ["--process", *map(str, process)] if process else []

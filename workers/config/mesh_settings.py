@@ -2,8 +2,8 @@
 
 At submit time the rules that need no devices are checked: each axis -1 or >= 0, at most one
 -1; the fixed axes' product divides the micro-batch (the batch is split over every device);
-with both axes fixed, the hosts divide it; and the product matches when
-`resources.devices_per_host` fixes the device count. Once the JAX runtime is up,
+with both axes fixed, the hosts divide it; and the product matches when the devices per
+host are known (`resources.devices_per_host`, or a TPU slice's chips per host). Once the JAX runtime is up,
 `MeshSettings.check` turns -1 into "the devices left over" and checks the product against
 the devices the job really has (`workers.config.resolve.check_devices`).
 """
@@ -49,10 +49,10 @@ class MeshSettings:
         return (rest, self.fsdp) if self.data == REST else (self.data, rest)
 
 
-def resolve_mesh(resources: job_pb2.ResourceConfig, micro_batch: int, problems: Problems) -> MeshSettings:
-    """`resources.mesh` with its defaults, checked against the micro-batch (0: unknown) and the
-    hosts (x devices_per_host when set)."""
-    data, fsdp = resources.mesh.data, resources.mesh.fsdp
+def resolve_mesh(mesh: job_pb2.MeshShape, hosts: int, devices_per_host: int, micro_batch: int, problems: Problems) -> MeshSettings:
+    """`resources.mesh` with its defaults, checked against the micro-batch and the hosts (x the
+    devices per host when known; 0 for either of those: unknown)."""
+    data, fsdp = mesh.data, mesh.fsdp
     found = len(problems)
     for name, value in (("data", data), ("fsdp", fsdp)):
         if value < REST:
@@ -62,12 +62,12 @@ def resolve_mesh(resources: job_pb2.ResourceConfig, micro_batch: int, problems: 
     if len(problems) > found:
         return MeshSettings()
     settings = MeshSettings(data=data or (1 if fsdp == REST else REST), fsdp=fsdp or 1)
-    fixed, hosts = settings.fixed_devices, max(resources.hosts, 1)
+    fixed, hosts = settings.fixed_devices, max(hosts, 1)
     if micro_batch > 0 and micro_batch % fixed:
         problems.add(FIELD, f"spans at least {fixed} devices, which do not divide the micro-batch of {micro_batch} "
                      "(training.batch_size / num_batch_splits; the batch is split over every device)")
     elif REST not in (settings.data, settings.fsdp) and fixed % hosts:
         problems.add(FIELD, f"spans {fixed} devices, which cannot be split evenly over resources.hosts {hosts}")
-    elif resources.devices_per_host > 0:
-        settings.check(hosts * resources.devices_per_host, problems)
+    elif devices_per_host > 0:
+        settings.check(hosts * devices_per_host, problems)
     return settings
