@@ -56,6 +56,9 @@ class ServerConfig:
     # Where dataset and init_from paths may point besides the storage root; None: the server's
     # working directory (see `allowed_data_roots`).
     data_roots: tuple[Path, ...] | None = None
+    # The workers' persistent compilation cache, shared by all jobs (`lc0-train serve` defaults it to
+    # <storage>/compile_cache); None: every attempt compiles afresh.
+    compile_cache: Path | None = None
 
 
 def allowed_data_roots(config: ServerConfig) -> tuple[Path, ...]:
@@ -105,7 +108,7 @@ class TrainingServer:
         self.metrics = JobMetrics(self.registry, config.metrics_retention) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
         self._metrics_http: object | None = None
-        self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host), config.storage,
+        self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host, compile_cache=config.compile_cache), config.storage,
                                      config.controller, after_transition=after_transition, metrics=self.metrics,
                                      service_metrics=self.service_metrics, embedded_ray=config.ray_address is None)
         self.health = health_async.HealthServicer()
@@ -137,8 +140,8 @@ class TrainingServer:
         self.controller.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving on port %d (storage %s, database %s, data roots %s, pid %d)", self.port, config.storage, config.db,
-                 ", ".join(map(str, self.jobs.data_roots or ())), os.getpid())
+        log.info("serving on port %d (storage %s, database %s, data roots %s, compilation cache %s, pid %d)", self.port,
+                 config.storage, config.db, ", ".join(map(str, self.jobs.data_roots or ())), config.compile_cache or "off", os.getpid())
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:

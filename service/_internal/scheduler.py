@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from pathlib import Path
 from typing import Any, cast
 
 import ray
@@ -37,9 +38,12 @@ class ActorPoll:
 
 
 class Scheduler:
-    """Places jobs on the Ray cluster; `cpus_per_host` CPUs (and `gpus_per_host`) per bundle."""
+    """Places jobs on the Ray cluster; `cpus_per_host` CPUs (and `gpus_per_host`) per bundle. Its workers
+    share the persistent compilation cache `compile_cache` (None: off)."""
 
-    def __init__(self, cpus_per_host: float = 1.0, gpus_per_host: float = 0.0, tpus_per_host: float = 0.0):
+    def __init__(self, cpus_per_host: float = 1.0, gpus_per_host: float = 0.0, tpus_per_host: float = 0.0,
+                 compile_cache: Path | None = None):
+        self._compile_cache = str(compile_cache) if compile_cache is not None else ""
         bundle: dict[str, float] = {"CPU": cpus_per_host}
         if gpus_per_host:
             bundle["GPU"] = gpus_per_host
@@ -124,7 +128,7 @@ class Scheduler:
             ).remote())
         coordinator = ray.get(actors[0].coordinator_address.remote()) if hosts > 1 else ""
         for host, actor in enumerate(actors):
-            actor.start.remote(spec, job_dir, host, hosts, coordinator)
+            actor.start.remote(spec, job_dir, host, hosts, coordinator, self._compile_cache)
         log.info("job %s: attempt %d launched on %d host(s)", job_id, attempt, hosts)
 
     def poll(self, job_id: str, attempt: int, host: int) -> ActorPoll:

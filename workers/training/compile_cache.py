@@ -1,0 +1,136 @@
+"""The persistent compilation cache: XLA executables kept on the job storage across attempts.
+
+Every attempt of a job is a fresh process that traces and compiles the same programs again.
+With the cache on, JAX looks each program up by a key made of its HLO, the compile options,
+the JAX/XLA version and the device kind and topology before compiling it, so an attempt after
+the first (a restart, a preemption, a resubmitted job with the same shapes) loads the
+executables instead. Only JAX process 0 writes entries; every process reads them.
+
+A cache that cannot be created or written, or an entry that does not read back, costs a
+warning and a compilation, never the run. The directory is bounded: `prune` deletes the
+oldest entries beyond `max_bytes` when a run starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import jax
+from jax.experimental.compilation_cache import compilation_cache
+
+log = logging.getLogger(__name__)
+
+ENTRY_SUFFIX = "-cache"  # how JAX names an entry file: <key>-cache
+DEFAULT_MAX_BYTES = 10 * 2**30
+_HITS = "/jax/compilation_cache/cache_hits"
+_REQUESTS = "/jax/compilation_cache/compile_requests_use_cache"
+# Every compilation is worth keeping: the trainer's CPU programs compile in well under JAX's default 1 s threshold,
+# and any size of entry (-1: no minimum, and no filesystem-specific override).
+_SETTINGS = {
+    "jax_persistent_cache_min_compile_time_secs": 0.0,
+    "jax_persistent_cache_min_entry_size_bytes": -1,
+    "jax_raise_persistent_cache_errors": False,
+}
+
+
+@dataclasses.dataclass
+class CacheCounts:
+    """Compilations that consulted the cache since the run began, and how many it answered."""
+
+    directory: Path
+    requests: int = 0
+    hits: int = 0
+
+    @property
+    def misses(self) -> int:
+        return self.requests - self.hits
+
+    def observe(self, event: str, **kwargs: Any) -> None:
+        """A `jax.monitoring` event listener."""
+        if event == _REQUESTS:
+            self.requests += 1
+        elif event == _HITS:
+            self.hits += 1
+
+
+@dataclasses.dataclass
+class Startup:
+    """When a trainer attempt began (wall clock) and what the compilation cache did since."""
+
+    began: float
+    cache: CacheCounts | None = None
+
+    def report(self) -> dict[str, Any]:
+        """Fields of the first train report after the attempt's first step: seconds to it, cache hits and misses."""
+        info: dict[str, Any] = {"startup_seconds": round(time.time() - self.began, 3)}
+        if self.cache is not None:
+            info |= {"compile_cache_hits": self.cache.hits, "compile_cache_misses": self.cache.misses}
+        return info
+
+
+@contextlib.contextmanager
+def persistent_compile_cache(directory: Path | None, *, prune_to: int | None = DEFAULT_MAX_BYTES) -> Iterator[CacheCounts | None]:
+    """JAX's persistent compilation cache in `directory` while the block runs (None: off), counting hits.
+
+    Enter it before the process's first compilation of the programs to cache. `prune_to`:
+    first delete the oldest entries beyond this many bytes (None: leave the directory as it
+    is; the job's other processes pass None). Yields None when the cache is off or unusable.
+    """
+    if directory is None:
+        yield None
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass  # writable
+        if prune_to is not None:
+            prune(directory, prune_to)
+    except OSError as err:
+        log.warning("compilation cache %s is unusable, compiling without it: %s", directory, err)
+        yield None
+        return
+    previous = {name: getattr(jax.config, name) for name in (*_SETTINGS, "jax_compilation_cache_dir")}
+    for name, value in _SETTINGS.items():
+        jax.config.update(name, value)
+    compilation_cache.set_cache_dir(str(directory))
+    compilation_cache.reset_cache()  # JAX decides once per process whether to use a cache: decide again now
+    counts = CacheCounts(directory)
+    jax.monitoring.register_event_listener(counts.observe)
+    try:
+        yield counts
+    finally:
+        jax.monitoring.unregister_event_listener(counts.observe)
+        for name, value in previous.items():
+            jax.config.update(name, value)
+        compilation_cache.reset_cache()
+
+
+def prune(directory: Path, max_bytes: int) -> list[Path]:
+    """Deletes the oldest-written entries until the entries fit in `max_bytes`; returns those deleted.
+
+    Entries another process deletes or writes meanwhile are skipped: a deleted entry that was
+    still in use costs one compilation, after which it is written again.
+    """
+    entries = []
+    for path in directory.glob(f"*{ENTRY_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            stat = path.stat()
+            entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    deleted = []
+    for _, size, path in sorted(entries):
+        if total <= max_bytes:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            deleted.append(path)
+        total -= size
+    if deleted:
+        log.info("compilation cache %s: deleted the %d oldest entries (over %d bytes)", directory, len(deleted), max_bytes)
+    return deleted
