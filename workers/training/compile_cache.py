@@ -9,6 +9,12 @@ executables instead. Only JAX process 0 writes entries; every process reads them
 A cache that cannot be created or written, or an entry that does not read back, costs a
 warning and a compilation, never the run. The directory is bounded: `prune` deletes the
 oldest entries beyond `max_bytes` when a run starts.
+
+XLA:CPU gives each process of a multi-process job its own topology fingerprint, which JAX
+puts in the key, so the other processes never find what process 0 wrote and compile every
+program again (on TPU and GPU the keys agree). `_cpu_keys_shared_across_processes` keys a
+multi-process CPU program by device kinds and this host's CPU features instead; the device
+assignment, in the compile options, stays in the key.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -103,7 +110,8 @@ def persistent_compile_cache(directory: Path | None, *, prune_to: int | None = D
     counts = CacheCounts(directory)
     jax.monitoring.register_event_listener(counts.observe)
     try:
-        yield counts
+        with _cpu_keys_shared_across_processes():
+            yield counts
     finally:
         jax.monitoring.unregister_event_listener(counts.observe)
         for name, value in previous.items():
@@ -134,3 +142,46 @@ def prune(directory: Path, max_bytes: int) -> list[Path]:
     if deleted:
         log.info("compilation cache %s: deleted the %d oldest entries (over %d bytes)", directory, len(deleted), max_bytes)
     return deleted
+
+
+@contextlib.contextmanager
+def _cpu_keys_shared_across_processes() -> Iterator[None]:
+    """While the block runs, a program over the CPU devices of several processes has one cache key on all of them.
+
+    Replaces, in JAX's private key module (feature-detected: without it processes other than
+    0 just compile), the hash of the devices' topology, which differs per process on CPU,
+    by their device kinds and this host's CPU features, so a host with other features
+    never loads another's executable.
+    """
+    from jax._src import cache_key  # private: there is no public hook for this
+
+    original = getattr(cache_key, "_hash_accelerator_config", None)
+    hash_string = getattr(cache_key, "_hash_string", None)
+    if original is None or hash_string is None:
+        log.debug("jax has no cache_key._hash_accelerator_config: multi-process CPU programs stay keyed per process")
+        yield
+        return
+    features = _host_cpu_features()
+
+    def hash_accelerator_config(hash_obj: Any, accelerators: Any) -> None:
+        flat = list(accelerators.flat)
+        if len({d.process_index for d in flat}) > 1 and all(d.platform == "cpu" for d in flat):
+            for device in flat:
+                hash_string(hash_obj, device.device_kind)
+            hash_string(hash_obj, features)
+        else:
+            original(hash_obj, accelerators)
+
+    cache_key._hash_accelerator_config = hash_accelerator_config
+    try:
+        yield
+    finally:
+        cache_key._hash_accelerator_config = original
+
+
+def _host_cpu_features() -> str:
+    """The machine type and, on Linux, the CPU flags (instruction set extensions) of this host."""
+    flags = ""
+    with contextlib.suppress(OSError):
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith(("flags", "Features"))), "")
+    return f"{platform.machine()} {' '.join(sorted(flags.partition(':')[2].split()))}"
