@@ -150,6 +150,7 @@ def main() -> int:
     async def make() -> TrainingServer:
         return TrainingServer(ServerConfig(storage=tmp / "storage", db=tmp / "state" / "jobs.sqlite3", address="127.0.0.1:0",
                                            controller=ControllerSettings(poll_interval=0.1), watch_poll_interval=0.1,
+                                           data_roots=(tmp / "data",),
                                            compile_cache=None if args.no_compile_cache else compile_cache_dir(tmp / "storage")))
 
     server = asyncio.run_coroutine_threadsafe(make(), loop).result()
