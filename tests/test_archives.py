@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.test_pipeline import SIZES, TOTAL, assert_same_batches, stream, tagged, tags, take
+from workers.config.paths import path_problems
 from workers.data.archives import ArchiveCache, damage_name, list_archive, member_path, split_member
 from workers.data.files import ChunkError, discover_chunks, read_chunk
 from workers.data.rescore import rescore_files
@@ -170,3 +171,19 @@ def test_listing_agrees_with_tarfile_for_every_format(tmp_path: Path, fmt: int) 
         expected = {m.name: (m.offset_data, m.size, int(m.mtime)) for m in tar.getmembers() if m.name.endswith(".gz")}
     assert {n: (s.offset, s.size, s.mtime) for n, s in listing.members.items()} == expected
     assert not listing.damage and listing.partial is None
+
+
+def test_the_submit_check_splits_an_archive_address_where_the_reader_does(tmp_path: Path) -> None:
+    """A member whose own name contains '.tar:' belongs to the outer archive, for the path check as for the reader."""
+    archive = tmp_path / "games.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = b"x"
+        info = tarfile.TarInfo("inner.tar:chunk.gz")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    address = f"{archive}:inner.tar:chunk.gz"
+    assert split_member(address) == (archive, "inner.tar:chunk.gz")
+    assert not path_problems([("dataset.input_train", address)], [tmp_path])
+    missing = f"{tmp_path}/absent.tar:chunk.gz"
+    assert path_problems([("dataset.input_train", missing)], [tmp_path]) == [
+        ("dataset.input_train", f"the archive {tmp_path}/absent.tar does not exist")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from lc0train import job_pb2
 from service.cli import main
+from workers.config.host_limits import MAX_NUM_CHUNKS
 from workers.config.legacy_convert import convert_legacy_yaml
 from workers.config.legacy_keys import HEAD_FLAGS, UNREAD, known_keys
 from workers.config.problems import ConfigError
@@ -20,13 +22,17 @@ DATA = Path(__file__).resolve().parent / "data" / "legacy"
 EXAMPLES = ("example_fae46e6.yaml", "example_tf214.yaml")
 
 
+SOURCES = {"dc899d6", "009f4f5", "d533d9c", "504acc7", "doc"}  # named in legacy_reads.txt's header
+
+
 def _legacy_reads() -> dict[str, set[str]]:
-    """Key → the `commit file` places that read it, from the checked-in list."""
+    """Key → the `lineage file` places that read it, from the checked-in list."""
     reads: dict[str, set[str]] = {}
     for line in (DATA / "legacy_reads.txt").read_text().splitlines():
         if line and not line.startswith("#"):
-            commit, file, key = line.split()
-            reads.setdefault(key, set()).add(f"{commit} {file}")
+            lineage, source, file, key = line.split()
+            assert lineage in ("fae46e6", "1317cc3") and source in SOURCES, line
+            reads.setdefault(key, set()).add(f"{lineage} {file}")
     return reads
 
 
@@ -40,6 +46,7 @@ def test_every_key_the_legacy_code_reads_is_in_the_table_and_nothing_else_is() -
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_legacy_example_converts_with_notes_only(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = DATA / name
+    assert re.search(r"\b[0-9a-f]{40}\b", source.read_text().split("\nname:")[0])  # the header names its source commit
     out = tmp_path / "out.textproto"
     assert main(["config", "from-yaml", str(source), "--out", str(out)]) == 0
     err = capsys.readouterr().err
@@ -63,6 +70,16 @@ def test_tf214_example_maps_its_heads_and_notes_its_workers() -> None:
             "model.policy_d_aux"} <= noted
     assert not noted & set(HEAD_FLAGS)  # its head flags agree with its loss weights
     assert len(spec.model.aux_value_heads) == 2 and spec.model.categorical_value_buckets == 32
+
+
+def test_a_window_above_the_index_limit_is_capped_only_where_allow_less_chunks_allows_fewer() -> None:
+    warnings: list[str] = []
+    text = BASE.replace("WEIGHTS", "moves_left: 1.0").replace("FLAGS", "dropout_rate: 0.0")
+    many = text.replace("input_test: 'te/'", "input_test: 'te/', num_chunks: 500_000_000, allow_less_chunks: true")
+    assert convert_legacy_yaml(many, "t.yaml", warnings).dataset.num_chunks == MAX_NUM_CHUNKS
+    assert any(w.startswith(f"dataset.num_chunks: 500000000 is above the window index limit of {MAX_NUM_CHUNKS}") for w in warnings)
+    with pytest.raises(ConfigError, match=r"dataset\.num_chunks: a window of 500000000 chunks needs"):
+        resolve(convert_legacy_yaml(many.replace("allow_less_chunks: true", "allow_less_chunks: false"), "t.yaml"))
 
 
 def test_diff_focus_keys_map_to_the_sampling_fields() -> None:
@@ -137,8 +154,10 @@ def test_unread_key_is_a_note_and_an_error_under_strict(tmp_path: Path, capsys: 
 
 # The converted examples, shrunk to seconds on CPU as test_legacy_yaml shrinks the configs/
 # examples of the same lineages; everything else stays as converted.
-SHRINK = {"example_fae46e6.yaml": EXAMPLE_SHRINK["se_resnet_10x128.textproto"],
-          "example_tf214.yaml": EXAMPLE_SHRINK["bt_transformer_tf214.textproto"]}
+SHRINK = {"example_fae46e6.yaml": [*EXAMPLE_SHRINK["se_resnet_10x128.textproto"], "model.policy_embedding_size=8",
+                                   "model.pol_encoder_heads=2", "model.pol_encoder_d_model=8", "model.pol_encoder_dff=16",
+                                   "model.policy_d_model=8"],
+          "example_tf214.yaml": [*EXAMPLE_SHRINK["bt_transformer_tf214.textproto"], "training.swa_steps=5"]}
 
 
 @pytest.mark.slow
@@ -161,8 +180,7 @@ def test_converted_legacy_example_trains_20_steps_with_finite_weighted_terms(nam
                                         f"dataset.input_test={data['test']}", "training.batch_size=16", "dataset.num_chunks=8",
                                         "training.shuffle_size=64", "training.total_steps=20", "training.test_steps=20",
                                         "training.train_avg_report_steps=10", "training.num_test_positions=32",
-                                        "training.checkpoint_steps=0", "training.warmup_steps=2", "training.swa_steps=5",
-                                        "export.enabled=false"]))
+                                        "training.checkpoint_steps=0", "training.warmup_steps=2", "export.enabled=false"]))
     assert job.sampling.sample == 32
     events: list[Event] = []
     bus = EventBus()

@@ -24,6 +24,7 @@ from workers.config.legacy_keys import (
     BadValue, DEFAULT_ONLY, FAE46E6_ENCODER_HEADS, HEAD_FLAGS, LOSS_WEIGHT_NAMES, NOTES, RULES, SECTIONS, SMOLGEN_DEFAULTS,
     as_bool, as_float, as_int, known_keys,
 )
+from workers.config.host_limits import MAX_NUM_CHUNKS
 from workers.config.problems import ConfigError
 from workers.lc0net.architecture import network_format
 
@@ -139,6 +140,8 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
         m.soft_policy_temperature = as_float(value)
     elif path == "model.categorical_value_buckets":
         m.categorical_value_buckets = as_int(value)
+    elif path == "dataset.num_chunks":
+        spec.dataset.num_chunks = _num_chunks(as_int(value), values, notes)
     elif path == "model.arc_encoding":
         if as_int(values.get("model.residual_blocks") or 0) > 0:
             notes.append((path, "ignored: it only affects attention bodies"))
@@ -146,6 +149,16 @@ def _special(spec: job_pb2.JobSpec, path: str, value: Any, values: dict[str, Any
             m.arc_encoding = as_bool(value)
     else:  # pragma: no cover - SPECIAL and this function list the same keys
         raise AssertionError(path)
+
+
+def _num_chunks(count: int, values: dict[str, Any], notes: Notes) -> int:
+    """The window size; above the index's host-memory limit it is capped where allow_less_chunks allows fewer."""
+    if count <= MAX_NUM_CHUNKS or values.get("dataset.allow_less_chunks") is not True:
+        return count  # an oversized window without allow_less_chunks is refused by the spec check, naming the memory
+    notes.append(("dataset.num_chunks", f"{count} is above the window index limit of {MAX_NUM_CHUNKS} chunks; with "
+                                        f"allow_less_chunks the window holds the newest {MAX_NUM_CHUNKS} (all of them where "
+                                        "fewer exist, as the legacy trainer did)"))
+    return MAX_NUM_CHUNKS
 
 
 # tf-214 loss_weights terms → (auxiliary policy heads, auxiliary value heads, error outputs) they train.

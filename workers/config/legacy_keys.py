@@ -114,7 +114,6 @@ RULES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "dataset.train_ratio": ("dataset.train_ratio", as_float),
     # The newest-chunks window (legacy sort_type defaulted to 'mtime'; here game number, see
     # docs/legacy_differences.md).
-    "dataset.num_chunks": ("dataset.num_chunks", as_int),
     "dataset.allow_less_chunks": ("dataset.allow_less_chunks", as_bool),
     "dataset.sort_type": ("dataset.sort_type", as_choice(SORT_TYPES)),
     # Legacy position sampling: a `training:` key in the legacy yaml, a data property here.
@@ -205,7 +204,7 @@ HEAD_FLAGS: dict[str, tuple[str, ...]] = {
 }
 
 # Handled by code below rather than by a plain field assignment.
-SPECIAL = ("training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size",
+SPECIAL = ("dataset.num_chunks", "training.loss_weights", "training.loss_scale", "model.square_relu_ffn", "model.virtual_batch_size",
            "model.arc_encoding", "model.soft_policy_temperature", "model.categorical_value_buckets", "model.policy_d_aux",
            *HEAD_FLAGS)
 
@@ -216,6 +215,7 @@ NOTES: dict[str, str] = {
     "training.path": "no effect here: the job directory is `lc0-train run --out` or the service's",
     "dataset.train_workers": "no effect here: the loader is one reading thread per process",
     "dataset.test_workers": "no effect here: the loader is one reading thread per process",
+    "dataset.fast_chunk_loading": "no effect here: the window lists and orders chunk files itself (dataset.sort_type)",
     "training.profile_step_freq": "no effect here: no profiler keys",
     "training.profile_step_offset": "no effect here: no profiler keys",
     "training.profile_step_count": "no effect here: no profiler keys",
@@ -223,9 +223,11 @@ NOTES: dict[str, str] = {
                            "(<step>.pb.gz and <step>-swa.pb.gz)",
     "training.accuracy_thresholds": "no effect here: reporting only (P@x% metrics are not logged)",
     "model.input_gate": "no effect here: fae46e6 reads it but never uses it (attention bodies are always gated)",
-    # In tf-214's example yaml, read by no code at fae46e6 or tf-214.
+    # In the tf-214 example yaml, read by no legacy code we could trace (UNREAD below).
     "training.value_focus_min": "read by no legacy code (fae46e6 or tf-214): ignored",
     "training.value_focus_slope": "read by no legacy code (fae46e6 or tf-214): ignored",
+    "training.return_attn_wts": "read by no legacy code (fae46e6 or tf-214): ignored (attention weights are not returned)",
+    "model.use_logit_gating": "read by no legacy code (fae46e6 or tf-214): ignored (no logit gating)",
 }
 # Accepted only with the value that is lc0-train's behaviour; any other value changes training
 # in a way lc0-train cannot honour, and is an error.
@@ -233,7 +235,8 @@ DEFAULT_ONLY: dict[str, tuple[Any, str]] = {
     "training.sparse": (False, "2:4 sparsity is not implemented"),
 }
 # Keys of the legacy example yamls that no legacy code reads (all others are in legacy_reads.txt).
-UNREAD = frozenset({"training.value_focus_min", "training.value_focus_slope"})
+UNREAD = frozenset({"training.value_focus_min", "training.value_focus_slope", "training.return_attn_wts",
+                    "model.use_logit_gating"})
 SECTIONS = ("dataset", "training", "model")
 
 

@@ -22,9 +22,9 @@ from workers.config.continuous_settings import TEMPLATE_SAMPLE
 from workers.config.problems import ConfigError, Problems
 from workers.config.resolve import DATA_PATH_FIELDS, ResolvedJob
 from workers.config.spec import Spec
+from workers.data.archives import split_member
 
 _GLOB_CHARS = frozenset("*?[")
-_MEMBER_SEPARATOR = ".tar:"
 
 
 InputPaths = Iterable[tuple[str, str]]  # (field path, value) of paths the workers will read
@@ -144,6 +144,6 @@ def _split_pattern(path: str) -> tuple[str, list[str]]:
 
 
 def _archive(path: str) -> str | None:
-    """The archive of an `ARCHIVE.tar:MEMBER` address (None for any other path)."""
-    head, separator, member = path.rpartition(_MEMBER_SEPARATOR)
-    return head + ".tar" if separator and head and member else None
+    """The archive of an `ARCHIVE.tar:MEMBER` address (None for any other path), as the reader splits it."""
+    split = split_member(path)
+    return str(split[0]) if split else None
