@@ -172,9 +172,10 @@ def main() -> int:
         print(json.dumps(results))
     else:
         cold, warm = results["restart_to_first_step"]
-        print(f"restart → first step (actor start → first step), compilation cache {'off' if args.no_compile_cache else 'on'}: "
-              f"attempt 1 {cold['startup_s']:.2f} s ({cold['cache_misses']} compilations), "
-              f"attempt 2 {warm['startup_s']:.2f} s ({warm['cache_hits']} cache hits, {warm['cache_misses']} compilations); "
+        cache = ("off", "", "") if args.no_compile_cache else (
+            "on", f" ({cold['cache_misses']} compilations)", f" ({warm['cache_hits']} cache hits, {warm['cache_misses']} compilations)")
+        print(f"restart → first step (actor start → first step), compilation cache {cache[0]}: "
+              f"attempt 1 {cold['startup_s']:.2f} s{cache[1]}, attempt 2 {warm['startup_s']:.2f} s{cache[2]}; "
               f"attempt 1 / attempt 2 = {cold['startup_s'] / warm['startup_s']:.1f}")
         for i, r in enumerate(results["submit_to_first_step"]):
             print(f"job {i}: submit rpc {1000 * r['submit_rpc_s']:.1f} ms, → RUNNING {r['to_running_s']:.2f} s, "
