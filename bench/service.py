@@ -100,8 +100,8 @@ def restart_to_first_step(stub: service_pb2_grpc.TrainingServiceStub, data: Path
     stub.CancelJob(service_pb2.CancelJobRequest(job_id=job.job_id, skip_checkpoint=True))
     while stub.GetJob(service_pb2.GetJobRequest(job_id=job.job_id)).state != service_pb2.CANCELLED:
         time.sleep(0.2)
-    return [{"startup_s": r["startup_seconds"], "cache_hits": r.get("compile_cache_hits", 0),
-             "cache_misses": r.get("compile_cache_misses", 0)} for r in reports]
+    return [{"startup_s": r["startup_seconds"], "cache_hits": sum(r.get("compile_cache_hits", [])),
+             "cache_misses": sum(r.get("compile_cache_misses", []))} for r in reports]
 
 
 def get_job_load(port: int, job_id: str, clients: int, seconds: float) -> dict[str, float]:

@@ -107,12 +107,14 @@ def test_a_second_attempt_reaches_its_first_step_sooner_from_the_compilation_cac
     attempt_2_began = _timestamp(warm["time"]) - warm["startup_seconds"]
     rewritten = sorted(p.name.split("-")[0] for p in cache.iterdir() if p.stat().st_mtime > attempt_2_began)
     print(f"2-host job, actor start → first step: attempt 1 {cold['startup_seconds']:.2f} s "
-          f"({cold['compile_cache_misses']} compilations), attempt 2 {warm['startup_seconds']:.2f} s "
-          f"({warm['compile_cache_hits']} cache hits, compiled {rewritten}); "
-          f"ratio {cold['startup_seconds'] / warm['startup_seconds']:.1f}")
-    assert cold["compile_cache_hits"] == 0 and cold["compile_cache_misses"] > 0
-    # Attempt 2 compiles only what attempt 1 never ran (restoring a checkpoint); the steps come from the cache.
-    assert warm["compile_cache_hits"] >= 4 * warm["compile_cache_misses"] and "jit_train" not in rewritten
+          f"(compilations per process {cold['compile_cache_misses']}), attempt 2 {warm['startup_seconds']:.2f} s "
+          f"(cache hits per process {warm['compile_cache_hits']}, compilations {warm['compile_cache_misses']}, "
+          f"written by process 0: {rewritten}); ratio {cold['startup_seconds'] / warm['startup_seconds']:.1f}")
+    assert cold["compile_cache_hits"] == [0, 0] and min(cold["compile_cache_misses"]) > 0
+    # Process 0 compiles only what attempt 1 never ran (restoring a checkpoint); the steps come from the cache, on
+    # process 1 too (the programs over its own devices only, parameter initialisation, it compiles again).
+    assert warm["compile_cache_hits"][0] >= 4 * warm["compile_cache_misses"][0] and "jit_train" not in rewritten
+    assert warm["compile_cache_hits"][1] >= 3
     assert warm["startup_seconds"] < cold["startup_seconds"]
 
 

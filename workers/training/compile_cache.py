@@ -74,11 +74,21 @@ class Startup:
     cache: CacheCounts | None = None
 
     def report(self) -> dict[str, Any]:
-        """Fields of the first train report after the attempt's first step: seconds to it, cache hits and misses."""
+        """This process's seconds to the attempt's first step (call when it is done), cache hits and misses."""
         info: dict[str, Any] = {"startup_seconds": round(time.time() - self.began, 3)}
         if self.cache is not None:
             info |= {"compile_cache_hits": self.cache.hits, "compile_cache_misses": self.cache.misses}
         return info
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first train report's start-up fields from every process's `Startup.report()`: the
+    slowest process's seconds (the first step waits for it) and the hits and misses of each process."""
+    info: dict[str, Any] = {"startup_seconds": max(r["startup_seconds"] for r in reports)}
+    if all("compile_cache_hits" in r for r in reports):
+        info |= {"compile_cache_hits": [r["compile_cache_hits"] for r in reports],
+                 "compile_cache_misses": [r["compile_cache_misses"] for r in reports]}
+    return info
 
 
 @contextlib.contextmanager

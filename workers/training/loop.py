@@ -22,7 +22,7 @@ import numpy as np
 from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
-from workers.training.compile_cache import DEFAULT_MAX_BYTES, Startup, persistent_compile_cache
+from workers.training.compile_cache import DEFAULT_MAX_BYTES, Startup, merge_reports, persistent_compile_cache
 from workers.training.continuous import run_continuous
 from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
@@ -186,8 +186,8 @@ class _TrainLoop:
                     self.state, sums = self.steps.train(self.state, sums, batch)
                 if first:
                     jax.block_until_ready(self.state)
-                    if self.startup is not None:
-                        self.startup_info, self.startup = self.startup.report(), None
+                    if self.startup is not None:  # every process is here at the same step: a collective is safe
+                        self.startup_info, self.startup = merge_reports(gather_json(self.startup.report())), None
             window_steps += 1
             if job.swa and t % job.swa.steps == 0:
                 self.state = self.steps.swa_update(self.state)
