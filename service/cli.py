@@ -72,8 +72,10 @@ def register(commands: Any) -> None:
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     serve.add_argument("--metrics-retention", type=float, default=900.0,
                        help="seconds an ended job's series stay in /metrics (default 900)")
-    serve.add_argument("--cpus-per-host", type=float, default=1.0, help="CPUs reserved per host of a job")
-    serve.add_argument("--gpus-per-host", type=float, default=0.0, help="GPUs reserved per host of a job")
+    serve.add_argument("--cpus-per-host", type=float, default=1.0,
+                       help="CPUs reserved per host of a job (GPUs and TPU chips come from its resources.accelerator)")
+    serve.add_argument("--autoscaling", action="store_true",
+                       help="the Ray cluster adds nodes on demand: queue jobs no node can hold yet instead of refusing them")
     serve.add_argument("--max-restarts", type=int, default=3, help="default worker-death budget of a job")
     serve.add_argument("--max-preemptions", type=int, default=20, help="default preemption budget of a job")
     serve.add_argument("--poll-interval", type=float, default=1.0, help="controller tick, seconds")
@@ -143,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     config = ServerConfig(
         storage=args.storage.resolve(), db=args.db.expanduser().resolve(), address=args.address, ray_address=args.ray_address,
-        cpus_per_host=args.cpus_per_host, gpus_per_host=args.gpus_per_host,
+        cpus_per_host=args.cpus_per_host, autoscaling=args.autoscaling,
         auth_token=args.auth_token_file.read_text().strip() if args.auth_token_file else None,
         tls_cert=args.tls_cert, tls_key=args.tls_key,
         controller=ControllerSettings(poll_interval=args.poll_interval, heartbeat_timeout=args.heartbeat_timeout,

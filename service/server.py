@@ -43,8 +43,10 @@ class ServerConfig:
     db: Path
     address: str = "127.0.0.1:50051"
     ray_address: str | None = None
-    cpus_per_host: float = 1.0
-    gpus_per_host: float = 0.0
+    cpus_per_host: float = 1.0  # CPUs each host of a job reserves besides its accelerators
+    # The Ray cluster adds nodes on demand: a job no node can hold yet waits QUEUED instead
+    # of being refused at submit.
+    autoscaling: bool = False
     auth_token: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -103,12 +105,14 @@ class TrainingServer:
         self.registry = CollectorRegistry()
         self.service_metrics = ServiceMetrics(self.registry)
         self.store = JobStore(config.db, on_write=self.service_metrics.observe_store_write)
+        scheduler = Scheduler(config.cpus_per_host, compile_cache=config.compile_cache)
         self.jobs = JobService(self.store, config.storage, config.budgets, config.watch_poll_interval,
-                               data_roots=allowed_data_roots(config))
+                               data_roots=allowed_data_roots(config),
+                               placement_check=None if config.autoscaling else scheduler.impossible)
         self.metrics = JobMetrics(self.registry, config.metrics_retention) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
         self._metrics_http: object | None = None
-        self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host, compile_cache=config.compile_cache), config.storage,
+        self.controller = Controller(self.store, scheduler, config.storage,
                                      config.controller, after_transition=after_transition, metrics=self.metrics,
                                      service_metrics=self.service_metrics, embedded_ray=config.ray_address is None)
         self.health = health_async.HealthServicer()

@@ -34,6 +34,7 @@ from workers.config.training_settings import (
     resolve_schedule,
     resolve_swa,
 )
+from workers.config.accelerators import Placement, resolve_placement
 from workers.config.continuous_settings import ContinuousSettings, resolve_continuous
 from workers.config.host_limits import check_host_limits
 from workers.config.loss_settings import LossSettings, resolve_losses
@@ -76,8 +77,9 @@ class ResolvedJob:
     swa: SwaSettings | None
     losses: LossSettings
     max_to_keep: int
-    hosts: int
+    hosts: int  # placement.hosts
     devices_per_host: int
+    placement: Placement  # what each host reserves (CPU, GPUs, one TPU slice)
     warnings: tuple[str, ...] = ()
     sampling: Sampling = KEEP_ALL  # the train stream's; test streams use its `sample` only
     continuous: ContinuousSettings | None = None  # None: a fixed run to the next multiple of total_steps
@@ -112,6 +114,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
+    placement = resolve_placement(r, problems)
     schedule, optimizer = resolve_schedule(t, problems), resolve_optimizer(t, problems)
     precision, swa = resolve_precision(t, problems), resolve_swa(t, problems, warnings)
     num_batch_splits = resolve_batch_splits(t, problems)
@@ -137,8 +140,9 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         shuffle_size=t.shuffle_size or _DEFAULT_SHUFFLE_SIZE,
         prefetch_batches=prefetch,
         max_to_keep=max_to_keep,
-        hosts=r.hosts or 1,
+        hosts=placement.hosts,
         devices_per_host=r.devices_per_host,
+        placement=placement,
         warnings=tuple(warnings),
         schedule=schedule,
         optimizer=optimizer,
