@@ -64,6 +64,11 @@ def register(commands: Any) -> None:
                        help="a directory that dataset and init_from paths may point into (repeatable); the storage root is "
                             "always allowed; default: the server's working directory")
     serve.add_argument("--ray-address", help="join this Ray cluster (default: start Ray in-process)")
+    cache = serve.add_mutually_exclusive_group()
+    cache.add_argument("--compile-cache", type=Path, metavar="DIR",
+                       help="the workers' shared persistent compilation cache, on storage every host sees "
+                            "(default: <storage>/compile_cache)")
+    cache.add_argument("--no-compile-cache", action="store_true", help="every attempt compiles afresh")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     serve.add_argument("--metrics-retention", type=float, default=900.0,
                        help="seconds an ended job's series stay in /metrics (default 900)")
@@ -132,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     from service._internal.controller import ControllerSettings
     from service._internal.jobs import Budgets
     from service.server import ServerConfig, TrainingServer
+    from workers.layout import compile_cache_dir
 
     logging.getLogger("service").setLevel(logging.INFO)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -148,6 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         data_roots=None if args.data_roots is None else tuple(root.expanduser().resolve() for root in args.data_roots),
         metrics_retention=args.metrics_retention,
+        compile_cache=None if args.no_compile_cache else (args.compile_cache or compile_cache_dir(args.storage)).resolve(),
     )
     crash_after = args.crash_after
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from pathlib import Path
 from typing import Any, cast
 
 import ray
@@ -39,10 +40,12 @@ class ActorPoll:
 
 class Scheduler:
     """Places jobs on the Ray cluster: each job's bundles come from its `Placement`, plus
-    `cpus_per_host` CPUs per host (service/_internal/placement.py)."""
+    `cpus_per_host` CPUs per host (service/_internal/placement.py). Its workers share the
+    persistent compilation cache `compile_cache` (None: off)."""
 
-    def __init__(self, cpus_per_host: float = 1.0):
+    def __init__(self, cpus_per_host: float = 1.0, compile_cache: Path | None = None):
         self.cpus_per_host = cpus_per_host
+        self._compile_cache = str(compile_cache) if compile_cache is not None else ""
         self._remote = ray.remote(TrainerActor)
         self._polls: dict[str, Any] = {}  # actor name → in-flight status ObjectRef
 
@@ -117,7 +120,7 @@ class Scheduler:
             ).remote())
         coordinator = ray.get(actors[0].coordinator_address.remote()) if hosts > 1 else ""
         for host, actor in enumerate(actors):
-            actor.start.remote(spec, job_dir, host, hosts, coordinator)
+            actor.start.remote(spec, job_dir, host, hosts, coordinator, self._compile_cache)
         log.info("job %s: attempt %d launched on %d host(s)", job_id, attempt, hosts)
 
     def poll(self, job_id: str, attempt: int, host: int) -> ActorPoll:
