@@ -88,6 +88,7 @@ bench: $(STAMP)
 	$(FAST_ALLOC) $(PY) bench/resnet.py --filters 32 --blocks 2 --batch-size 64 --json
 	$(FAST_ALLOC) $(PY) bench/resnet.py --filters 128 --blocks 10 --batch-size 256 --variants plain_bn --json
 	$(FAST_ALLOC) $(PY) bench/service.py --json
+	$(FAST_ALLOC) $(PY) bench/scaling.py --json
 
 # On a GPU machine: transformer presets and BT4, FP32 and BF16, plus the data loader.
 bench-gpu: $(STAMP)

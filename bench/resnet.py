@@ -72,7 +72,7 @@ def _cost_flops(compiled: jax.stages.Compiled) -> float:
     return float((analysis[0] if isinstance(analysis, list) else analysis)["flops"])
 
 
-def _median_ms(fn: Callable, *args: jax.Array, repeats: int) -> float:
+def median_ms(fn: Callable, *args: jax.Array, repeats: int) -> float:
     jax.block_until_ready(fn(*args))
     times = []
     for _ in range(repeats):
@@ -103,12 +103,12 @@ def measure_bare_conv(filters: int, batch_size: int, autodiff_in_scan: bool) -> 
     flops = 2 * batch_size * 64 * 9 * filters * filters
     result = {
         "gflop_fwd": flops / 1e9,
-        "fwd_ms": _median_ms(jax.jit(xla_conv), x, k, repeats=10),
-        "fwd_bwd_ms": _median_ms(jax.jit(grads(xla_conv)), x, k, repeats=10),
-        "model_conv_fwd_bwd_in_scan_ms": _median_ms(jax.jit(in_scan(model_conv)), x, k, repeats=10),
+        "fwd_ms": median_ms(jax.jit(xla_conv), x, k, repeats=10),
+        "fwd_bwd_ms": median_ms(jax.jit(grads(xla_conv)), x, k, repeats=10),
+        "model_conv_fwd_bwd_in_scan_ms": median_ms(jax.jit(in_scan(model_conv)), x, k, repeats=10),
     }
     if autodiff_in_scan:
-        result["xla_autodiff_fwd_bwd_in_scan_ms"] = _median_ms(jax.jit(in_scan(xla_conv)), x, k, repeats=1)
+        result["xla_autodiff_fwd_bwd_in_scan_ms"] = median_ms(jax.jit(in_scan(xla_conv)), x, k, repeats=1)
     return result
 
 

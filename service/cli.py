@@ -64,11 +64,18 @@ def register(commands: Any) -> None:
                        help="a directory that dataset and init_from paths may point into (repeatable); the storage root is "
                             "always allowed; default: the server's working directory")
     serve.add_argument("--ray-address", help="join this Ray cluster (default: start Ray in-process)")
+    cache = serve.add_mutually_exclusive_group()
+    cache.add_argument("--compile-cache", type=Path, metavar="DIR",
+                       help="the workers' shared persistent compilation cache, on storage every host sees "
+                            "(default: <storage>/compile_cache)")
+    cache.add_argument("--no-compile-cache", action="store_true", help="every attempt compiles afresh")
     serve.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     serve.add_argument("--metrics-retention", type=float, default=900.0,
                        help="seconds an ended job's series stay in /metrics (default 900)")
-    serve.add_argument("--cpus-per-host", type=float, default=1.0, help="CPUs reserved per host of a job")
-    serve.add_argument("--gpus-per-host", type=float, default=0.0, help="GPUs reserved per host of a job")
+    serve.add_argument("--cpus-per-host", type=float, default=1.0,
+                       help="CPUs reserved per host of a job (GPUs and TPU chips come from its resources.accelerator)")
+    serve.add_argument("--autoscaling", action="store_true",
+                       help="the Ray cluster adds nodes on demand: queue jobs no node can hold yet instead of refusing them")
     serve.add_argument("--max-restarts", type=int, default=3, help="default worker-death budget of a job")
     serve.add_argument("--max-preemptions", type=int, default=20, help="default preemption budget of a job")
     serve.add_argument("--poll-interval", type=float, default=1.0, help="controller tick, seconds")
@@ -130,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     from service._internal.controller import ControllerSettings
     from service._internal.jobs import Budgets
     from service.server import ServerConfig, TrainingServer
+    from workers.layout import compile_cache_dir
 
     logging.getLogger("service").setLevel(logging.INFO)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -137,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     config = ServerConfig(
         storage=args.storage.resolve(), db=args.db.expanduser().resolve(), address=args.address, ray_address=args.ray_address,
-        cpus_per_host=args.cpus_per_host, gpus_per_host=args.gpus_per_host,
+        cpus_per_host=args.cpus_per_host, autoscaling=args.autoscaling,
         auth_token=args.auth_token_file.read_text().strip() if args.auth_token_file else None,
         tls_cert=args.tls_cert, tls_key=args.tls_key,
         controller=ControllerSettings(poll_interval=args.poll_interval, heartbeat_timeout=args.heartbeat_timeout,
@@ -146,6 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         data_roots=None if args.data_roots is None else tuple(root.expanduser().resolve() for root in args.data_roots),
         metrics_retention=args.metrics_retention,
+        compile_cache=None if args.no_compile_cache else (args.compile_cache or compile_cache_dir(args.storage)).resolve(),
     )
     crash_after = args.crash_after
 

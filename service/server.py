@@ -43,8 +43,10 @@ class ServerConfig:
     db: Path
     address: str = "127.0.0.1:50051"
     ray_address: str | None = None
-    cpus_per_host: float = 1.0
-    gpus_per_host: float = 0.0
+    cpus_per_host: float = 1.0  # CPUs each host of a job reserves besides its accelerators
+    # The Ray cluster adds nodes on demand: a job no node can hold yet waits QUEUED instead
+    # of being refused at submit.
+    autoscaling: bool = False
     auth_token: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -56,6 +58,9 @@ class ServerConfig:
     # Where dataset and init_from paths may point besides the storage root; None: the server's
     # working directory (see `allowed_data_roots`).
     data_roots: tuple[Path, ...] | None = None
+    # The workers' persistent compilation cache, shared by all jobs (`lc0-train serve` defaults it to
+    # <storage>/compile_cache); None: every attempt compiles afresh.
+    compile_cache: Path | None = None
 
 
 def allowed_data_roots(config: ServerConfig) -> tuple[Path, ...]:
@@ -100,12 +105,14 @@ class TrainingServer:
         self.registry = CollectorRegistry()
         self.service_metrics = ServiceMetrics(self.registry)
         self.store = JobStore(config.db, on_write=self.service_metrics.observe_store_write)
+        scheduler = Scheduler(config.cpus_per_host, compile_cache=config.compile_cache)
         self.jobs = JobService(self.store, config.storage, config.budgets, config.watch_poll_interval,
-                               data_roots=allowed_data_roots(config))
+                               data_roots=allowed_data_roots(config),
+                               placement_check=None if config.autoscaling else scheduler.impossible)
         self.metrics = JobMetrics(self.registry, config.metrics_retention) if config.metrics_port is not None else None
         self.metrics_port: int | None = None
         self._metrics_http: object | None = None
-        self.controller = Controller(self.store, Scheduler(config.cpus_per_host, config.gpus_per_host), config.storage,
+        self.controller = Controller(self.store, scheduler, config.storage,
                                      config.controller, after_transition=after_transition, metrics=self.metrics,
                                      service_metrics=self.service_metrics, embedded_ray=config.ray_address is None)
         self.health = health_async.HealthServicer()
@@ -137,8 +144,8 @@ class TrainingServer:
         self.controller.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving on port %d (storage %s, database %s, data roots %s, pid %d)", self.port, config.storage, config.db,
-                 ", ".join(map(str, self.jobs.data_roots or ())), os.getpid())
+        log.info("serving on port %d (storage %s, database %s, data roots %s, compilation cache %s, pid %d)", self.port,
+                 config.storage, config.db, ", ".join(map(str, self.jobs.data_roots or ())), config.compile_cache or "off", os.getpid())
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:

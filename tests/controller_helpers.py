@@ -14,6 +14,7 @@ from service._internal.controller import Controller, ControllerSettings
 from service._internal.scheduler import ActorPoll
 from service._internal.status import ActorStatus, Phase, TrainerResult
 from service._internal.store import JobRecord, JobStore, NewJob
+from workers.config.accelerators import Placement
 
 SETTINGS = ControllerSettings(poll_interval=0.1, startup_timeout=30, heartbeat_timeout=5, progress_timeout=300, cancel_timeout=60)
 
@@ -28,14 +29,16 @@ class ScriptedScheduler:
     launched: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     stopped: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     released: list[str] = dataclasses.field(default_factory=list)
+    placements: dict[str, Placement] = dataclasses.field(default_factory=dict)  # what each job reserved
 
-    def reserve(self, job_id: str, hosts: int) -> bool:
+    def reserve(self, job_id: str, placement: Placement) -> bool:
+        self.placements[job_id] = placement
         return True
 
     def live_actors(self, job_id: str, attempt: int, hosts: int) -> int:
         return hosts if (job_id, attempt) in self.live else 0
 
-    def launch(self, job_id: str, attempt: int, hosts: int, spec: bytes, job_dir: str) -> None:
+    def launch(self, job_id: str, attempt: int, placement: Placement, spec: bytes, job_dir: str) -> None:
         self.launched.append((job_id, attempt))
         self.live.add((job_id, attempt))
 
@@ -68,9 +71,12 @@ def controller(store: JobStore, scheduler: object, tmp: Path, clock: list[float]
     return Controller(store, scheduler, tmp / "storage", SETTINGS, clock=lambda: clock[0], **kwargs)  # type: ignore[arg-type]
 
 
-def submit(store: JobStore, hosts: int = 1, max_restarts: int = 2, max_preemptions: int = 2) -> JobRecord:
+def submit(store: JobStore, hosts: int = 1, max_restarts: int = 2, max_preemptions: int = 2,
+           accelerator: job_pb2.Accelerator | None = None) -> JobRecord:
     spec = job_pb2.JobSpec(name="scripted")
     spec.resources.hosts = hosts
+    if accelerator is not None:
+        spec.resources.accelerator.CopyFrom(accelerator)
     record, _ = store.create(NewJob(name="scripted", spec=spec.SerializeToString(), total_steps=100, priority=0,
                                     max_restarts=max_restarts, max_preemptions=max_preemptions))
     return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -133,9 +134,14 @@ class RayCluster:
         self.process = _ray_start(["--head", "--num-cpus=4", "--include-dashboard=false", f"--port={self.address.rsplit(':', 1)[1]}",
                                    f"--ray-client-server-port={_free_port()}"])
 
-    def add_node(self, num_cpus: int) -> subprocess.Popen:
-        """Starts another node (a "host") of this cluster on this machine; stop it with `stop_node`."""
-        return _ray_start([f"--address={self.address}", f"--num-cpus={num_cpus}"])
+    def add_node(self, num_cpus: int, *flags: str, labels: dict[str, str] | None = None) -> subprocess.Popen:
+        """Starts another node (a "host") of this cluster on this machine; stop it with `stop_node`.
+
+        `flags` go to `ray start` (`--num-gpus=2`, `--resources=JSON`); `labels` are set as an
+        autoscaler sets them (RAY_OVERRIDE_LABELS), which may also set Ray's own `ray.io/` ones.
+        """
+        env = {"RAY_OVERRIDE_LABELS": json.dumps(labels)} if labels else {}
+        return _ray_start([f"--address={self.address}", f"--num-cpus={num_cpus}", *flags], env)
 
     @staticmethod
     def stop_node(process: subprocess.Popen) -> None:
@@ -182,10 +188,11 @@ def ray_environment() -> dict[str, str]:
     return dict(os.environ, RAY_AUTH_MODE="disabled", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
-def _ray_start(flags: list[str]) -> subprocess.Popen:
+def _ray_start(flags: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """`ray start --block` on loopback with free ports, in its own process group."""
     args = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats", *loopback_node_flags(), *flags]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ray_environment())
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**ray_environment(), **(env or {})})
 
 
 _CLUSTER: list[RayCluster] = []

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from lc0train import job_pb2
 from service._internal.policy import Cause, CauseKind, on_trainer_ended, on_workers_lost
 from service._internal.state import FailedPrecondition, JobState
 from service._internal.status import ActorStatus, Phase, TrainerResult
 from service._internal.store import JobRecord, JobStore
 from tests.controller_helpers import ScriptedScheduler, controller, done, running, submit
+from workers.config.accelerators import Placement, tpu_slice
 
 
 @pytest.fixture
@@ -68,6 +70,15 @@ def test_a_cancel_wins_over_a_trainer_that_then_reports_success(store: JobStore,
     final = store.get(job)
     assert final.state is JobState.CANCELLED and final.released and final.step == 100, final.message
     assert (job, 1) not in scheduler.live
+
+
+def test_a_tpu_job_is_placed_and_launched_on_its_slices_hosts(store: JobStore, tmp_path: Path) -> None:
+    scheduler = ScriptedScheduler(answer=running(1))
+    control = controller(store, scheduler, tmp_path, [0.0])
+    job = submit(store, hosts=0, accelerator=job_pb2.Accelerator(kind=job_pb2.Accelerator.TPU, tpu_type="v4-32")).job_id
+    control.tick()
+    assert scheduler.placements[job] == Placement(hosts=4, tpu=tpu_slice("v4-32")) and scheduler.launched == [(job, 1)]
+    assert store.get(job).message == "placed on one v4-32 slice (4 host(s) × 4 chips)"
 
 
 def test_a_restarted_server_counts_workers_that_died_with_it(store: JobStore, tmp_path: Path) -> None:

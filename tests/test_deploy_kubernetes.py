@@ -38,6 +38,7 @@ from lc0train import service_pb2, service_pb2_grpc
 from service.cli import parser
 from service.server import check_db_location
 from tests.helpers import ROOT
+from workers.config import accelerators
 from tests.service_harness import _free_port, loopback_node_flags, ray_environment, start_ray
 
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -256,11 +257,25 @@ def test_the_tpu_group_is_one_whole_multi_host_slice() -> None:
     assert group["numOfHosts"] > 1 and group["numOfHosts"] * chips_per_host == chips, "one replica must be the whole slice"
 
 
-def test_the_gpu_group_holds_the_bundle_the_server_reserves_per_host() -> None:
+# GKE's names of TPU node pools' accelerators, by the generation a slice type names.
+GKE_TPU_GENERATIONS = {"tpu-v4-podslice": "v4", "tpu-v5p-slice": "v5p", "tpu-v5-lite-podslice": "v5litepod", "tpu-v6e-slice": "v6e"}
+
+
+def test_the_tpu_group_is_the_slice_type_the_service_derives() -> None:
+    """A job of the group's slice type is placed on exactly this group: same hosts, same chips per host."""
+    group = _group_with("google.com/tpu")
+    selector = group["template"]["spec"]["nodeSelector"]
+    generation = accelerators.GENERATIONS[GKE_TPU_GENERATIONS[selector["cloud.google.com/gke-tpu-accelerator"]]]
+    chips = math.prod(int(n) for n in selector["cloud.google.com/gke-tpu-topology"].split("x"))
+    tpu = accelerators.tpu_slice(f"{generation.name}-{chips * generation.cores_per_chip}")
+    assert (tpu.hosts, tpu.chips_per_host) == (group["numOfHosts"], int(_container(group["template"])["resources"]["limits"]["google.com/tpu"]))
+    assert tpu.pod_type in group["groupName"].replace("v5e", "v5litepod"), "the group is named after its slice type"
+
+
+def test_accelerator_groups_hold_the_cpus_the_server_reserves_per_host() -> None:
     args = _serve_args()
-    resources = _container(_group_with("nvidia.com/gpu")["template"])["resources"]
-    assert float(resources["limits"]["nvidia.com/gpu"]) == args.gpus_per_host
-    assert float(resources["requests"]["cpu"]) >= args.cpus_per_host
+    for resource in ("nvidia.com/gpu", "google.com/tpu"):
+        assert float(_container(_group_with(resource)["template"])["resources"]["requests"]["cpu"]) >= args.cpus_per_host, resource
 
 
 def _pyproject() -> Document:

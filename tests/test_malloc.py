@@ -73,13 +73,14 @@ def test_worker_env_names_the_library_for_each_node_and_keeps_other_preloads(mon
 
 def _worker_mapped(scheduler: object, job_id: str) -> bool:
     from service._internal.scheduler import worker_pid
+    from workers.config.accelerators import Placement
 
     deadline = time.monotonic() + 120
-    while not scheduler.reserve(job_id, 1):  # type: ignore[attr-defined]
+    while not scheduler.reserve(job_id, Placement()):  # type: ignore[attr-defined]
         assert time.monotonic() < deadline, "placement group not ready"
         time.sleep(0.2)
     try:
-        scheduler.launch(job_id, 1, 1, b"not a JobSpec", "/nonexistent")  # type: ignore[attr-defined]
+        scheduler.launch(job_id, 1, Placement(), b"not a JobSpec", "/nonexistent")  # type: ignore[attr-defined]
         pid = worker_pid(job_id, 1, timeout=120)
         assert pid is not None
         return malloc.tcmalloc_loaded(pid)

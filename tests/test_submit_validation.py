@@ -103,10 +103,11 @@ def _scalar_fields(message: descriptor.Descriptor, prefix: str = "") -> Iterator
 
 
 def _start_checks(spec: job_pb2.JobSpec) -> None:
-    """What a worker checks before its first step (loop.run_training and _TrainLoop.__init__), on one device."""
+    """What a worker checks before its first step (loop.run_training and _TrainLoop.__init__), on the fewest
+    devices its mesh runs on (one without a mesh)."""
     raise_path_problems(spec_input_paths(spec))
     job = resolve(spec)
-    check_devices(job, device_count=1, process_count=job.hosts)
+    check_devices(job, device_count=job.mesh.fixed_devices, process_count=job.hosts)  # the fewest devices its mesh runs on
     resolve_data_files(job.dataset, job.seed)
     make_optimizer(job.optimizer, make_schedule(job.schedule))
 

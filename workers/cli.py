@@ -12,11 +12,13 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 from workers.config.resolve import resolve
 from workers.config.spec import load_spec
 from workers.config.cli import register as register_config_commands
+from workers.layout import COMPILE_CACHE_DIR, compile_cache_dir
 from workers.lc0net.cli import register as register_net_commands
 
 log = logging.getLogger("lc0-train")
@@ -28,6 +30,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("config", type=Path, help="JobSpec textproto")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD.PATH=VALUE", help="override a config field (repeatable)")
     run.add_argument("--out", type=Path, help="job directory (default: runs/<name>)")
+    cache = run.add_mutually_exclusive_group()
+    cache.add_argument("--compile-cache", type=Path, metavar="DIR",
+                       help=f"persistent compilation cache (default: {COMPILE_CACHE_DIR}/ beside the job directory)")
+    cache.add_argument("--no-compile-cache", action="store_true", help="compile every program afresh")
     run.set_defaults(func=_run)
 
     gen = commands.add_parser("gen-data", help="write V6 training chunks from games played with python-chess")
@@ -61,11 +67,13 @@ def _run(args: argparse.Namespace) -> int:
     from workers.layout import JobPaths
     from workers.training.loop import StopRequest, run_training
 
+    began = time.time()
     spec = load_spec(args.config, args.overrides)
     job = resolve(spec, source=str(args.config))
     for warning in job.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     paths = JobPaths(args.out or Path("runs") / (spec.name or args.config.stem))
+    compile_cache = None if args.no_compile_cache else args.compile_cache or compile_cache_dir(paths.root.absolute().parent)
     bus = EventBus()
     sink = JsonlSink(paths.events)
     bus.subscribe(sink)
@@ -83,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     with ConsoleReporter(progress_steps) as console:
         bus.subscribe(console)
         try:
-            run_training(job, paths, bus, stop)
+            run_training(job, paths, bus, stop, compile_cache=compile_cache, began=began)
         finally:
             signal.signal(signal.SIGINT, previous)
             sink.close()

@@ -3,7 +3,8 @@
 `lc0-train run --out DIR` and the service (`<storage>/<job id>`) write the same layout:
 `spec.textproto` (the config as accepted), `checkpoints/<step>/` (Orbax), `events.jsonl`
 (one JSON report per line), `nets/<step>.pb.gz` (exported lc0 nets, `-swa` for SWA) and,
-for a continuous job, `cycle.json` (the network last started).
+for a continuous job, `cycle.json` (the network last started). Beside the job directories,
+`compile_cache/` holds the persistent compilation cache that all jobs share.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from pathlib import Path
 
 SWA_SUFFIX = "-swa"
 NET_SUFFIX = ".pb.gz"
+COMPILE_CACHE_DIR = "compile_cache"
+
+
+def compile_cache_dir(storage: Path) -> Path:
+    """The compilation cache shared by the jobs whose directories are in `storage` (workers/training/compile_cache.py)."""
+    return storage / COMPILE_CACHE_DIR
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,7 @@ class TrainerActor:
     """One JAX process of a job. Wrapped with `ray.remote` by the scheduler."""
 
     def __init__(self) -> None:
+        self._created = time.time()  # the attempt's start on this host, before JAX is imported
         from workers.training.loop import StopRequest
 
         self._stop = StopRequest()
@@ -45,13 +46,14 @@ class TrainerActor:
             port = s.getsockname()[1]
         return f"{ray.util.get_node_ip_address()}:{port}"
 
-    def start(self, spec: bytes, job_dir: str, process_id: int, num_processes: int, coordinator: str) -> int:
-        """Starts training on a thread (idempotent) and returns the worker's pid."""
+    def start(self, spec: bytes, job_dir: str, process_id: int, num_processes: int, coordinator: str, compile_cache: str = "") -> int:
+        """Starts training on a thread (idempotent) and returns the worker's pid; `compile_cache`: "" for none."""
         with self._lock:
             if self._thread is None:
                 self._status = dataclasses.replace(self._status, phase=Phase.STARTING, last_report=time.time())
                 self._thread = threading.Thread(target=self._train, name="trainer", daemon=True,
-                                                args=(spec, Path(job_dir), process_id, num_processes, coordinator))
+                                                args=(spec, Path(job_dir), process_id, num_processes, coordinator,
+                                                      Path(compile_cache) if compile_cache else None))
                 self._thread.start()
         return os.getpid()
 
@@ -69,7 +71,8 @@ class TrainerActor:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda signum, frame: self._stop.request("PREEMPTED", True))
 
-    def _train(self, spec_bytes: bytes, job_dir: Path, process_id: int, num_processes: int, coordinator: str) -> None:
+    def _train(self, spec_bytes: bytes, job_dir: Path, process_id: int, num_processes: int, coordinator: str,
+               compile_cache: Path | None) -> None:
         from lc0train import job_pb2
         from workers.config.resolve import resolve
         from workers.events import Event, EventBus, JsonlSink
@@ -104,7 +107,7 @@ class TrainerActor:
             if self._stop.event.is_set():
                 result = TrainerResult(self._stop.reason)  # stopped before the trainer began
             else:
-                run_training(job, paths, bus, self._stop)
+                run_training(job, paths, bus, self._stop, compile_cache=compile_cache, began=self._created)
                 result = final[-1] if final else TrainerResult.SUCCEEDED
             with self._lock:
                 self._status = dataclasses.replace(self._status, phase=Phase.DONE, result=result, last_report=time.time())

@@ -32,6 +32,7 @@ from service._internal.service_metrics import ServiceMetrics
 from service._internal.state import IllegalTransition, JobState
 from service._internal.status import ActorStatus, Phase
 from service._internal.store import JobRecord, JobStore
+from workers.config.accelerators import Placement, placement_of
 from workers.layout import JobPaths
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Controller:
         # A seam for fault injection: called after a transition is committed, before it is acted on.
         self._after_transition = after_transition or (lambda record: None)
         self._attempts: dict[str, _Attempt] = {}
-        self._hosts: dict[str, int] = {}
+        self._placements: dict[str, Placement] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,11 +134,14 @@ class Controller:
 
     # ---- states ----------------------------------------------------------------------------
 
+    def _placement_of(self, record: JobRecord) -> Placement:
+        placement = self._placements.get(record.job_id)
+        if placement is None:  # the spec was validated at submit
+            placement = self._placements[record.job_id] = placement_of(job_pb2.JobSpec.FromString(record.spec).resources)
+        return placement
+
     def _hosts_of(self, record: JobRecord) -> int:
-        hosts = self._hosts.get(record.job_id)
-        if hosts is None:
-            hosts = self._hosts[record.job_id] = max(1, job_pb2.JobSpec.FromString(record.spec).resources.hosts)
-        return hosts
+        return self._placement_of(record).hosts
 
     def _place(self, record: JobRecord) -> bool:
         """QUEUED: reserve the placement group; once placed, STARTING with attempt 1.
@@ -146,14 +150,14 @@ class Controller:
         that other jobs hold, not when the cluster can never place it (it stays QUEUED,
         marked unschedulable, until the cluster grows or it is cancelled).
         """
-        hosts = self._hosts_of(record)
-        if not self.scheduler.reserve(record.job_id, hosts):
-            unplaceable = self.scheduler.unplaceable(hosts)
+        placement = self._placement_of(record)
+        if not self.scheduler.reserve(record.job_id, placement):
+            unplaceable = self.scheduler.unplaceable(placement)
             message = f"unschedulable: {unplaceable}" if unplaceable else "waiting for resources"
             if record.message != message:
                 self.store.update(record.job_id, message=message)
             return not unplaceable
-        record = self._transition(record, JobState.STARTING, f"placed on {hosts} host(s)", attempt=record.attempt + 1)
+        record = self._transition(record, JobState.STARTING, f"placed on {placement.describe()}", attempt=record.attempt + 1)
         self._launch(record)
         return False
 
@@ -161,7 +165,8 @@ class Controller:
         hosts = self._hosts_of(record)
         if record.attempt > 1:
             self.scheduler.kill(record.job_id, record.attempt - 1, hosts)  # a frozen predecessor must not linger
-        self.scheduler.launch(record.job_id, record.attempt, hosts, record.spec, str(self.job_dir(record.job_id)))
+        self.scheduler.launch(record.job_id, record.attempt, self._placement_of(record), record.spec,
+                              str(self.job_dir(record.job_id)))
         self._attempts[record.job_id] = _Attempt(record.attempt, self._clock())
 
     def _attach(self, record: JobRecord) -> _Attempt | None:
@@ -187,7 +192,7 @@ class Controller:
                       f"restarted{self._gone_because}")
             self._apply(record, policy.on_workers_lost(record, Cause(CauseKind.CONTROL_PLANE_RESTART, detail)))
             return None
-        if not self.scheduler.reserve(record.job_id, hosts):
+        if not self.scheduler.reserve(record.job_id, self._placement_of(record)):
             return None
         log.info("job %s: launching (or re-attaching to) attempt %d in %s", record.job_id, record.attempt, record.state.value)
         self._launch(record)

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
 from google.protobuf import text_format
 
@@ -22,6 +22,8 @@ from service._internal.events import EventTail, read_page
 from service._internal.state import InvalidRequest, JobState, StorageError
 from service._internal.store import JobRecord, JobStore, NewJob, new_job_id
 from service._internal.validation import parse_spec_text, validate_spec
+from workers.config.accelerators import Placement
+from workers.config.problems import ConfigError
 from workers.layout import JobPaths
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 MAX_REQUEST_ID_CHARS = 256
+
+PlacementCheck = Callable[[Placement], "tuple[str, str] | None"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +60,11 @@ class JobService:
     """Submission, queries and cancellation over a `JobStore` and the storage root."""
 
     def __init__(self, store: JobStore, storage: Path, budgets: Budgets = Budgets(), watch_poll_interval: float = 0.5, *,
-                 data_roots: Sequence[Path] | None = None):
-        """`data_roots`: where dataset and init_from paths may point (None: anywhere, for tests of other rules)."""
+                 data_roots: Sequence[Path] | None = None, placement_check: PlacementCheck | None = None):
+        """`data_roots`: where dataset and init_from paths may point (None: anywhere, for tests of other rules).
+        `placement_check`: (field, reason) when the cluster can never hold one host of a job (None: accept all)."""
         self.store, self.storage, self.budgets = store, Path(storage), budgets
+        self.placement_check = placement_check
         self.watch_poll_interval = watch_poll_interval
         self.data_roots = None if data_roots is None else tuple(data_roots)
 
@@ -79,6 +85,8 @@ class JobService:
         if len(submission.request_id) > MAX_REQUEST_ID_CHARS:
             raise InvalidRequest(f"request_id: longer than {MAX_REQUEST_ID_CHARS} characters")
         job = validate_spec(spec, self.data_roots)
+        if self.placement_check is not None and (problem := self.placement_check(job.placement)) is not None:
+            raise ConfigError([problem])
         if submission.validate_only:
             return None, False
         budgets = self.budgets

@@ -10,17 +10,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from pathlib import Path
 from typing import Any, cast
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
-from ray.util.placement_group import (PlacementGroup, get_placement_group, placement_group, placement_group_table,
-                                      remove_placement_group)
+from ray.util.placement_group import remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from service._internal import placement
 from service._internal.actor import TrainerActor
 from service._internal.status import ActorStatus
 from workers import malloc
+from workers.config.accelerators import Placement
 
 log = logging.getLogger(__name__)
 
@@ -37,61 +39,54 @@ class ActorPoll:
 
 
 class Scheduler:
-    """Places jobs on the Ray cluster; `cpus_per_host` CPUs (and `gpus_per_host`) per bundle."""
+    """Places jobs on the Ray cluster: each job's bundles come from its `Placement`, plus
+    `cpus_per_host` CPUs per host (service/_internal/placement.py). Its workers share the
+    persistent compilation cache `compile_cache` (None: off)."""
 
-    def __init__(self, cpus_per_host: float = 1.0, gpus_per_host: float = 0.0, tpus_per_host: float = 0.0):
-        bundle: dict[str, float] = {"CPU": cpus_per_host}
-        if gpus_per_host:
-            bundle["GPU"] = gpus_per_host
-        if tpus_per_host:
-            bundle["TPU"] = tpus_per_host
-        self._bundle = bundle
+    def __init__(self, cpus_per_host: float = 1.0, compile_cache: Path | None = None):
+        self.cpus_per_host = cpus_per_host
+        self._compile_cache = str(compile_cache) if compile_cache is not None else ""
         self._remote = ray.remote(TrainerActor)
         self._polls: dict[str, Any] = {}  # actor name → in-flight status ObjectRef
 
     # ---- placement -----------------------------------------------------------------------
 
-    def reserve(self, job_id: str, hosts: int) -> bool:
-        """Ensures the job's placement group exists; True once all its bundles are placed.
+    def reserve(self, job_id: str, job: Placement) -> bool:
+        """Takes one step towards the job's placement group; True once all its bundles are placed.
 
         Reads the group's state from Ray's control store: a `pg.ready()` request made per
         call would be a fresh task each time, one that needs a worker process before it can
         answer, and a non-blocking wait on it sees it placed only minutes late.
         """
-        pg = self._placement_group(job_id)
-        if pg is None:
-            strategy = "STRICT_SPREAD" if hosts > 1 else "PACK"
-            pg = placement_group([dict(self._bundle) for _ in range(hosts)], strategy=strategy, name=_pg_name(job_id),
-                                 lifetime="detached")
-            log.info("job %s: placement group of %d × %s (%s) requested", job_id, hosts, self._bundle, strategy)
-        return placement_group_table(pg).get("state") == "CREATED"
+        pg = placement.find_group(_pg_name(job_id))
+        if pg is not None:
+            return placement.is_placed(pg)
+        if job.tpu is not None:
+            placement.request_slice(_pg_name(job_id), job.tpu, self.cpus_per_host)
+        else:
+            placement.request(_pg_name(job_id), job, self.cpus_per_host)
+        return False
 
-    def unplaceable(self, hosts: int) -> str:
-        """Why `hosts` bundles can never be placed on the cluster as it is now ("" if they can).
+    def impossible(self, job: Placement) -> tuple[str, str] | None:
+        """(field, reason) when no node of the cluster as it is now can hold one host of the job."""
+        return placement.impossible(job, self.cpus_per_host)
+
+    def unplaceable(self, job: Placement) -> str:
+        """Why the job can never be placed on the cluster as it is now ("" if it can).
 
         Capacity, not availability: each host needs its own node with the whole bundle, so a
         job with more hosts than such nodes waits forever however many jobs finish.
         """
-        nodes = [node for node in ray.nodes() if node.get("Alive")]
-        fitting = [node for node in nodes if all(node.get("Resources", {}).get(name, 0.0) >= amount for name, amount in self._bundle.items())]
-        if len(fitting) >= hosts:
-            return ""
-        return (f"{hosts} host(s) need {hosts} Ray node(s) with {self._bundle} each; "
-                f"the cluster has {len(fitting)} such node(s) of {len(nodes)} alive")
+        return placement.shortfall(job, self.cpus_per_host)
 
     def release(self, job_id: str, attempts: int, hosts: int) -> None:
-        """Kills every actor of every attempt and removes the placement group (idempotent)."""
+        """Kills every actor of every attempt and removes the placement groups (idempotent)."""
         for attempt in range(1, attempts + 1):
             self.kill(job_id, attempt, hosts)
-        pg = self._placement_group(job_id)
-        if pg is not None:
-            remove_placement_group(pg)
-
-    def _placement_group(self, job_id: str) -> PlacementGroup | None:
-        try:
-            return get_placement_group(_pg_name(job_id))
-        except ValueError:
-            return None
+        for name in (_pg_name(job_id), placement.head_group_name(_pg_name(job_id))):
+            pg = placement.find_group(name)
+            if pg is not None:
+                remove_placement_group(pg)
 
     # ---- actors ----------------------------------------------------------------------------
 
@@ -106,17 +101,18 @@ class Scheduler:
                 pass
         return live
 
-    def launch(self, job_id: str, attempt: int, hosts: int, spec: bytes, job_dir: str) -> None:
-        """Creates (or finds) the attempt's actors in the job's placement group and starts them."""
-        pg = self._placement_group(job_id)
+    def launch(self, job_id: str, attempt: int, job: Placement, spec: bytes, job_dir: str) -> None:
+        """Creates (or finds) the attempt's actors, actor i in bundle i (TPU worker i), and starts them."""
+        pg = placement.find_group(_pg_name(job_id))
         if pg is None:
             raise RuntimeError(f"job {job_id}: no placement group")
+        hosts, bundle = job.hosts, placement.host_bundle(job, self.cpus_per_host)
         actors: list[Any] = []  # Ray actor handles
         for host in range(hosts):
             actors.append(self._remote.options(
                 name=_actor_name(job_id, attempt, host), namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
-                num_cpus=self._bundle["CPU"], num_gpus=self._bundle.get("GPU", 0),
-                resources={"TPU": self._bundle["TPU"]} if "TPU" in self._bundle else None,
+                num_cpus=bundle["CPU"], num_gpus=bundle.get("GPU", 0),
+                resources={"TPU": bundle["TPU"]} if "TPU" in bundle else None,
                 # One thread (the main one) runs the methods: the SIGTERM handler needs it.
                 max_restarts=0,
                 runtime_env={"env_vars": malloc.worker_env()},  # tcmalloc in the worker process (workers/malloc.py)
@@ -124,7 +120,7 @@ class Scheduler:
             ).remote())
         coordinator = ray.get(actors[0].coordinator_address.remote()) if hosts > 1 else ""
         for host, actor in enumerate(actors):
-            actor.start.remote(spec, job_dir, host, hosts, coordinator)
+            actor.start.remote(spec, job_dir, host, hosts, coordinator, self._compile_cache)
         log.info("job %s: attempt %d launched on %d host(s)", job_id, attempt, hosts)
 
     def poll(self, job_id: str, attempt: int, host: int) -> ActorPoll:

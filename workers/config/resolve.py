@@ -34,9 +34,11 @@ from workers.config.training_settings import (
     resolve_schedule,
     resolve_swa,
 )
+from workers.config.accelerators import Placement, resolve_placement
 from workers.config.continuous_settings import ContinuousSettings, resolve_continuous
 from workers.config.host_limits import check_host_limits
 from workers.config.loss_settings import LossSettings, resolve_losses
+from workers.config.mesh_settings import MeshSettings, resolve_mesh
 from workers.config.sampling_settings import resolve_sampling
 from workers.data.sampling import KEEP_ALL, Sampling
 from workers.config.problems import ConfigError, Problems, optional
@@ -76,8 +78,10 @@ class ResolvedJob:
     swa: SwaSettings | None
     losses: LossSettings
     max_to_keep: int
-    hosts: int
+    hosts: int  # placement.hosts
     devices_per_host: int
+    placement: Placement  # what each host reserves (CPU, GPUs, one TPU slice)
+    mesh: MeshSettings
     warnings: tuple[str, ...] = ()
     sampling: Sampling = KEEP_ALL  # the train stream's; test streams use its `sample` only
     continuous: ContinuousSettings | None = None  # None: a fixed run to the next multiple of total_steps
@@ -112,9 +116,13 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
+    placement = resolve_placement(r, problems)
     schedule, optimizer = resolve_schedule(t, problems), resolve_optimizer(t, problems)
     precision, swa = resolve_precision(t, problems), resolve_swa(t, problems, warnings)
     num_batch_splits = resolve_batch_splits(t, problems)
+    whole_splits = t.batch_size > 0 and num_batch_splits > 0 and t.batch_size % num_batch_splits == 0
+    devices_per_host = placement.tpu.devices_per_host if placement.tpu is not None else r.devices_per_host  # 0: unknown (CPU)
+    mesh = resolve_mesh(r.mesh, placement.hosts, devices_per_host, t.batch_size // num_batch_splits if whole_splits else 0, problems)
     losses = resolve_losses(t, problems, spec.model.moves_left != model_pb2.MOVES_LEFT_NONE, heads)
     sampling = resolve_sampling(d, problems)
     continuous = resolve_continuous(spec, problems)
@@ -137,8 +145,10 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         shuffle_size=t.shuffle_size or _DEFAULT_SHUFFLE_SIZE,
         prefetch_batches=prefetch,
         max_to_keep=max_to_keep,
-        hosts=r.hosts or 1,
+        hosts=placement.hosts,
         devices_per_host=r.devices_per_host,
+        placement=placement,
+        mesh=mesh,
         warnings=tuple(warnings),
         schedule=schedule,
         optimizer=optimizer,
@@ -151,9 +161,11 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     )
 
 
-def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> None:
-    """Device-dependent rules, checked once the JAX runtime (and its processes) are up."""
+def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> tuple[int, int]:
+    """Device-dependent rules, checked once the JAX runtime (and its processes) are up; the
+    mesh's (data, fsdp) axis sizes over the job's `device_count` devices."""
     problems = Problems()
+    mesh = job.mesh.check(device_count, problems)
     micro_batch = job.batch_size // job.num_batch_splits
     if micro_batch % device_count:
         problems.add("training.batch_size", f"the micro-batch of {micro_batch} (batch_size / num_batch_splits) is not divisible "
@@ -162,6 +174,8 @@ def check_devices(job: ResolvedJob, device_count: int, process_count: int) -> No
         problems.add("resources.hosts", f"is {job.hosts} but {process_count} JAX processes are running")
     if problems:
         raise ConfigError(problems)
+    assert mesh is not None
+    return mesh
 
 
 def _resolve_model(m: model_pb2.ModelConfig, problems: Problems) -> ResolvedModel | None:

@@ -11,7 +11,6 @@ architecture are job rules, checked by `workers.config.resolve` with `export_pro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
@@ -30,6 +29,7 @@ from workers.model.batchnorm import BN_EPSILON
 from workers.model.errors import ModelConfigError
 from workers.model.head_layout import HeadLayout
 from workers.model.resolved import ResolvedModel
+from workers.training.sharding import to_host
 
 AUX_GROUPS = ("aux_policy", "aux_value")  # BTNet's parameter groups of auxiliary heads
 
@@ -51,8 +51,9 @@ class JobExporter:
             self._tests[event.info.get("weights") == "swa"] = event.metrics
 
     def export(self, step: int, weights: tuple[Params, Params], swa_weights: tuple[Params, Params] | None) -> None:
-        """Writes the nets of `step` from (params, batch_stats) pairs, raw and SWA (only on
-        the first process; weights are replicated)."""
+        """Writes the nets of `step` from (params, batch_stats) pairs, raw and SWA. Every
+        process calls it (the weights may be sharded over processes); the first writes."""
+        weights, swa_weights = to_host((weights, swa_weights))
         if jax.process_index() != 0:
             return
         for swa, pair in ((False, weights), (True, swa_weights)):
@@ -66,7 +67,7 @@ class JobExporter:
                 mse_loss=test.get("value_mse"),
                 accuracy=test.get("policy_accuracy"),
             )
-            net = export_net(self.model, merge_trees(_host(pair[0]), _host(pair[1] or {})), info)
+            net = export_net(self.model, merge_trees(pair[0], pair[1] or {}), info)
             write_net(net, self.paths.net(step, swa))
 
 
@@ -162,8 +163,3 @@ def _architecture_differences(stored: ResolvedModel, model: ResolvedModel) -> li
         names = model_pb2.InputType.Name
         problems.append(f"model input_type {names(model.input_type)} vs {names(stored.input_type)}")
     return problems
-
-
-def _host(params: Any) -> Params:
-    """Replicated device arrays as NumPy (works when other processes hold copies too)."""
-    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else np.asarray(x), params)

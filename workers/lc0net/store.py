@@ -102,7 +102,9 @@ def _load_job(paths: JobPaths, step: int | None, swa: bool) -> StoredNet:
         step = max(steps) if step is None else step
         if step not in steps:
             raise ValueError(f"{job}: no checkpoint of step {step} (have {sorted(steps)})")
-        state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+        # A checkpoint written over another device mesh (more devices, sharded) is read onto this process's first device.
+        onto = ocp.args.StandardRestore(fallback_sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+        state = manager.restore(step, args=ocp.args.Composite(state=onto))["state"]
     params = state.get("swa_params") if swa else state["params"]
     if params is None:
         raise ValueError(f"{job}: the checkpoint of step {step} has no SWA weights (training.swa is off)")

@@ -22,6 +22,7 @@ import numpy as np
 from google.protobuf import text_format
 
 from workers.training.checkpoint import Checkpointer
+from workers.training.compile_cache import DEFAULT_MAX_BYTES, Startup, merge_reports, persistent_compile_cache
 from workers.training.continuous import run_continuous
 from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
@@ -36,7 +37,7 @@ from workers.training.multihost import agree_stop, gather_json, preemption_reach
 from workers.training.phases import PhaseClock
 from workers.seeds import derive_seed
 from workers.training.setup import build_training
-from workers.training.sharding import to_global_batch
+from workers.training.sharding import state_bytes, to_global_batch
 from workers.training.state import Params, TrainState, parameter_count
 from workers.training.step import TOTALS, Batch, Metrics
 
@@ -58,21 +59,31 @@ class StopRequest:
         self.event.set()
 
 
-def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None) -> TrainState:
-    """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint."""
+def run_training(job: ResolvedJob, paths: JobPaths, bus: EventBus, stop: StopRequest | None = None, *,
+                 compile_cache: Path | None = None, began: float | None = None) -> TrainState:
+    """Trains `job` until the next multiple of total_steps (or a stop request), resuming from the latest checkpoint.
+
+    `compile_cache`: the persistent compilation cache directory (None: off). `began`: when
+    this attempt started (wall clock; default now), for the first train report's start-up time.
+    """
+    began = time.time() if began is None else began
     raise_path_problems(resolved_input_paths(job))  # paths only the workers see; before any step or state is made
     paths.root.mkdir(parents=True, exist_ok=True)
     if not paths.spec_file.exists():
         paths.spec_file.write_text(text_format.MessageToString(job.spec))
-    with contextlib.closing(_TrainLoop(job, paths, bus)) as loop:
+    prune_to = DEFAULT_MAX_BYTES if jax.process_index() == 0 else None
+    with persistent_compile_cache(compile_cache, prune_to=prune_to) as cache, \
+            contextlib.closing(_TrainLoop(job, paths, bus, Startup(began, cache))) as loop:
         if job.continuous is not None:
             return run_continuous(loop, job.continuous, stop or StopRequest())
         return loop.run(stop or StopRequest())
 
 
 class _TrainLoop:
-    def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus):
+    def __init__(self, job: ResolvedJob, paths: JobPaths, bus: EventBus, startup: Startup):
         self.job, self.bus = job, bus
+        self.startup: Startup | None = startup  # reported with the first train report after the first step
+        self.startup_info: dict[str, Any] = {}
         # A continuous job's training chunks are the window of each network (set per cycle).
         # Every process names all files; each stream deals this process its share (workers.data.dealing).
         self.files = resolve_data_files(job.dataset, job.seed, with_train=job.continuous is None)
@@ -94,6 +105,7 @@ class _TrainLoop:
         self.clock = PhaseClock("step")
         bus.publish(Event("state", self.step, info={
             "state": "RUNNING", "parameters": parameter_count(training.init.params), "devices": self.mesh.size,
+            "mesh": dict(self.mesh.shape), "state_bytes_per_device": state_bytes(self.state),
             "train_files": len(self.files.train), "test_files": len(self.files.test), "validation_files": len(self.files.validation),
             "warnings": list(job.warnings),
         }))
@@ -178,6 +190,8 @@ class _TrainLoop:
                     self.state, sums = self.steps.train(self.state, sums, batch)
                 if first:
                     jax.block_until_ready(self.state)
+                    if self.startup is not None:  # every process is here at the same step: a collective is safe
+                        self.startup_info, self.startup = merge_reports(gather_json(self.startup.report())), None
             window_steps += 1
             if job.swa and t % job.swa.steps == 0:
                 self.state = self.steps.swa_update(self.state)
@@ -228,7 +242,8 @@ class _TrainLoop:
     def _report_train(self, step: int, sums: Metrics, step_report: Metrics, positions_per_s: float) -> None:
         with self._phase("reporting"):
             metrics = self._train_metrics(step, sums, step_report, positions_per_s)
-        self._publish("train", step, metrics)
+        self._publish("train", step, metrics, **self.startup_info)
+        self.startup_info = {}
 
     def _train_metrics(self, step: int, sums: Metrics, step_report: Metrics, positions_per_s: float) -> dict[str, float]:
         """The window's train metrics; the one transfer of the window is here."""

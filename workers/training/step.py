@@ -33,7 +33,7 @@ from workers.model.gating import project_gates
 from workers.training.regularization import l2_term
 from workers.seeds import derive_seed
 from workers.training.optim import Schedule
-from workers.training.sharding import batch_sharded, replicated
+from workers.training.sharding import batch_sharding, metrics_sharding
 from workers.training.state import LossScale, Params, TrainState, param_path
 
 Metrics = dict[str, jax.Array]
@@ -49,7 +49,7 @@ DYNAMIC_SCALE_PERIOD = 2000
 
 class Batch(NamedTuple):
     """The arrays one step consumes (host arrays until placed on the mesh); leading axis =
-    positions, sharded along `data`."""
+    positions, split over the mesh (`data` × `fsdp`)."""
 
     planes: jax.Array  # [B, 112, 8, 8] float32
     policy: jax.Array  # [B, 1858], -1 = illegal
@@ -176,7 +176,7 @@ def metric_names(settings: LossSettings) -> tuple[str, ...]:
 
 def _split(batch: Batch, splits: int) -> Batch:
     """[B, ...] → [splits, B/splits, ...] with micro-batch j = rows j, j+splits, ... so that every
-    micro-batch keeps rows on every device (the `data` sharding stays on the row axis)."""
+    micro-batch keeps rows on every device (the batch sharding stays on the row axis)."""
     return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x.reshape(x.shape[0] // splits, splits, *x.shape[1:]), 0, 1), batch)
 
 
@@ -205,8 +205,9 @@ def all_finite(tree: object) -> jax.Array:
 
 
 def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, schedule: Schedule, job: ResolvedJob, mesh: Mesh,
-                        dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
-    """Jits the steps once with explicit shardings: state replicated, batch split on `data`."""
+                        shardings: TrainState, dynamic_scale_period: int = DYNAMIC_SCALE_PERIOD) -> StepFunctions:
+    """Jits the steps once with explicit shardings: the state's `shardings` (from the table in
+    workers.training.sharding), the batch split over the mesh, metrics on every device."""
     weights, splits = job.losses, job.num_batch_splits
     # Dropout keys: fold_in(root, step), then the micro-batch index; one seed drives them all.
     dropout_root = jax.random.key(derive_seed(job.seed, "dropout")) if job.model.dropout_rate > 0 else None
@@ -269,14 +270,16 @@ def make_step_functions(graphdef: nnx.GraphDef, tx: optax.GradientTransformation
         return state.replace(swa_params=average(state.swa_params, state.params), swa_batch_stats=average(state.swa_batch_stats, state.batch_stats),
                              swa_count=jnp.minimum(n + 1.0, float(job.swa.max_n if job.swa else 0)))
 
-    rep, data = replicated(mesh), batch_sharded(mesh)
-    batch_shardings = Batch._make(data for _ in Batch._fields)
-    train_in = (rep, rep, batch_shardings)
+    metrics, rows = metrics_sharding(mesh), batch_sharding(mesh)
+    batch_shardings = Batch._make(rows for _ in Batch._fields)
+    train_in = (shardings, metrics, batch_shardings)
     return StepFunctions(
-        train=jax.jit(functools.partial(train, report=False), in_shardings=train_in, out_shardings=(rep, rep), donate_argnums=(0, 1)),
-        train_and_report=jax.jit(functools.partial(train, report=True), in_shardings=train_in, out_shardings=(rep, rep, rep), donate_argnums=(0, 1)),
-        evaluate=jax.jit(evaluate, in_shardings=(rep, rep, batch_shardings), out_shardings=rep),
-        zero_sums=jax.jit(zero_sums, out_shardings=rep),
-        swa_update=jax.jit(swa_update, in_shardings=(rep,), out_shardings=rep, donate_argnums=(0,)),
-        finite=jax.jit(all_finite, in_shardings=(rep,), out_shardings=rep),
+        train=jax.jit(functools.partial(train, report=False), in_shardings=train_in, out_shardings=(shardings, metrics), donate_argnums=(0, 1)),
+        train_and_report=jax.jit(functools.partial(train, report=True), in_shardings=train_in, out_shardings=(shardings, metrics, metrics),
+                                 donate_argnums=(0, 1)),
+        # The raw and the SWA weights have the same shapes, hence the same shardings.
+        evaluate=jax.jit(evaluate, in_shardings=(shardings.params, shardings.batch_stats, batch_shardings), out_shardings=metrics),
+        zero_sums=jax.jit(zero_sums, out_shardings=metrics),
+        swa_update=jax.jit(swa_update, in_shardings=(shardings,), out_shardings=shardings, donate_argnums=(0,)),
+        finite=jax.jit(all_finite, in_shardings=(shardings,), out_shardings=metrics),
     )
