@@ -1,7 +1,8 @@
 """Restore anywhere: a checkpoint of one mesh and process count resumes on another, with the
 train state resharded and the data position carried over (issue 16).
 
-Real JAX processes (tests/restore_probe.py; gloo collectives on CPU, forced host devices)
+Real JAX processes (tests/restore_probe.py; gloo collectives on CPU, forced host devices;
+two processes shard the train state with `fsdp` over all four devices, one replicates it)
 train the shrunk tiny job on chunk files whose records are all one real lc0 position, told
 apart only by their `visits` field (which neither the model nor the losses read): the losses
 depend on the train state alone, so a resumed run must reproduce an uninterrupted run's, and
@@ -48,8 +49,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(data: Path, job_dir: Path, processes: int, devices: int, total_steps: int) -> list[dict]:
-    """Runs the job on `processes` JAX processes of `devices` devices each; their outputs."""
-    overrides = [*SHRINK, f"dataset.input_train={data / 'train'}", f"dataset.input_test={data / 'test'}",
+    """Runs the job on `processes` JAX processes of `devices` devices each; their outputs. Several
+    processes shard the train state over all their devices (`fsdp` across processes)."""
+    mesh = [f"resources.mesh.fsdp={processes * devices}"] if processes > 1 else []
+    overrides = [*mesh, *SHRINK, f"dataset.input_train={data / 'train'}", f"dataset.input_test={data / 'test'}",
                  f"training.batch_size={BATCH}", f"training.shuffle_size={RECORDS}", f"training.total_steps={total_steps}",
                  "training.test_steps=1000", "training.train_avg_report_steps=1", "training.num_test_positions=8",
                  "dataset.prefetch_batches=1", f"resources.hosts={processes}"]
@@ -87,6 +90,8 @@ def test_a_checkpoint_resumes_on_another_mesh_and_process_count_where_the_data_l
         data: Path, tmp_path: Path, uninterrupted: dict[int, float], first: tuple[int, int], second: tuple[int, int]) -> None:
     before = _run(data, tmp_path, *first, FIRST_STEPS)
     after = _run(data, tmp_path, *second, ALL_STEPS)
+    for (processes, _), outputs in ((first, before), (second, after)):  # fsdp across the two processes: sharded
+        assert all((o["sharded_leaves"] > 0) == (processes > 1) for o in outputs)
 
     # The state (weights, optimizer moments, step) carried over: the losses are the uninterrupted run's.
     losses = _losses(before) | _losses(after)
