@@ -13,13 +13,13 @@ process's place; with one process the files of an epoch are simply the epoch's g
 
 So `(epoch, window start, offset in the window)`, the `DataCursor`, pins the stream exactly and
 resuming re-reads one window; the cursors of all processes merge into a global position that
-another process count can resume from (`dealing.start_cursor`). Windows keep raw uint8 records in V7-sized rows (V6 records padded
-by `v6.pad_to_v7`, keeping version 6), so files of both versions mix in one window and decode
-into the same `DecodedBatch` (V6 records: q_st/d_st NaN, future moves NO_MOVE). Each batch is
-decoded on its own (decoding a whole window at once is far slower). With `prefetch > 0` one
-thread cuts and decodes batches into a bounded queue while another reads the next window, so
-about two windows (2 x shuffle_size x 8396 bytes) are held; with `prefetch == 0` everything
-runs in the caller.
+another process count resumes from (`dealing.start_cursor`). Windows keep raw uint8 records
+in V7-sized rows (V6 records padded by `v6.pad_to_v7`, keeping version 6), so files of both
+versions mix in one window and decode into the same `DecodedBatch` (V6 records: q_st/d_st NaN,
+future moves NO_MOVE). Each batch is decoded on its own (decoding a whole window at once is far
+slower). With `prefetch > 0` one thread cuts and decodes batches into a bounded queue while
+another reads the next window, so about two windows (2 x shuffle_size x 8396 bytes) are held;
+with `prefetch == 0` everything runs in the caller.
 """
 
 from __future__ import annotations
@@ -162,10 +162,10 @@ class _Source:
 
     def _load_window(self, epoch: int, start: int) -> _Window:
         spec = self._spec
-        if start == 0:
-            logger.debug("data epoch %d: %d chunk files", epoch, len(spec.files))
         deal = self._deal(epoch)
         file_order = deal.files
+        if start == 0:
+            logger.debug("data epoch %d: %d of %d chunk files dealt", epoch, len(file_order), len(spec.files))
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
         buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
         count, end, usable = 0, start, 0
