@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_pipeline import TOTAL, dataset, real_records, stream, tags  # noqa: F401 (fixtures)
+from tests.test_pipeline import SIZES, TOTAL, dataset, real_records, stream, tags  # noqa: F401 (fixtures)
 from workers.data.dealing import Dealing, merge
 from workers.data.global_position import EpochRest, GlobalPosition, global_order
 from workers.data.pipeline import ChunkStream
@@ -130,6 +130,38 @@ def test_cursors_saved_before_the_global_position_resume_as_they_were_dealt(data
     # Merged onto one process: the rest of epoch 0, nothing skipped.
     after = take_until_epoch(processes(dataset, 1, old)[0], 1)
     assert set(sum(heads, []) + after) == set(range(1, TOTAL + 1))
+
+
+def test_a_merge_keeps_what_an_earlier_merge_recorded_beyond_every_cursors_epoch(dataset: list[Path]) -> None:  # noqa: F811
+    # A one-process run resumed from a merge of processes that had crossed into epoch 1: its cursor is
+    # still in epoch 0, its origin says files at positions 0 and 1 of epoch 1 were read.
+    with stream(dataset, batch_size=1, prefetch=0) as one:
+        take_records(one, 1)
+        cursor = dataclasses.replace(one.cursor, origin=GlobalPosition(0, (EpochRest(), EpochRest(2))))
+    assert merge([cursor], len(dataset)).read_mask(1, len(dataset))[:2].all()
+    # Dealt again over two processes, epoch 1 leaves those two files out.
+    read_in_epoch_1 = [int(f) for f in global_order(7, True, 1, len(dataset))[:2]]
+    starts = np.cumsum([0, *SIZES])
+    done = {tag for f in read_in_epoch_1 for tag in range(starts[f] + 1, starts[f + 1] + 1)}
+    resumed = processes(dataset, 2, [cursor])
+    for source in resumed:
+        take_until_epoch(source, 1)
+    epoch_1 = [r for s in resumed for r in take_until_epoch(s, 2)]
+    assert sorted(epoch_1) == sorted(set(range(1, TOTAL + 1)) - done)
+
+
+def test_old_cursors_of_processes_in_different_epochs_keep_their_shards_until_the_furthest_epoch(
+        dataset: list[Path]) -> None:  # noqa: F811
+    shards = [stream(dataset[p::2], batch_size=1, prefetch=0) for p in range(2)]
+    take_records(shards[0], 5)
+    take_until_epoch(shards[1], 1)
+    ahead = take_records(shards[1], 3)  # process 1 is 3 records into epoch 1, process 0 still in epoch 0
+    old = [DataCursor.from_json({k: v for k, v in s.cursor.to_json().items() if k not in _ADDED_FIELDS}) for s in shards]
+    assert [c.epoch for c in old] == [0, 1]
+    resumed = processes(dataset, 2, old)
+    take_until_epoch(resumed[0], 1)
+    epoch_1 = take_until_epoch(resumed[0], 2) + ahead + take_until_epoch(resumed[1], 2)
+    assert sorted(epoch_1) == list(range(1, TOTAL + 1))  # one whole epoch: nothing skipped, nothing twice
 
 
 def test_a_changed_sampling_is_another_stream_and_old_cursors_without_it_resume(

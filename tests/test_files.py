@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lc0train import data_pb2
 from workers.data.files import ChunkError, discover_chunks, read_chunk
+from workers.data.splits import DataFiles, check_shares
 from workers.data.v6 import RECORD_SIZE
 
 DATA = Path(__file__).parent / "data" / "lc0-selfplay"
@@ -123,3 +125,14 @@ def test_chunk_error_pickles() -> None:  # it crosses process boundaries (Ray wo
     error = pickle.loads(pickle.dumps(ChunkError(Path("x.gz"), "empty")))
     assert (error.path, error.reason, str(error)) == (Path("x.gz"), "empty", "x.gz: empty")
 
+
+
+def test_a_split_with_fewer_files_than_processes_is_refused_naming_its_field() -> None:
+    files = DataFiles([Path("a.gz"), Path("b.gz")], [Path("c.gz"), Path("d.gz")], [Path("v.gz")])
+    config = data_pb2.DataConfig(input_train=["t"], input_test=["s"], input_validation=["v"])
+    check_shares(files, config, 1)
+    with pytest.raises(ValueError, match=r"dataset\.input_validation: 1 validation chunk file\(s\) for 2 processes"):
+        check_shares(files, config, 2)
+    with pytest.raises(ValueError, match=r"dataset\.input_train: 2 train chunk file\(s\) for 3 processes"):
+        check_shares(files, config, 3)
+    check_shares(DataFiles(files.train, files.test, []), config, 2)  # an empty split has no stream

@@ -274,6 +274,7 @@ class Controller:
         self.scheduler.release(record.job_id, record.attempt, self._hosts_of(record))
         self.store.update(record.job_id, released=1)
         self._attempts.pop(record.job_id, None)
+        self._placements.pop(record.job_id, None)
 
     def _transition(self, record: JobRecord, to: JobState, reason: str, **changes: object) -> JobRecord:
         updated = self.store.transition(record.job_id, record.state, to, reason, **changes)

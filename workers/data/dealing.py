@@ -77,7 +77,10 @@ class Dealing:
 
 def merge(cursors: Sequence[DataCursor], num_files: int) -> GlobalPosition:
     """The global position of what the processes of `cursors` (one each, all of one stream) have read."""
-    first, last = min(c.epoch for c in cursors), max(c.epoch for c in cursors)
+    first = min(c.epoch for c in cursors)
+    # An earlier merge may have recorded reads in epochs beyond every cursor's own (processes that
+    # had crossed into the next epoch): those count too.
+    last = max(max(c.epoch for c in cursors), max(c.origin.epoch + len(c.origin.rests) - 1 for c in cursors))
     read = np.zeros((last - first + 1, num_files), bool)
     for cursor in cursors:
         dealing = Dealing.of(cursor, num_files)
@@ -100,7 +103,8 @@ def start_cursor(saved: Sequence[DataCursor], fresh: DataCursor, files: Sequence
         return fresh
     n_saved = len(saved)
     own_only = n_saved == 1 and saved[0].process_count > 1  # a process's own cursor of a multi-process stream
-    cursors = list(saved) if own_only else [_upgraded(c, i, n_saved, fresh, files) for i, c in enumerate(saved)]
+    until = max(c.epoch for c in saved)
+    cursors = list(saved) if own_only else [_upgraded(c, i, n_saved, fresh, files, until) for i, c in enumerate(saved)]
     expected = fresh.identity()
     changed = sorted({f"{name} {value!r} -> {expected[name]!r}" for c in cursors for name, value in c.identity().items()
                       if value != expected[name] and not (name == "sampling" and value is None)})
@@ -121,9 +125,11 @@ def start_cursor(saved: Sequence[DataCursor], fresh: DataCursor, files: Sequence
     return dataclasses.replace(fresh, epoch=position.epoch, origin=position)
 
 
-def _upgraded(cursor: DataCursor, index: int, count: int, fresh: DataCursor, files: Sequence[Path]) -> DataCursor:
+def _upgraded(cursor: DataCursor, index: int, count: int, fresh: DataCursor, files: Sequence[Path], until: int) -> DataCursor:
     """A cursor in today's form: one saved before dealing was recorded was process `index` of `count`
-    reading the shard `files[index::count]`, dealt that way up to its epoch."""
+    reading the shard `files[index::count]`, dealt that way up to epoch `until`, the furthest any
+    process of that run had reached (a process behind goes on with its shard into the epoch the
+    others are already reading by shards)."""
     if cursor.process_count:
         if (cursor.process_index, cursor.process_count) != (index, count):
             raise ValueError(f"data cursor {index} of {count} says it is process {cursor.process_index} "
@@ -135,4 +141,4 @@ def _upgraded(cursor: DataCursor, index: int, count: int, fresh: DataCursor, fil
     if (cursor.num_files, cursor.files_digest) != (len(shard), files_digest(shard)):
         return cursor  # another stream: reported by the identity check
     return dataclasses.replace(cursor, num_files=fresh.num_files, files_digest=fresh.files_digest,
-                               process_index=index, process_count=count, shard_until=cursor.epoch)
+                               process_index=index, process_count=count, shard_until=until)

@@ -37,6 +37,18 @@ def resolve_data_files(config: data_pb2.DataConfig, seed: int, with_train: bool 
     return DataFiles([pool[i] for i in sorted(order[:n_train])], [pool[i] for i in sorted(order[n_train:])], validation)
 
 
+def check_shares(files: DataFiles, config: data_pb2.DataConfig, process_count: int) -> None:
+    """Raises ValueError naming the dataset field of a split with fewer files than processes: each
+    process reads its own share of every split's files, so each needs one at least."""
+    fields = {"train": "dataset.input" if config.input else "dataset.input_train",
+              "test": "dataset.input" if config.input else "dataset.input_test", "validation": "dataset.input_validation"}
+    for split, field in fields.items():
+        found = len(getattr(files, split))
+        if 0 < found < process_count:
+            raise ValueError(f"{field}: {found} {split} chunk file(s) for {process_count} processes; each process "
+                             f"reads its own share, so at least {process_count} are needed")
+
+
 def training_chunks(config: data_pb2.DataConfig, specs: Sequence[str]) -> list[Path]:
     """Every chunk `specs` name, or with `dataset.num_chunks` the newest that many (sorted by path).
 

@@ -29,7 +29,7 @@ from workers.config.resolve import ResolvedJob
 from workers.data.chunk_reader import auto_read_threads
 from workers.data.pipeline import ChunkStream
 from workers.data.stream_state import DataCursor
-from workers.data.splits import resolve_data_files
+from workers.data.splits import check_shares, resolve_data_files
 from workers.events import Event, EventBus
 from workers.layout import JobPaths
 from workers.lc0net.jobs import JobExporter
@@ -88,6 +88,7 @@ class _TrainLoop:
         # A continuous job's training chunks are the window of each network (set per cycle).
         # Every process names all files; each stream deals this process its share (workers.data.dealing).
         self.files = resolve_data_files(job.dataset, job.seed, with_train=job.continuous is None)
+        check_shares(self.files, job.dataset, jax.process_count())
         training = build_training(job)
         self.mesh, self.steps = training.mesh, training.steps
         self.checkpointer = Checkpointer(paths.checkpoints, job.max_to_keep)
