@@ -4,8 +4,7 @@
 
 Runs one process, first with everything in the calling thread (prefetch 0), then with the
 background threads (prefetch 2), then prefetching with the legacy down-sampling alone (1 in
---sample records kept), then with diff focus added (min 0.025, slope 3.0), and the down-sampling alone again with
---read-threads reader threads (default: the trainer's, one per CPU up to 8); it reports
+--sample records kept), then with diff focus added (min 0.025, slope 3.0), and reports
 positions/s (wall clock) and positions per CPU-second for each; the sampling rows also report
 the records read and filtered per second (32 are read per position kept at sample 32), and the
 filter's own rate over the same records. Inflating the chunks is most of the time: at sample 32
@@ -27,7 +26,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from workers.data.chunk_reader import auto_read_threads
 from workers.data.files import ChunkError, discover_chunks, read_chunk, u32_field
 from workers.data.pipeline import ChunkStream
 from workers.data.sampling import KEEP_ALL, DiffFocus, Sampling
@@ -49,10 +47,10 @@ def detect_input_format(files: list[Path]) -> int:
 
 
 def measure(files: list[Path], *, batch_size: int, shuffle_size: int, seconds: float, prefetch: int,
-            input_format: int, seed: int, sampling: Sampling = KEEP_ALL, read_threads: int = 1) -> dict[str, Any]:
+            input_format: int, seed: int, sampling: Sampling = KEEP_ALL) -> dict[str, Any]:
     """Positions/s pulled from a fresh stream over `seconds`, after a short warm-up."""
     with ChunkStream(files, batch_size=batch_size, shuffle_size=shuffle_size, seed=seed,
-                     input_format=input_format, prefetch=prefetch, sampling=sampling, read_threads=read_threads) as stream:
+                     input_format=input_format, prefetch=prefetch, sampling=sampling) as stream:
         for _ in range(WARMUP_BATCHES):
             next(stream)
         records_start = stream.stats.records_read
@@ -96,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="timed duration of each mode")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=32, help="legacy down-sampling of the sampling rows")
-    parser.add_argument("--read-threads", type=int, default=auto_read_threads(), help="reader threads of the last row")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -106,10 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     legacy_sampling = Sampling(args.sample, DiffFocus(diff_focus_min=0.025, diff_focus_slope=3.0))
     modes = {
         name: measure(files, batch_size=args.batch_size, shuffle_size=args.shuffle_size, seconds=args.seconds,
-                      prefetch=prefetch, input_format=input_format, seed=args.seed, sampling=sampling, read_threads=threads)
-        for name, prefetch, sampling, threads in (
-            ("prefetch_off", 0, KEEP_ALL, 1), ("prefetch_on", 2, KEEP_ALL, 1), ("sample_only", 2, Sampling(args.sample), 1),
-            ("sampling_on", 2, legacy_sampling, 1), (f"sample_{args.read_threads}_readers", 2, Sampling(args.sample), args.read_threads))
+                      prefetch=prefetch, input_format=input_format, seed=args.seed, sampling=sampling)
+        for name, prefetch, sampling in (("prefetch_off", 0, KEEP_ALL), ("prefetch_on", 2, KEEP_ALL),
+                                         ("sample_only", 2, Sampling(args.sample)), ("sampling_on", 2, legacy_sampling))
     }
     filter_rate = measure_filter(files, legacy_sampling, min(args.seconds, 2.0))
     result = {
@@ -119,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         "files": len(files),
         "shuffle_size": args.shuffle_size,
         "input_format": input_format,
-        "read_threads": args.read_threads,
         "modes": modes,
     }
     if args.json:
@@ -127,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{len(files)} files, batch {args.batch_size}, shuffle window {args.shuffle_size}")
         for name, mode in modes.items():
-            print(f"  {name:17s} {mode['positions_per_s']:>9,d} positions/s, "
+            print(f"  {name:13s} {mode['positions_per_s']:>9,d} positions/s, "
                   f"{mode['positions_per_cpu_s']:>9,d} per CPU-second; records read {mode['records_read_per_s']:>9,d}/s, "
                   f"{mode['records_read_per_cpu_s']:>9,d} per CPU-second ({mode['batches']} batches)")
         print(f"  sampling filter alone: {filter_rate:,d} records/s")

@@ -46,14 +46,6 @@ def test_negative_head_widths_are_rejected(field: str) -> None:
         resolve(load_spec(TINY, [f"model.{field}=-4"]))
 
 
-def test_reader_threads_are_bounded_and_zero_means_the_host_default() -> None:
-    assert resolve(load_spec(TINY, ["dataset.reader_threads=4"])).reader_threads == 4
-    assert resolve(load_spec(TINY)).reader_threads == 0
-    for value, reason in ((-1, "must be >= 0"), (65, "exceed the limit of 64")):
-        with pytest.raises(ConfigError, match=rf"dataset\.reader_threads: .*{reason}"):
-            resolve(load_spec(TINY, [f"dataset.reader_threads={value}"]))
-
-
 def test_cross_field_rules() -> None:
     spec = load_spec(TINY, ["training.optimizer=SGD"])
     with pytest.raises(ConfigError, match=r"training\.weight_decay: requires optimizer ADAMW, NADAMW or ADABELIEF"):

@@ -10,14 +10,12 @@ import gc
 import gzip
 import json
 import logging
-import tarfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workers.data.archives import member_path
 from workers.data.files import read_chunk
 from workers.data.pipeline import ChunkStream
 from workers.data.stream_state import DataCursor
@@ -232,31 +230,8 @@ def test_cursor_of_another_stream_starts_next_epoch(
     assert "num_files 8 -> 7" in caplog.text
 
 
-@pytest.mark.parametrize("shuffle_size", [1, 32, 1000])
-def test_reader_threads_give_the_same_stream(dataset: list[Path], tmp_path: Path, real_records: np.ndarray,
-                                             shuffle_size: int) -> None:
-    """Files read ahead in parallel reach the window in deal order: the batches, cursors and skipped
-    files are those of one reader, whatever the window size (one file, some, all)."""
-    bad = tmp_path / "bad_gzip.gz"
-    bad.write_bytes(b"\x1f\x8b not really")
-    archive = tmp_path / "games.tar"
-    with tarfile.open(archive, "w") as tar:
-        for index, first in enumerate((5000, 6000)):
-            member = write_chunk(tmp_path / f"member{index}.gz", tagged(real_records, first, 9))
-            tar.add(member, arcname=member.name)
-            member.unlink()
-    files = [*dataset, bad, member_path(archive, "member0.gz"), member_path(archive, "member1.gz")]
-    runs = []
-    for threads in (1, 3):
-        with stream(files, shuffle_size=shuffle_size, read_threads=threads) as source:
-            runs.append(([tags(next(source)) for _ in range(40)], source.cursor, set(source.stats.skipped_files)))
-    assert runs[0] == runs[1]
-    assert runs[0][2] == {str(bad)}
-
-
-@pytest.mark.parametrize("read_threads", [1, 3])
-def test_close_stops_threads(dataset: list[Path], read_threads: int) -> None:
-    source = stream(dataset, prefetch=2, read_threads=read_threads)
+def test_close_stops_threads(dataset: list[Path]) -> None:
+    source = stream(dataset, prefetch=2)
     next(source)
     source.close()
     source.close()  # idempotent
@@ -287,7 +262,6 @@ def test_file_longer_than_window_slack(tmp_path: Path, real_records: np.ndarray)
         ({"shuffle_size": 0}, "shuffle_size must be >= 1"),
         ({"seed": -1}, "seed must be >= 0"),
         ({"input_format": 6}, "input_format 6 is not an lc0 input format"),
-        ({"read_threads": 0}, "read_threads must be >= 1"),
     ],
 )
 def test_invalid_arguments(dataset: list[Path], overrides: dict[str, object], message: str) -> None:

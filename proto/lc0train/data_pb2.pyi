@@ -17,14 +17,13 @@ SORT_TYPE_MTIME: SortType
 SORT_TYPE_NAME: SortType
 
 class DataConfig(_message.Message):
-    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "reader_threads", "sample", "diff_focus_min", "diff_focus_slope", "diff_focus_q_weight", "diff_focus_pol_scale", "num_chunks", "allow_less_chunks", "sort_type")
+    __slots__ = ("input_train", "input_test", "input_validation", "input", "train_ratio", "prefetch_batches", "sample", "diff_focus_min", "diff_focus_slope", "diff_focus_q_weight", "diff_focus_pol_scale", "num_chunks", "allow_less_chunks", "sort_type")
     INPUT_TRAIN_FIELD_NUMBER: _ClassVar[int]
     INPUT_TEST_FIELD_NUMBER: _ClassVar[int]
     INPUT_VALIDATION_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_RATIO_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_BATCHES_FIELD_NUMBER: _ClassVar[int]
-    READER_THREADS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     DIFF_FOCUS_MIN_FIELD_NUMBER: _ClassVar[int]
     DIFF_FOCUS_SLOPE_FIELD_NUMBER: _ClassVar[int]
@@ -39,7 +38,6 @@ class DataConfig(_message.Message):
     input: _containers.RepeatedScalarFieldContainer[str]
     train_ratio: float
     prefetch_batches: int
-    reader_threads: int
     sample: int
     diff_focus_min: float
     diff_focus_slope: float
@@ -48,4 +46,4 @@ class DataConfig(_message.Message):
     num_chunks: int
     allow_less_chunks: bool
     sort_type: SortType
-    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., reader_threads: _Optional[int] = ..., sample: _Optional[int] = ..., diff_focus_min: _Optional[float] = ..., diff_focus_slope: _Optional[float] = ..., diff_focus_q_weight: _Optional[float] = ..., diff_focus_pol_scale: _Optional[float] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., sort_type: _Optional[_Union[SortType, str]] = ...) -> None: ...
+    def __init__(self, input_train: _Optional[_Iterable[str]] = ..., input_test: _Optional[_Iterable[str]] = ..., input_validation: _Optional[_Iterable[str]] = ..., input: _Optional[_Iterable[str]] = ..., train_ratio: _Optional[float] = ..., prefetch_batches: _Optional[int] = ..., sample: _Optional[int] = ..., diff_focus_min: _Optional[float] = ..., diff_focus_slope: _Optional[float] = ..., diff_focus_q_weight: _Optional[float] = ..., diff_focus_pol_scale: _Optional[float] = ..., num_chunks: _Optional[int] = ..., allow_less_chunks: _Optional[bool] = ..., sort_type: _Optional[_Union[SortType, str]] = ...) -> None: ...

@@ -17,7 +17,6 @@ MAX_SHUFFLE_BYTES = 64 * GIB
 # One decoded batch on the host: float32 planes and policy, plus the raw records it came from.
 MAX_BATCH_BYTES = 16 * GIB
 MAX_PREFETCH_BATCHES = 64
-MAX_READER_THREADS = 64
 # The window's chunk index (workers.data.window): bench/window.py measures about 470 bytes a chunk.
 CHUNK_INDEX_BYTES = 512
 MAX_WINDOW_BYTES = 16 * GIB
@@ -27,8 +26,7 @@ MAX_SHUFFLE_SIZE = MAX_SHUFFLE_BYTES // (2 * V7_RECORD_SIZE)
 MAX_BATCH_SIZE = MAX_BATCH_BYTES // POSITION_BYTES
 
 
-def check_host_limits(batch_size: int, shuffle_size: int, prefetch_batches: int, reader_threads: int, num_chunks: int,
-                      problems: Problems) -> None:
+def check_host_limits(batch_size: int, shuffle_size: int, prefetch_batches: int, num_chunks: int, problems: Problems) -> None:
     """Refuses sizes one host cannot hold; each message says how much memory the value needs."""
     if batch_size > MAX_BATCH_SIZE:
         problems.add("training.batch_size", f"{batch_size} positions need {_gib(batch_size * POSITION_BYTES)} of host memory "
@@ -41,8 +39,6 @@ def check_host_limits(batch_size: int, shuffle_size: int, prefetch_batches: int,
     if prefetch_batches > MAX_PREFETCH_BATCHES:
         problems.add("dataset.prefetch_batches", f"{prefetch_batches} decoded batches held ahead exceed the limit of "
                      f"{MAX_PREFETCH_BATCHES}")
-    if reader_threads > MAX_READER_THREADS:
-        problems.add("dataset.reader_threads", f"{reader_threads} threads per stream exceed the limit of {MAX_READER_THREADS}")
     if num_chunks > MAX_NUM_CHUNKS:
         problems.add("dataset.num_chunks", f"a window of {num_chunks} chunks needs {_gib(num_chunks * CHUNK_INDEX_BYTES)} of host "
                      f"memory for its index ({CHUNK_INDEX_BYTES} bytes a chunk); the limit is {_gib(MAX_WINDOW_BYTES)}, "

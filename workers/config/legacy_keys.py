@@ -213,10 +213,8 @@ NOTES: dict[str, str] = {
     "gpu": "no effect here: devices come from resources.devices_per_host and the JAX runtime (restrict GPUs "
            "with CUDA_VISIBLE_DEVICES)",
     "training.path": "no effect here: the job directory is `lc0-train run --out` or the service's",
-    "dataset.train_workers": "no effect here: worker processes are not used; chunk files are read by dataset.reader_threads "
-                              "threads per stream (default one per CPU, at most 8)",
-    "dataset.test_workers": "no effect here: worker processes are not used; chunk files are read by dataset.reader_threads "
-                              "threads per stream (default one per CPU, at most 8)",
+    "dataset.train_workers": "no effect here: the loader is one reading thread per process",
+    "dataset.test_workers": "no effect here: the loader is one reading thread per process",
     "dataset.fast_chunk_loading": "no effect here: the window lists and orders chunk files itself (dataset.sort_type)",
     "training.profile_step_freq": "no effect here: no profiler keys",
     "training.profile_step_offset": "no effect here: no profiler keys",

@@ -72,7 +72,6 @@ class ResolvedJob:
     num_test_positions: int
     shuffle_size: int
     prefetch_batches: int
-    reader_threads: int  # 0: chunk_reader.auto_read_threads() on the worker
     schedule: ScheduleSettings
     optimizer: OptimizerSettings
     precision: PrecisionSettings
@@ -113,8 +112,7 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
     problems.positive("training.max_to_keep", max_to_keep)
     prefetch = int(optional(d, "prefetch_batches", _DEFAULT_PREFETCH))
     problems.positive("dataset.prefetch_batches", prefetch)
-    problems.non_negative("dataset.reader_threads", d.reader_threads)
-    check_host_limits(t.batch_size, t.shuffle_size or _DEFAULT_SHUFFLE_SIZE, prefetch, d.reader_threads, d.num_chunks, problems)
+    check_host_limits(t.batch_size, t.shuffle_size or _DEFAULT_SHUFFLE_SIZE, prefetch, d.num_chunks, problems)
     r = spec.resources
     problems.non_negative("resources.hosts", r.hosts)
     problems.non_negative("resources.devices_per_host", r.devices_per_host)
@@ -146,7 +144,6 @@ def resolve(spec: Spec, source: str | None = None) -> ResolvedJob:
         num_test_positions=t.num_test_positions,
         shuffle_size=t.shuffle_size or _DEFAULT_SHUFFLE_SIZE,
         prefetch_batches=prefetch,
-        reader_threads=d.reader_threads,
         max_to_keep=max_to_keep,
         hosts=placement.hosts,
         devices_per_host=r.devices_per_host,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -187,20 +186,18 @@ def _all_zeros(handle: BinaryIO, start: int, end: int) -> bool:
 class ArchiveCache:
     """Listings of the archives one reader uses, refreshed when a member is not (yet) listed.
 
-    Safe to share between reading threads (a lock guards the listings).
+    Not thread-safe: each reading thread keeps its own.
     """
 
     def __init__(self) -> None:
         self._listings: dict[Path, ArchiveListing] = {}
-        self._lock = threading.Lock()
 
     def listing(self, archive: Path, refresh: bool = False) -> ArchiveListing:
         """The listing of `archive`, walked further first when `refresh` (or never listed)."""
-        with self._lock:
-            known = self._listings.get(archive)
-            if known is None or refresh:
-                known = self._listings[archive] = list_archive(archive, known)
-            return known
+        known = self._listings.get(archive)
+        if known is None or refresh:
+            known = self._listings[archive] = list_archive(archive, known)
+        return known
 
     def read_member(self, archive: Path, member: str) -> bytes:
         """The raw bytes of one member. Raises LookupError with the reason when the archive does

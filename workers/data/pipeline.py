@@ -24,7 +24,6 @@ with `prefetch == 0` everything runs in the caller.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -38,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from workers.data.chunk_reader import ChunkReader
+from workers.data.archives import ArchiveCache
 from workers.data.dealing import Dealing, EpochDeal, start_cursor
+from workers.data.files import ChunkError, read_chunk, u32_field
 from workers.data.sampling import KEEP_ALL, Sampling
 from workers.data.stream_state import DataCursor, LoaderStats, StatsRecorder, files_digest
 from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatch, InputFormat, decode_records
@@ -47,6 +47,7 @@ from workers.data.v6 import RECORD_SIZE, V6_PADDING, V7_RECORD_SIZE, DecodedBatc
 logger = logging.getLogger(__name__)
 
 _RECORD_ORDER_STREAM = 1  # second seed word: apart from the file-order RNG (0, global_position.py)
+_INPUT_FORMAT_OFFSET = 4
 _POLL_S = 0.1
 _WINDOW_SLACK = 4096  # records beyond shuffle_size that a window's last file may add (lc0 games are shorter)
 _Batches = Generator[tuple[DecodedBatch, "DataCursor"], None, None]
@@ -87,15 +88,17 @@ class _StreamSpec:
 class _Source:
     """Builds windows and batches following the stream definition of the module docstring."""
 
-    def __init__(self, spec: _StreamSpec, start: DataCursor, stats: StatsRecorder, stop: threading.Event,
-                 reader: ChunkReader) -> None:
+    def __init__(self, spec: _StreamSpec, start: DataCursor, stats: StatsRecorder, stop: threading.Event) -> None:
         self._spec = spec
         self._start = start
         self._dealing = Dealing.of(start, len(spec.files))
         self._deals: dict[int, EpochDeal] = {}  # of the epochs in use (the window thread reads ahead)
         self._stats = stats
         self._stop = stop
-        self._reader = reader
+        # Touched only by the one thread that loads windows.
+        self._bad_files: set[Path] = set()
+        self._format_warned: set[Path] = set()
+        self._archives = ArchiveCache()
 
     def cursor(self, epoch: int, window_start: int, offset: int) -> DataCursor:
         return dataclasses.replace(self._start, epoch=epoch, window_start=window_start, offset=offset)
@@ -166,32 +169,49 @@ class _Source:
         # Filled in place so loading never holds the window twice; untouched pages cost no memory.
         buffer = np.empty((spec.shuffle_size + _WINDOW_SLACK, V7_RECORD_SIZE), np.uint8)
         count, end, usable = 0, start, 0
-
-        def sampled(index: int) -> tuple[int, np.ndarray]:  # in a reader thread
-            rows = self._reader.read(spec.files[file_order[index]])
-            return len(rows), spec.sampling.select(rows, spec.seed, epoch, int(deal.sample_index[index]))
-
-        # Closing the reads early cancels the files read ahead that the window does not need.
-        with contextlib.closing(self._reader.in_order(sampled, range(start, len(file_order)))) as files:
-            for held, rows in files:
-                if self._stop.is_set():
-                    raise _StreamClosed
-                usable += held
-                end += 1
-                if count + len(rows) > len(buffer):  # a file longer than any game: grow once
-                    buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
-                buffer[count : count + len(rows), : rows.shape[1]] = rows
-                if rows.shape[1] == RECORD_SIZE:  # V6: the same padding as v6.pad_to_v7, in place
-                    buffer[count : count + len(rows), RECORD_SIZE:] = V6_PADDING
-                count += len(rows)
-                if count >= spec.shuffle_size:
-                    break
+        while end < len(file_order) and count < spec.shuffle_size:
+            if self._stop.is_set():
+                raise _StreamClosed
+            rows = self._read(spec.files[file_order[end]])
+            usable += len(rows)
+            rows = spec.sampling.select(rows, spec.seed, epoch, int(deal.sample_index[end]))
+            end += 1
+            if count + len(rows) > len(buffer):  # a file longer than any game: grow once
+                buffer = np.concatenate([buffer[:count], np.empty((len(rows), V7_RECORD_SIZE), np.uint8)])
+            buffer[count : count + len(rows), : rows.shape[1]] = rows
+            if rows.shape[1] == RECORD_SIZE:  # V6: the same padding as v6.pad_to_v7, in place
+                buffer[count : count + len(rows), RECORD_SIZE:] = V6_PADDING
+            count += len(rows)
         rows = buffer[:count]
         order = np.arange(len(rows))
         if spec.shuffle and len(order):
             key = int(deal.window_keys[start])
             order = np.random.default_rng([spec.seed, _RECORD_ORDER_STREAM, epoch, key]).permutation(order)
         return _Window(epoch, start, end, rows, order, usable)
+
+    def _read(self, path: Path) -> np.ndarray:
+        """The usable records of one file; none for a bad file (warned about once)."""
+        if path in self._bad_files:
+            return np.empty((0, V7_RECORD_SIZE), np.uint8)
+        try:
+            rows = read_chunk(path, self._archives)
+        except ChunkError as exc:
+            logger.warning("skipping chunk %s: %s", path, exc.reason)
+            self._bad_files.add(path)
+            self._stats.add(skipped=(str(path), exc.reason))
+            return np.empty((0, V7_RECORD_SIZE), np.uint8)
+        formats = u32_field(rows, _INPUT_FORMAT_OFFSET)
+        keep = formats == self._spec.input_format
+        mismatches = len(rows) - int(np.count_nonzero(keep))
+        self._stats.add(files_read=1, records_read=len(rows), format_mismatches=mismatches)
+        if not mismatches:
+            return rows
+        if path not in self._format_warned:
+            self._format_warned.add(path)
+            logger.warning("dropping %d of %d records of %s: input format %s, expected %d", mismatches,
+                           len(rows), path, sorted(set(formats[~keep].tolist())), self._spec.input_format)
+        kept: np.ndarray = rows[keep]
+        return kept
 
     def _no_data_message(self) -> str:
         stats = self._stats.snapshot()
@@ -255,7 +275,7 @@ class _Prefetcher:
 
 
 def _shutdown(stop: threading.Event, prefetcher: _Prefetcher | None, executor: ThreadPoolExecutor | None,
-              items: _Batches, reader: ChunkReader) -> None:
+              items: _Batches) -> None:
     stop.set()
     if prefetcher is not None:
         prefetcher.thread.join()  # the thread closes `items` itself
@@ -263,7 +283,6 @@ def _shutdown(stop: threading.Event, prefetcher: _Prefetcher | None, executor: T
         items.close()
     if executor is not None:
         executor.shutdown(wait=True, cancel_futures=True)
-    reader.close()
 
 
 class ChunkStream:
@@ -281,11 +300,9 @@ class ChunkStream:
     def __init__(self, files: Sequence[Path], *, batch_size: int, shuffle_size: int, seed: int,
                  input_format: int, repeat: bool = True, shuffle: bool = True,
                  cursor: DataCursor | Sequence[DataCursor] | None = None, prefetch: int = 2,
-                 sampling: Sampling = KEEP_ALL, process_index: int = 0, process_count: int = 1,
-                 read_threads: int = 1) -> None:
+                 sampling: Sampling = KEEP_ALL, process_index: int = 0, process_count: int = 1) -> None:
         for name, value, low in (("batch_size", batch_size, 1), ("shuffle_size", shuffle_size, 1),
-                                 ("seed", seed, 0), ("prefetch", prefetch, 0), ("process_count", process_count, 1),
-                                 ("read_threads", read_threads, 1)):
+                                 ("seed", seed, 0), ("prefetch", prefetch, 0), ("process_count", process_count, 1)):
             if value < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
         if not 0 <= process_index < process_count:
@@ -303,8 +320,7 @@ class ChunkStream:
         self._batch_size = batch_size
         self._stats = StatsRecorder()
         stop = threading.Event()
-        reader = ChunkReader(spec.input_format, self._stats, read_threads)
-        source = _Source(spec, self._cursor, self._stats, stop, reader)
+        source = _Source(spec, self._cursor, self._stats, stop)
         source.check_start()
         logger.info("data stream over %d files: batch %d, shuffle window %d records, from epoch %d window "
                     "%d offset %d", len(files), batch_size, shuffle_size, self._cursor.epoch,
@@ -314,7 +330,7 @@ class ChunkStream:
         self._prefetcher = _Prefetcher(self._items, prefetch, stop) if prefetch else None
         # The threads hold no reference to `self`: an abandoned stream is collected and its
         # threads stopped by this finalizer, which close() also runs.
-        self._finalizer = weakref.finalize(self, _shutdown, stop, self._prefetcher, executor, self._items, reader)
+        self._finalizer = weakref.finalize(self, _shutdown, stop, self._prefetcher, executor, self._items)
 
     @property
     def cursor(self) -> DataCursor:

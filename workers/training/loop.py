@@ -26,7 +26,6 @@ from workers.training.compile_cache import DEFAULT_MAX_BYTES, Startup, merge_rep
 from workers.training.continuous import run_continuous
 from workers.config.paths import raise_path_problems, resolved_input_paths
 from workers.config.resolve import ResolvedJob
-from workers.data.chunk_reader import auto_read_threads
 from workers.data.pipeline import ChunkStream
 from workers.data.stream_state import DataCursor
 from workers.data.splits import check_shares, resolve_data_files
@@ -137,7 +136,6 @@ class _TrainLoop:
             shuffle=shuffle,
             cursor=[DataCursor.from_json(c) for c in saved] if saved else None,
             prefetch=self.job.prefetch_batches,
-            read_threads=self.job.reader_threads or auto_read_threads(),
             sampling=self.job.sampling.for_stream(split),
             process_index=jax.process_index(),
             process_count=jax.process_count(),
