@@ -133,13 +133,17 @@ def _request_through_ray(name: str, tpu: TpuSlice, topology: str, bundle: dict[s
     return True
 
 
+def _alive_nodes() -> list[dict[str, Any]]:
+    return [node for node in ray.nodes() if node.get("Alive")]
+
+
 def _node(node_id: str) -> dict[str, Any] | None:
-    return next((n for n in ray.nodes() if n.get("NodeID") == node_id and n.get("Alive")), None)
+    return next((n for n in _alive_nodes() if n.get("NodeID") == node_id), None)
 
 
-def impossible(placement: Placement, cpus_per_host: float) -> tuple[str, str] | None:
-    """(field, reason) when no node of the cluster as it is now can hold one host of the job."""
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
+def impossible(placement: Placement, cpus_per_host: float, nodes: list[dict[str, Any]] | None = None) -> tuple[str, str] | None:
+    """(field, reason) when no node of the cluster as it is now (default: asked of Ray) can hold one host of the job."""
+    nodes = _alive_nodes() if nodes is None else nodes
     bundle = host_bundle(placement, cpus_per_host)
     if placement.tpu is not None:
         slices = whole_slices(placement.tpu, nodes, bundle)
@@ -157,12 +161,12 @@ def impossible(placement: Placement, cpus_per_host: float) -> tuple[str, str] | 
 
 def shortfall(placement: Placement, cpus_per_host: float) -> str:
     """Why the cluster as it is now can never place the job, even idle ("" if it can)."""
-    if (problem := impossible(placement, cpus_per_host)) is not None:
+    nodes = _alive_nodes()
+    if (problem := impossible(placement, cpus_per_host, nodes)) is not None:
         return f"{problem[0]}: {problem[1]}"
     if placement.tpu is not None:
         return ""
     bundle = host_bundle(placement, cpus_per_host)
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
     fitting = sum(_holds(node, bundle) for node in nodes)
     if fitting >= placement.hosts:
         return ""

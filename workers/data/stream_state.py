@@ -22,7 +22,7 @@ _OPTIONAL: dict[str, type] = {"sampling": str, "process_index": int, "process_co
 class DataCursor:
     """Where one process's stream continues: the next record is `offset` into the window that
     starts at file `window_start` of the files this process is dealt in epoch `epoch`
-    (`workers.data.position`). `seed` .. `sampling` identify the stream; `process_index`,
+    (`workers.data.dealing`). `seed` .. `sampling` identify the stream; `process_index`,
     `process_count`, `origin` and `shard_until` say how its files were dealt.
 
     A cursor saved before these were recorded has `sampling` None (not compared on resume) and
